@@ -1,0 +1,264 @@
+//! Builds and their logs. Until a container engine is wired in, only `docker://` sources are
+//! accepted, and such a build is recorded as succeeded at once.
+
+use chrono::{DateTime, Utc};
+use domain::ReleaseKind;
+use uuid::Uuid;
+
+use crate::apps::App;
+use crate::authz::{authorize, Action, Actor};
+use crate::{Core, Error, Result};
+
+/// A build as the API shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Build {
+    pub id: Uuid,
+    pub app_id: Uuid,
+    pub status: String,
+    pub source_url: String,
+    pub checksum: Option<String>,
+    pub version: Option<String>,
+    pub commit_sha: Option<String>,
+    pub author: Option<String>,
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+    pub message: Option<String>,
+    pub image: Option<String>,
+    pub release_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a caller asks to build. Empty strings have been turned into `None` by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    pub url: String,
+    pub checksum: Option<String>,
+    pub version: Option<String>,
+    pub sha: Option<String>,
+    pub author: Option<String>,
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A parsed source reference.
+enum Source {
+    Docker { image: String },
+}
+
+impl Source {
+    fn parse(url: &str) -> Result<Self> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(Error::Invalid("A build needs a source url.".into()));
+        }
+        let Some((scheme, rest)) = url.split_once(':') else {
+            return Err(Error::Invalid(format!("The source url \"{}\" has no scheme.", redact(url))));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "docker" => {
+                let image = rest.strip_prefix("//").unwrap_or("");
+                if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(Error::Invalid("A docker:// url needs an image reference, like docker://registry/name:tag.".into()));
+                }
+                Ok(Source::Docker { image: image.to_owned() })
+            }
+            "http" | "https" | "data" => Err(Error::Invalid(format!(
+                "Builds from {scheme}: sources are not supported yet; use a docker:// image."
+            ))),
+            other => Err(Error::Invalid(format!("The source url scheme \"{other}\" is not supported."))),
+        }
+    }
+}
+
+/// The url as it may be shown: no credentials, no `data:` payload.
+pub fn redact(url: &str) -> String {
+    if url.len() >= 5 && url[..5].eq_ignore_ascii_case("data:") {
+        let media = url[5..].split([',', ';']).next().unwrap_or("");
+        return format!("data:{media},…");
+    }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            return format!("{scheme}://{host}{path}");
+        }
+    }
+    url.to_owned()
+}
+
+const BUILD_SELECT: &str = "
+    select b.id, b.app_id, b.status, b.source_url, b.checksum, b.version, b.commit_sha, b.author,
+           b.repo, b.branch, b.message, b.image, b.created_at, b.updated_at,
+           (select r.id from releases r where r.build_id = b.id order by r.version limit 1) as release_id
+      from builds b";
+
+impl Core {
+    /// Records a build. A `docker://` build succeeds at once (the engine comes later); with
+    /// `auto-release` on, it is then released as `Auto-Deploy <build8>`.
+    pub async fn create_build(&self, actor: &Actor, app: &App, req: BuildRequest) -> Result<Build> {
+        authorize(actor, Action::Build, Some(app.id))?;
+        let Source::Docker { image } = Source::parse(&req.url)?;
+        let id = Uuid::new_v4();
+        let sealed_source = self.key.seal(&format!("build:{id}"), req.url.trim().as_bytes());
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "insert into builds (id, app_id, status, source_url, source_enc, checksum, version, commit_sha,
+                                 author, repo, branch, message, image, user_id)
+             values ($1, $2, 'succeeded', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(id)
+        .bind(app.id)
+        .bind(redact(req.url.trim()))
+        .bind(sealed_source)
+        .bind(&req.checksum)
+        .bind(&req.version)
+        .bind(&req.sha)
+        .bind(&req.author)
+        .bind(&req.repo)
+        .bind(&req.branch)
+        .bind(&req.message)
+        .bind(&image)
+        .bind(actor.user_id)
+        .execute(&mut *tx)
+        .await?;
+        let lines = [format!("Using the image {image} as is (docker:// sources are not built)."), "Finished: SUCCESS".into()];
+        for (i, line) in lines.iter().enumerate() {
+            sqlx::query("insert into build_log_lines (build_id, seq, text) values ($1, $2, $3)")
+                .bind(id)
+                .bind(i as i32 + 1)
+                .bind(line)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(app = %app.full_name(), actor = %actor.login, build = %id, "build recorded");
+        self.after_build_succeeded(app, id).await?;
+        self.find_build(app, id).await
+    }
+
+    /// Releases a succeeded build when the app's `auto-release` feature is on.
+    async fn after_build_succeeded(&self, app: &App, build_id: Uuid) -> Result<()> {
+        let auto: bool = sqlx::query_scalar("select auto_release from apps where id = $1")
+            .bind(app.id)
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or(false);
+        if auto {
+            let description = format!("Auto-Deploy {}", &build_id.simple().to_string()[..8]);
+            self.release_build(app, build_id, ReleaseKind::Deploy, description, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Builds again from the same source: a new build.
+    pub async fn rebuild(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<Build> {
+        authorize(actor, Action::Build, Some(app.id))?;
+        let old = self.find_build(app, build_id).await?;
+        let sealed: Option<Vec<u8>> = sqlx::query_scalar("select source_enc from builds where id = $1")
+            .bind(build_id)
+            .fetch_one(&self.pool)
+            .await?;
+        let url = match sealed {
+            Some(s) => String::from_utf8(self.key.open(&format!("build:{build_id}"), &s)?).map_err(anyhow::Error::from)?,
+            None => old.source_url.clone(),
+        };
+        let req = BuildRequest {
+            url,
+            checksum: old.checksum,
+            version: old.version,
+            sha: old.commit_sha,
+            author: old.author,
+            repo: old.repo,
+            branch: old.branch,
+            message: old.message,
+        };
+        self.create_build(actor, app, req).await
+    }
+
+    /// Cancels a build that has not finished; a finished one is a conflict.
+    pub async fn cancel_build(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<()> {
+        authorize(actor, Action::Build, Some(app.id))?;
+        self.find_build(app, build_id).await?;
+        let mut tx = self.pool.begin().await?;
+        let cancelled = sqlx::query(
+            "update builds set status = 'failed', updated_at = now()
+             where id = $1 and status in ('queued', 'pending')",
+        )
+        .bind(build_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if cancelled == 0 {
+            return Err(Error::Conflict(format!("The build {build_id} has already finished.")));
+        }
+        let next: i32 = sqlx::query_scalar("select coalesce(max(seq), 0) + 1 from build_log_lines where build_id = $1")
+            .bind(build_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("insert into build_log_lines (build_id, seq, text) values ($1, $2, $3), ($1, $2 + 1, 'Finished: FAILURE')")
+            .bind(build_id)
+            .bind(next)
+            .bind(format!("Cancelled by {}.", actor.login))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn builds(&self, actor: &Actor, app: &App) -> Result<Vec<Build>> {
+        authorize(actor, Action::ReadApp, Some(app.id))?;
+        Ok(sqlx::query_as(&format!("{BUILD_SELECT} where b.app_id = $1 order by b.created_at, b.id"))
+            .bind(app.id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn build(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<Build> {
+        authorize(actor, Action::ReadApp, Some(app.id))?;
+        self.find_build(app, build_id).await
+    }
+
+    /// A build by id alone (`GET /slugs/{id}`).
+    pub async fn slug(&self, actor: &Actor, build_id: Uuid) -> Result<(Build, App)> {
+        authorize(actor, Action::ReadApp, None)?;
+        let build: Build = sqlx::query_as(&format!("{BUILD_SELECT} where b.id = $1"))
+            .bind(build_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("The slug {build_id} was not found.")))?;
+        let app = self.find_app(&build.app_id.to_string()).await?;
+        Ok((build, app))
+    }
+
+    async fn find_build(&self, app: &App, build_id: Uuid) -> Result<Build> {
+        sqlx::query_as(&format!("{BUILD_SELECT} where b.id = $1 and b.app_id = $2"))
+            .bind(build_id)
+            .bind(app.id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("The build {build_id} was not found in {}.", app.full_name())))
+    }
+
+    /// A build's log lines, in order.
+    pub async fn build_log(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<(Build, Vec<String>)> {
+        let build = self.build(actor, app, build_id).await?;
+        let lines = sqlx::query_scalar("select text from build_log_lines where build_id = $1 order by seq")
+            .bind(build_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((build, lines))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn shown_urls_lose_credentials_and_data_payloads() {
+        assert_eq!(redact("https://u:p@example.com/a.tgz"), "https://example.com/a.tgz");
+        assert_eq!(redact("data:application/gzip;base64,AAAA"), "data:application/gzip,…");
+        assert_eq!(redact("docker://busybox:1"), "docker://busybox:1");
+    }
+}

@@ -1,0 +1,51 @@
+//! The PostgreSQL-backed core of Slipway: the release ledger and everything that writes to it.
+//!
+//! Layout:
+//! - `db`: connecting, migrations (`core/migrations`), the key fingerprint check;
+//! - `crypto`: AES-GCM encryption at rest for config values and other secrets;
+//! - `authz`: the one `authorize(actor, action)` seam, with the role table;
+//! - `apps`, `releases`, `config`, `builds`, `features`, `favorites`: the ledger's use cases;
+//! - `users`, `tokens`: who acts, and how scripts prove it;
+//! - `queue`: the job queue (`for update skip locked` + leases) and the deploy worker, which
+//!   drives a `Runtime` port.
+//!
+//! Every rule of release semantics lives here; the API and the UI only parse, call and map.
+
+pub mod apps;
+pub mod authz;
+pub mod builds;
+pub mod config;
+pub mod crypto;
+pub mod db;
+mod error;
+pub mod favorites;
+pub mod features;
+pub mod pgtools;
+pub mod queue;
+pub mod releases;
+pub mod tokens;
+pub mod users;
+
+pub use error::{Error, Result};
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+/// The handle every use case hangs off: the pool and the secret key.
+#[derive(Clone)]
+pub struct Core {
+    pub(crate) pool: PgPool,
+    pub(crate) key: Arc<crypto::SecretKey>,
+}
+
+impl Core {
+    /// Wraps a migrated pool; use [`db::connect`] to get one with the fingerprint checked.
+    pub fn new(pool: PgPool, key: crypto::SecretKey) -> Self {
+        Self { pool, key: Arc::new(key) }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,214 @@
+//! The job queue and the deploy worker.
+//!
+//! Jobs are rows claimed with `for update skip locked` and a lease (`locked_until`). Per app,
+//! only the oldest job is claimable, so an app's releases deploy one at a time, in version
+//! order, whichever process runs them. A worker that dies leaves its lease to expire; another
+//! worker then takes the job again (deploys are idempotent). New jobs are announced with
+//! `NOTIFY slipway_jobs`; workers also poll, so a lost notification only delays.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{Core, Result};
+
+const CHANNEL: &str = "slipway_jobs";
+
+/// What the runtime is asked to run for a release.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub app_id: Uuid,
+    pub app_name: String,
+    pub release_id: Uuid,
+    pub version: i32,
+    /// The image to run; `None` for a release without a build (nothing to run).
+    pub image: Option<String>,
+    pub config: BTreeMap<String, String>,
+    pub port: i32,
+}
+
+/// The port to the thing that runs apps.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync {
+    /// Starts the release and makes it the app's running one; an error fails the release.
+    async fn deploy(&self, d: &Deployment) -> anyhow::Result<()>;
+}
+
+/// The runtime until a container engine is wired in: runs nothing, every release succeeds.
+pub struct NoopRuntime;
+
+#[async_trait::async_trait]
+impl Runtime for NoopRuntime {
+    async fn deploy(&self, _d: &Deployment) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub app_id: Uuid,
+    pub kind: String,
+    pub release_id: Option<Uuid>,
+    pub attempts: i32,
+}
+
+/// Queues the deploy of a release, inside the transaction that created it.
+pub(crate) async fn enqueue_deploy(tx: &mut PgConnection, app_id: Uuid, release_id: Uuid) -> Result<()> {
+    sqlx::query("insert into jobs (app_id, kind, release_id) values ($1, 'deploy', $2)")
+        .bind(app_id)
+        .bind(release_id)
+        .execute(&mut *tx)
+        .await?;
+    // Delivered at commit.
+    sqlx::query("select pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
+    Ok(())
+}
+
+impl Core {
+    /// Claims the next runnable job for `worker`: the oldest of its app, not leased (or whose
+    /// lease expired).
+    pub async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<Job>> {
+        Ok(sqlx::query_as(
+            "with next as (
+                 select j.id from jobs j
+                  where (j.locked_until is null or j.locked_until < now())
+                    and not exists (select 1 from jobs e where e.app_id = j.app_id and e.id < j.id)
+                  order by j.id
+                  limit 1
+                  for update skip locked)
+             update jobs set locked_by = $1, locked_until = now() + $2, attempts = attempts + 1
+               from next where jobs.id = next.id
+             returning jobs.id, jobs.app_id, jobs.kind, jobs.release_id, jobs.attempts",
+        )
+        .bind(worker)
+        .bind(lease)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Extends the lease of a job this worker holds; false when it was lost.
+    pub async fn renew_lease(&self, job: &Job, worker: &str, lease: Duration) -> Result<bool> {
+        let n = sqlx::query("update jobs set locked_until = now() + $3 where id = $1 and locked_by = $2")
+            .bind(job.id)
+            .bind(worker)
+            .bind(lease)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Runs a claimed job to its end and removes it.
+    pub async fn run_job(&self, job: &Job, worker: &str, runtime: &dyn Runtime) -> Result<()> {
+        match (job.kind.as_str(), job.release_id) {
+            ("deploy", Some(release_id)) => self.run_deploy(release_id, runtime).await?,
+            (kind, _) => tracing::error!(job = job.id, kind, "unknown job kind; dropping it"),
+        }
+        sqlx::query("delete from jobs where id = $1 and locked_by = $2")
+            .bind(job.id)
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn run_deploy(&self, release_id: Uuid, runtime: &dyn Runtime) -> Result<()> {
+        // Idempotent: a release that already finished (a worker died after finishing it) is done.
+        let row: Option<(Uuid, String, String, i32, Option<String>, i32)> = sqlx::query_as(
+            "update releases r set status = 'pending', updated_at = now()
+               from apps a join spaces s on s.id = a.space_id
+              where r.id = $1 and a.id = r.app_id and r.status in ('queued', 'pending')
+             returning a.id, a.name, s.name, r.version,
+                       (select image from builds b where b.id = r.build_id), r.port",
+        )
+        .bind(release_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((app_id, name, space, version, image, port)) = row else { return Ok(()) };
+        let mut conn = self.pool.acquire().await?;
+        let config = self.open_snapshot_config(&mut conn, release_id).await?;
+        drop(conn);
+        let app_name = format!("{name}-{space}");
+        let d = Deployment { app_id, app_name, release_id, version, image, config, port };
+        let outcome = runtime.deploy(&d).await;
+        let status = if outcome.is_ok() { "succeeded" } else { "failed" };
+        match &outcome {
+            Ok(()) => tracing::info!(app = %d.app_name, version, "release deployed"),
+            Err(e) => tracing::warn!(app = %d.app_name, version, error = %format!("{e:#}"), "release failed"),
+        }
+        sqlx::query("update releases set status = $2, updated_at = now() where id = $1")
+            .bind(release_id)
+            .bind(status)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs jobs until `shutdown` resolves. Each job's lease is renewed while it runs.
+    pub async fn run_worker(
+        &self,
+        worker: String,
+        lease: Duration,
+        runtime: Arc<dyn Runtime>,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) {
+        tokio::pin!(shutdown);
+        let mut listener = match PgListener::connect_with(&self.pool).await {
+            Ok(mut l) => match l.listen(CHANNEL).await {
+                Ok(()) => Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for jobs; polling only");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for jobs; polling only");
+                None
+            }
+        };
+        loop {
+            match self.claim_job(&worker, lease).await {
+                Ok(Some(job)) => {
+                    let renew = {
+                        let core = self.clone();
+                        let (job, worker) = (job.clone(), worker.clone());
+                        tokio::spawn(async move {
+                            loop {
+                                tokio::time::sleep(lease / 3).await;
+                                if !matches!(core.renew_lease(&job, &worker, lease).await, Ok(true)) {
+                                    break;
+                                }
+                            }
+                        })
+                    };
+                    let result = self.run_job(&job, &worker, runtime.as_ref()).await;
+                    renew.abort();
+                    if let Err(e) = result {
+                        tracing::error!(job = job.id, error = %format!("{e:#}"), "job failed; it is retried when its lease expires");
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot claim a job"),
+            }
+            let wake = async {
+                match listener.as_mut() {
+                    Some(l) => {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), l.recv()).await;
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = wake => {}
+            }
+        }
+    }
+}

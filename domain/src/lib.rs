@@ -1,0 +1,13 @@
+//! Types shared by the server and the browser: validated names, versions, statuses, roles and
+//! the small read models the UI renders. Nothing here touches I/O, so it builds for wasm.
+//!
+//! Raw strings stop at the boundary: `AppName::parse`, `ConfigKey::parse` and friends are the
+//! only ways in, and their errors are the user-facing reasons (they end up in 422 bodies).
+
+mod names;
+mod status;
+mod views;
+
+pub use names::{AppName, ConfigKey, NameError, SimpleName, SpaceName};
+pub use status::{BuildStatus, ReleaseKind, ReleaseStatus, Role, Version};
+pub use views::AppListItem;
