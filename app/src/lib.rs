@@ -1,0 +1,47 @@
+//! Slipway's web UI: Leptos components, pages and server functions, rendered on the server and
+//! hydrated in the browser. No SQL here: server functions authorise, call `core`, map errors.
+//!
+//! Layout: `shell` (the HTML document), `App` (routes), `pages/` (one file per page),
+//! `server` (server functions and their server-only helpers).
+
+pub mod pages;
+pub mod server;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// The whole HTML document, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <HydrationScripts options/>
+                <leptos_meta::MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="slipway" href="/pkg/slipway.css"/>
+        <Title text="Slipway"/>
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound/> }>
+                <Route path=path!("/ui/apps") view=pages::AppsPage/>
+                <Route path=path!("/ui/signin") view=pages::SignInPage/>
+            </Routes>
+        </Router>
+    }
+}

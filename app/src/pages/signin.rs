@@ -1,0 +1,45 @@
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::server::sign_in_options;
+
+/// `/ui/signin?next=…`: the ways to sign in that this installation offers.
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let query = use_query_map();
+    let next = move || query.with(|q| q.get("next").filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or_else(|| "/ui/apps".into()));
+    let error = move || query.with(|q| q.get("error"));
+    let options = Resource::new(|| (), |_| sign_in_options());
+    view! {
+        <main class="signin">
+            <h1>"Sign in to Slipway"</h1>
+            {move || error().map(|e| {
+                let text = if e == "not-allowed" {
+                    "Your account is not allowed to use this Slipway."
+                } else {
+                    "Signing in did not work. Try again."
+                };
+                view! { <p class="error" role="alert">{text}</p> }
+            })}
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || options.get().map(|o| match o {
+                    Ok(o) => view! {
+                        <div class="signin-options">
+                            {o.github.then(|| view! {
+                                <a class="button primary" href=format!("/auth/github/login?next={}", next())>"Sign in with GitHub"</a>
+                            })}
+                            {o.local.then(|| view! {
+                                <form method="post" action="/auth/local">
+                                    <input type="hidden" name="next" value=next()/>
+                                    <button type="submit" class="primary">"Sign in as local admin"</button>
+                                </form>
+                                <p class="muted small">"Offered because Slipway listens on a loopback address and no GitHub sign-in is configured."</p>
+                            })}
+                        </div>
+                    }.into_any(),
+                    Err(_) => view! { <p class="error" role="alert">"Cannot load the sign-in options."</p> }.into_any(),
+                })}
+            </Suspense>
+        </main>
+    }
+}

@@ -1,0 +1,104 @@
+//! Server functions. Each is a public endpoint: it authenticates, authorises (through `core`),
+//! calls `core`, and maps errors without letting internal text reach the browser.
+
+use domain::AppListItem;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What the sign-in page offers.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SignInChoices {
+    pub github: bool,
+    pub local: bool,
+}
+
+#[server]
+pub async fn sign_in_options() -> Result<SignInChoices, ServerFnError> {
+    let ctx = ssr::context()?;
+    Ok(SignInChoices { github: ctx.github_sign_in, local: ctx.local_sign_in })
+}
+
+/// The signed-in user's login.
+#[server]
+pub async fn whoami() -> Result<String, ServerFnError> {
+    Ok(ssr::actor().await?.login)
+}
+
+#[server]
+pub async fn list_apps() -> Result<Vec<AppListItem>, ServerFnError> {
+    let actor = ssr::actor().await?;
+    let core = ssr::context()?.core;
+    let favorites = core.favorite_ids(&actor).await.map_err(ssr::user_error)?;
+    let apps = core.apps(&actor).await.map_err(ssr::user_error)?;
+    Ok(apps
+        .into_iter()
+        .map(|a| AppListItem {
+            favorite: favorites.contains(&a.id),
+            name: a.name,
+            space: a.space_name,
+            org: a.org_name,
+            description: a.description,
+            current_version: a.current_version,
+            current_description: a.current_description,
+            released_at: a.released_at,
+        })
+        .collect())
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! What server functions need from the server: the core, the session's actor.
+
+    use leptos::prelude::*;
+    use slipway_core::authz::Actor;
+    use slipway_core::Core;
+
+    /// Session key holding the signed-in user's id.
+    pub const USER_ID: &str = "user_id";
+
+    /// Provided by the server to every render and server function.
+    #[derive(Clone)]
+    pub struct UiContext {
+        pub core: Core,
+        pub local_sign_in: bool,
+        pub github_sign_in: bool,
+        /// Whether users of the `local` provider may act (not once OAuth is configured).
+        pub local_users: bool,
+    }
+
+    pub fn context() -> Result<UiContext, ServerFnError> {
+        use_context::<UiContext>().ok_or_else(|| ServerFnError::new("The server is not set up."))
+    }
+
+    /// The signed-in user, or an error that tells the browser to sign in.
+    pub async fn actor() -> Result<Actor, ServerFnError> {
+        let ctx = context()?;
+        let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| signed_out())?;
+        let id: Option<uuid::Uuid> = session.get(USER_ID).await.map_err(|_| signed_out())?;
+        let user = match id {
+            Some(id) => ctx.core.user(id).await.map_err(user_error)?,
+            None => None,
+        };
+        match user {
+            Some(u) if ctx.local_users || u.provider != slipway_core::users::LOCAL => u.actor().map_err(user_error),
+            _ => Err(signed_out()),
+        }
+    }
+
+    fn signed_out() -> ServerFnError {
+        ServerFnError::new("You are signed out. Sign in again.")
+    }
+
+    /// Maps a core error to what the browser may see: the message for user errors, a generic
+    /// sentence (and a log line) for internal ones.
+    pub fn user_error(e: slipway_core::Error) -> ServerFnError {
+        use slipway_core::Error::*;
+        match e {
+            NotFound(m) | Conflict(m) | Invalid(m) | Forbidden(m) => ServerFnError::new(m),
+            Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "server function failed");
+                ServerFnError::new("Something went wrong on the server. Try again.")
+            }
+        }
+    }
+}

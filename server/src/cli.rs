@@ -1,0 +1,235 @@
+//! The entry point: parse options, connect to PostgreSQL (embedded or given), then serve, work,
+//! or make a token. Shutdown path: SIGINT/SIGTERM stops accepting connections and the worker,
+//! waits for requests in flight, then stops the embedded cluster if this process owns it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use leptos::prelude::LeptosOptions;
+use slipway_core::crypto::SecretKey;
+use slipway_core::queue::{NoopRuntime, Runtime};
+use slipway_core::Core;
+use tokio::sync::watch;
+
+use crate::embedded_pg::{self, Embedded};
+use crate::http::{self, guard::PublicUrl, AppState};
+use crate::options::{Cli, Command, Options, TokenCommand};
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_sessions=warn")),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slipway: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let opts = cli.options;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(opts).await,
+        Command::Worker => worker(opts).await,
+        Command::Token { command: TokenCommand::Create { user } } => token_create(opts, &user).await,
+    }
+}
+
+/// The database and, in embedded mode, the cluster this process uses.
+struct Database {
+    core: Core,
+    embedded: Option<Embedded>,
+}
+
+impl Database {
+    fn close(&self) {
+        if let Some(e) = &self.embedded {
+            e.stop();
+        }
+    }
+}
+
+async fn open_database(opts: &Options, max_connections: u32) -> anyhow::Result<Database> {
+    if let Some(url) = &opts.database_url {
+        let key = opts.secret_key.as_deref().context(
+            "SLIPWAY_SECRET_KEY is required with DATABASE_URL: 32 random bytes in base64, e.g. from `openssl rand -base64 32`",
+        )?;
+        let key = SecretKey::from_base64(key).map_err(anyhow::Error::msg)?;
+        let options: sqlx::postgres::PgConnectOptions = url.parse().context("DATABASE_URL is not a PostgreSQL URL")?;
+        let core = slipway_core::db::connect(options, max_connections, key).await?;
+        return Ok(Database { core, embedded: None });
+    }
+    let embedded = embedded_pg::start(&opts.data_dir, opts.pg_bin_dir.as_deref()).await?;
+    let key = match &opts.secret_key {
+        Some(k) => SecretKey::from_base64(k).map_err(anyhow::Error::msg),
+        None => embedded_key(&opts.data_dir),
+    };
+    let core = match key {
+        Ok(key) => slipway_core::db::connect(embedded.options.clone(), max_connections, key).await,
+        Err(e) => Err(e),
+    };
+    match core {
+        Ok(core) => Ok(Database { core, embedded: Some(embedded) }),
+        Err(e) => {
+            embedded.stop();
+            Err(e)
+        }
+    }
+}
+
+/// The key generated into the data directory on first start (mode 0600).
+fn embedded_key(data_dir: &std::path::Path) -> anyhow::Result<SecretKey> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => SecretKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            f.write_all(key.to_base64().as_bytes())?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn site_root(opts: &Options) -> PathBuf {
+    if let Some(root) = &opts.site_root {
+        return root.clone();
+    }
+    // cargo-leptos puts the binary in target/<profile>/ and the site in target/site.
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().and_then(|p| p.parent()).map(|t| t.join("site")));
+    match beside {
+        Some(p) if p.join("pkg").exists() => p,
+        _ => PathBuf::from("target/site"),
+    }
+}
+
+async fn serve(opts: Options) -> anyhow::Result<()> {
+    let oauth = opts.oauth_configured();
+    if !opts.addr.ip().is_loopback() && !oauth {
+        bail!(
+            "refusing to listen on {} without GitHub sign-in: anyone who can reach it could sign in as the local admin. Set SLIPWAY_GITHUB_CLIENT_ID and SLIPWAY_GITHUB_CLIENT_SECRET, or listen on a loopback address",
+            opts.addr
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.addr))?;
+    let bound = listener.local_addr()?;
+    let public = match &opts.public_url {
+        Some(u) => PublicUrl::parse(u).map_err(anyhow::Error::msg)?,
+        None => PublicUrl::parse(&format!("http://{bound}")).map_err(anyhow::Error::msg)?,
+    };
+    let db = open_database(&opts, 20).await?;
+    let leptos = LeptosOptions::builder()
+        .output_name("slipway")
+        .site_root(site_root(&opts).to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .build();
+    let state = AppState {
+        core: db.core.clone(),
+        leptos,
+        public: Arc::new(public),
+        local_sign_in: !oauth && bound.ip().is_loopback(),
+        oauth,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = (!opts.no_worker).then(|| spawn_worker(&db.core, &opts, stop_rx.clone()));
+    let app = http::router(state);
+    println!("listening on http://{bound}");
+    tracing::info!(addr = %bound, "listening");
+    let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let result = served.await.context("the server failed");
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
+    db.core.pool().close().await;
+    db.close();
+    result
+}
+
+fn spawn_worker(core: &Core, opts: &Options, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let core = core.clone();
+    let lease = opts.job_lease;
+    let runtime: Arc<dyn Runtime> = Arc::new(NoopRuntime);
+    let name = format!("{}-{}", hostname(), std::process::id());
+    tokio::spawn(async move {
+        core.run_worker(name, lease, runtime, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "slipway".into())
+}
+
+async fn worker(opts: Options) -> anyhow::Result<()> {
+    let db = open_database(&opts, 5).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let w = spawn_worker(&db.core, &opts, stop_rx);
+    tracing::info!("worker running");
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = w.await;
+    db.core.pool().close().await;
+    db.close();
+    Ok(())
+}
+
+async fn token_create(opts: Options, login: &str) -> anyhow::Result<()> {
+    let db = open_database(&opts, 2).await?;
+    let result = async {
+        let user = if opts.oauth_configured() {
+            db.core
+                .user_by_login("github", login)
+                .await?
+                .with_context(|| format!("there is no user \"{login}\": they must sign in with GitHub once first"))?
+        } else {
+            db.core.local_admin(login).await?
+        };
+        let (_, text) = db.core.create_token(&user, "created with `slipway token create`").await?;
+        anyhow::Ok(text)
+    }
+    .await;
+    db.core.pool().close().await;
+    db.close();
+    println!("{}", result?);
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Who is asking: the session cookie (browsers) or a bearer token (scripts, the Akkeris CLI).
+
+use app::server::ssr::USER_ID;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use slipway_core::authz::Actor;
+use slipway_core::tokens::LocalUsers;
+use tower_sessions::Session;
+
+use super::AppState;
+
+/// The login of the user "Sign in as local admin" signs in as.
+pub const LOCAL_ADMIN: &str = "admin";
+
+/// The signed-in user of a session, if any (and allowed to act).
+async fn session_actor(state: &AppState, session: &Session) -> Option<Actor> {
+    let id: uuid::Uuid = session.get(USER_ID).await.ok()??;
+    let user = state.core.user(id).await.ok()??;
+    if state.oauth && user.provider == slipway_core::users::LOCAL {
+        return None;
+    }
+    user.actor().ok()
+}
+
+/// Sends a `/ui/…` request without a session to the sign-in page.
+pub async fn require_ui_session(State(state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/ui/") && path != "/ui/signin" && session_actor(&state, &session).await.is_none() {
+        let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/ui/apps");
+        return Redirect::to(&format!("/ui/signin?next={}", encode(target))).into_response();
+    }
+    next.run(req).await
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    next: String,
+}
+
+/// Where to go after signing in: a local path only.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/ui/apps"
+    }
+}
+
+/// `POST /auth/local`: "Sign in as local admin", offered on loopback without OAuth.
+pub async fn local_sign_in(State(state): State<AppState>, session: Session, Form(form): Form<SignInForm>) -> Response {
+    if !state.local_sign_in {
+        return (StatusCode::FORBIDDEN, "Local sign-in is not offered by this server.").into_response();
+    }
+    let user = match state.core.local_admin(LOCAL_ADMIN).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "local sign-in failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Signing in failed.").into_response();
+        }
+    };
+    // A new session id at sign-in, so a planted id is worthless.
+    if session.cycle_id().await.is_err() || session.insert(USER_ID, user.id).await.is_err() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "Signing in failed.").into_response();
+    }
+    tracing::info!(actor = %user.login, "signed in as local admin");
+    Redirect::to(safe_next(&form.next)).into_response()
+}
+
+/// `POST /auth/logout`.
+pub async fn logout(session: Session) -> Response {
+    let _ = session.flush().await;
+    Redirect::to("/ui/signin").into_response()
+}
+
+/// The actor of an API request: a bearer token, else the session. Neither: 401, empty body.
+pub struct ApiActor(pub Actor);
+
+impl FromRequestParts<AppState> for ApiActor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let unauthorized = || StatusCode::UNAUTHORIZED.into_response();
+        if let Some(h) = parts.headers.get(header::AUTHORIZATION) {
+            let text = h.to_str().map_err(|_| unauthorized())?;
+            let token = text
+                .strip_prefix("Bearer ")
+                .or_else(|| text.strip_prefix("bearer "))
+                .ok_or_else(unauthorized)?
+                .trim();
+            let local = if state.oauth { LocalUsers::Refused } else { LocalUsers::Allowed };
+            return match state.core.authenticate_token(token, local).await {
+                Ok(Some(actor)) => Ok(ApiActor(actor)),
+                Ok(None) => Err(unauthorized()),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "token check failed");
+                    Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+                }
+            };
+        }
+        let session = Session::from_request_parts(parts, state).await.map_err(|_| unauthorized())?;
+        session_actor(state, &session).await.map(ApiActor).ok_or_else(unauthorized)
+    }
+}
+
+/// Percent-encodes a path and query for use as a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_must_be_a_local_path() {
+        assert_eq!(safe_next("/ui/apps/x"), "/ui/apps/x");
+        assert_eq!(safe_next("//evil.example"), "/ui/apps");
+        assert_eq!(safe_next("https://evil.example"), "/ui/apps");
+        assert_eq!(safe_next("/\\evil"), "/ui/apps");
+    }
+
+    #[test]
+    fn next_is_encoded_as_a_query_value() {
+        assert_eq!(encode("/ui/apps?x=1&y"), "/ui/apps%3Fx%3D1%26y");
+    }
+}

@@ -1,0 +1,123 @@
+//! The router: the Platform API at the root, sign-in under `/auth`, the UI under `/ui`, all
+//! behind the Host check, the Origin check for cookie-authenticated writes, and compression.
+
+pub mod api;
+pub mod auth;
+pub mod guard;
+mod json;
+
+use std::sync::Arc;
+
+use app::server::ssr::UiContext;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use slipway_core::Core;
+use tower_http::compression::CompressionLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Core,
+    pub leptos: LeptosOptions,
+    pub public: Arc<guard::PublicUrl>,
+    /// Local admin sign-in is offered (loopback, no OAuth).
+    pub local_sign_in: bool,
+    pub oauth: bool,
+}
+
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(s: &AppState) -> Self {
+        s.leptos.clone()
+    }
+}
+
+impl AppState {
+    fn ui_context(&self) -> UiContext {
+        UiContext {
+            core: self.core.clone(),
+            local_sign_in: self.local_sign_in,
+            github_sign_in: self.oauth,
+            local_users: !self.oauth,
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(app::App);
+    let ctx = state.ui_context();
+    let ui = Router::<AppState>::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let ctx = ctx.clone();
+                move || provide_context(ctx.clone())
+            },
+            {
+                let leptos = state.leptos.clone();
+                move || app::shell(leptos.clone())
+            },
+        )
+        .route("/api/{*fn_name}", post(server_fn).get(server_fn))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_ui_session));
+
+    let sessions = SessionManagerLayer::new(PostgresStore::new(state.core.pool().clone()))
+        .with_name("slipway_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.public.is_https())
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(7)));
+
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/apps") }))
+        .route("/healthz", get(healthz))
+        .route("/auth/local", post(auth::local_sign_in))
+        .route("/auth/logout", post(auth::logout))
+        .merge(api::routes())
+        .merge(ui)
+        .fallback({
+            let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+                move || provide_context(ctx.clone()),
+                app::shell,
+            );
+            move |uri: axum::http::Uri, state: State<AppState>, req: axum::extract::Request| async move {
+                if api::is_api_path(uri.path()) {
+                    api::unknown_route()
+                } else {
+                    files(uri, state, req).await
+                }
+            }
+        })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_origin))
+        .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_host))
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}
+
+async fn server_fn(State(state): State<AppState>, req: axum::extract::Request) -> impl IntoResponse {
+    let ctx = state.ui_context();
+    leptos_axum::handle_server_fns_with_context(move || provide_context(ctx.clone()), req).await
+}
+
+/// 200 when the server and the database answer.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match sqlx::query("select 1").execute(state.core.pool()).await {
+        Ok(_) => (axum::http::StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the database does not answer");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "database unavailable"})),
+            )
+        }
+    }
+}
