@@ -6,7 +6,7 @@ use domain::{ConfigKey, ReleaseKind};
 
 use crate::apps::App;
 use crate::authz::{authorize, Action, Actor};
-use crate::releases::{lock_next_version, Cause, Release, ReleaseRef, Snapshot};
+use crate::releases::{lock_next_version, Cause, Release, Snapshot};
 use crate::{Core, Error, Result};
 
 /// The value shown for config vars to those who may not read values.
@@ -90,9 +90,8 @@ impl Core {
         let description = describe_config_change(&set, &removed);
         let snap = Snapshot { config: config.clone(), ..before };
         let cause = Cause { kind: ReleaseKind::Config, description, rollback_of: None, actor: Some(actor) };
-        let id = self.insert_release(&mut tx, app, version, &snap, cause).await?;
+        let release = self.insert_release(&mut tx, app, version, &snap, cause).await?;
         tx.commit().await?;
-        let release = self.find_release(app, ReleaseRef::Id(id)).await?;
         Ok(ConfigOutcome { config, release: Some(release) })
     }
 
@@ -123,9 +122,9 @@ impl Core {
             rollback_of: None,
             actor: Some(actor),
         };
-        let id = self.insert_release(&mut tx, app, version, &snap, cause).await?;
+        let release = self.insert_release(&mut tx, app, version, &snap, cause).await?;
         tx.commit().await?;
-        Ok((port, Some(self.find_release(app, ReleaseRef::Id(id)).await?)))
+        Ok((port, Some(release)))
     }
 }
 

@@ -213,9 +213,9 @@ impl Core {
         let before = self.latest_snapshot(&mut tx, app.id).await?;
         let snap = Snapshot { build_id: Some(build_id), ..before };
         let cause = Cause { kind, description, rollback_of: None, actor };
-        let id = self.insert_release(&mut tx, app, version, &snap, cause).await?;
+        let release = self.insert_release(&mut tx, app, version, &snap, cause).await?;
         tx.commit().await?;
-        self.find_release(app, ReleaseRef::Id(id)).await
+        Ok(release)
     }
 
     async fn releasable_build(&self, app: &App, slug: SlugRef) -> Result<Uuid> {
@@ -284,7 +284,7 @@ impl Core {
             rollback_of: Some(v),
             actor: Some(actor),
         };
-        let id = self.insert_release(&mut tx, app, version, &snap, cause).await?;
+        let release = self.insert_release(&mut tx, app, version, &snap, cause).await?;
         // A rollback pauses auto-release until someone resumes it (DESIGN §2).
         sqlx::query(
             "update apps set auto_release_paused = auto_release_paused or auto_release, auto_release = false
@@ -295,7 +295,7 @@ impl Core {
         .await?;
         tx.commit().await?;
         tracing::info!(app = %app.full_name(), actor = %actor.login, to = v, version, "rolled back");
-        self.find_release(app, ReleaseRef::Id(id)).await
+        Ok(release)
     }
 
     /// The newest release's snapshot (whatever its status): the app's desired state.
@@ -337,7 +337,7 @@ impl Core {
         version: i32,
         snap: &Snapshot,
         cause: Cause<'_>,
-    ) -> Result<Uuid> {
+    ) -> Result<Release> {
         let id = Uuid::new_v4();
         let json = serde_json::to_vec(&snap.config).map_err(anyhow::Error::from)?;
         let sealed = self.key.seal(&format!("release:{id}"), &json);
@@ -367,7 +367,9 @@ impl Core {
             kind = %cause.kind,
             "release created"
         );
-        Ok(id)
+        // Read back inside the transaction: the answer shows the release as created (queued),
+        // whatever a worker does once it commits.
+        Ok(sqlx::query_as(&format!("{RELEASE_SELECT} where r.id = $1")).bind(id).fetch_one(&mut *tx).await?)
     }
 }
 

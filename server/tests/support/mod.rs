@@ -1,0 +1,209 @@
+//! Starts the real `slipway` binary for tests and talks to it over HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_slipway");
+
+/// A running `slipway` process; SIGTERM and wait on drop.
+pub struct Slipway {
+    pub child: Child,
+    pub base: String,
+    pub env: Vec<(String, String)>,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Slipway {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+impl Slipway {
+    /// Starts `slipway serve` with `env` (plus `SLIPWAY_ADDR=127.0.0.1:0`) and waits for its
+    /// `listening on` line.
+    pub fn start(env: &[(&str, &str)]) -> Result<Slipway, String> {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve").env("SLIPWAY_ADDR", "127.0.0.1:0").env("SLIPWAY_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        {
+            let err = child.stderr.take().unwrap();
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    let mut s = sink.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            });
+        }
+        let out = child.stdout.take().unwrap();
+        let mut first = String::new();
+        BufReader::new(out).read_line(&mut first).map_err(|e| e.to_string())?;
+        let Some(base) = first.trim().strip_prefix("listening on ").map(str::to_owned) else {
+            let _ = child.wait();
+            return Err(stderr.lock().unwrap().clone());
+        };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Ok(Slipway { child, base, env, stderr })
+    }
+
+    /// Starts one on a fresh database in the test cluster.
+    pub async fn on_fresh_database() -> Slipway {
+        let url = testkit::fresh_url().await;
+        let key = fresh_key();
+        Slipway::start(&[("DATABASE_URL", &url), ("SLIPWAY_SECRET_KEY", &key)]).expect("slipway starts")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `slipway token create --user <login>` with this server's settings.
+    pub fn token(&self, login: &str) -> String {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["token", "create", "--user", login]);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run slipway token create");
+        assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// An HTTP client acting with a new admin token.
+    pub fn admin(&self) -> Api {
+        Api { base: self.base.clone(), token: Some(self.token("ops")), http: client() }
+    }
+
+    pub fn anonymous(&self) -> Api {
+        Api { base: self.base.clone(), token: None, http: client() }
+    }
+
+    pub fn terminate(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.child.id(), libc::SIGTERM);
+            let _ = self.child.wait();
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) with a pid we started.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+pub fn fresh_key() -> String {
+    slipway_core::crypto::SecretKey::generate().to_base64()
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A small typed client for the API.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+    pub http: reqwest::Client,
+}
+
+/// An answer: status, headers and body text.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+    }
+}
+
+impl Api {
+    pub async fn call(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        req = req.header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_owned());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        Answer { status, headers, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.call("GET", path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: &str) -> Answer {
+        self.call("POST", path, Some(body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &str) -> Answer {
+        self.call("PATCH", path, Some(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.call("DELETE", path, None, &[]).await
+    }
+
+    /// Creates `name-space` and returns its JSON.
+    pub async fn create_app(&self, name: &str, space: &str) -> serde_json::Value {
+        let a = self.post("/apps", &format!(r#"{{"name":"{name}","space":"{space}"}}"#)).await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        a.json()
+    }
+
+    /// Waits until every release of `app` has finished deploying.
+    pub async fn settled(&self, app: &str) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let list = self.get(&format!("/apps/{app}/releases")).await.json();
+            let list = list.as_array().unwrap().clone();
+            if list.iter().all(|r| r["status"] == "succeeded" || r["status"] == "failed") {
+                return list;
+            }
+            assert!(std::time::Instant::now() < deadline, "releases did not settle: {list:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
