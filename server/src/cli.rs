@@ -111,14 +111,18 @@ fn embedded_key(data_dir: &std::path::Path) -> anyhow::Result<SecretKey> {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal right after "listening on" is not lost.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
 
 fn site_root(opts: &Options) -> PathBuf {
@@ -136,6 +140,8 @@ fn site_root(opts: &Options) -> PathBuf {
 }
 
 async fn serve(opts: Options) -> anyhow::Result<()> {
+    // From here on a SIGTERM waits for a clean stop (the embedded cluster included).
+    let stop = shutdown_signal()?;
     let oauth = opts.oauth_configured();
     if !opts.addr.ip().is_loopback() && !oauth {
         bail!(
@@ -170,7 +176,7 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
     println!("listening on http://{bound}");
     tracing::info!(addr = %bound, "listening");
     let served = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
@@ -201,11 +207,12 @@ fn hostname() -> String {
 }
 
 async fn worker(opts: Options) -> anyhow::Result<()> {
+    let stop = shutdown_signal()?;
     let db = open_database(&opts, 5).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let w = spawn_worker(&db.core, &opts, stop_rx);
     tracing::info!("worker running");
-    shutdown_signal().await;
+    stop.await;
     let _ = stop_tx.send(true);
     let _ = w.await;
     db.core.pool().close().await;

@@ -28,13 +28,19 @@ impl Slipway {
     pub fn start(env: &[(&str, &str)]) -> Result<Slipway, String> {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve").env("SLIPWAY_ADDR", "127.0.0.1:0").env("SLIPWAY_LOG", "info");
+        // Only what the test gives: nothing from the environment the tests run in.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SLIPWAY_") || k == "DATABASE_URL" {
+                cmd.env_remove(k);
+            }
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        {
+        let reader = {
             let err = child.stderr.take().unwrap();
             let sink = stderr.clone();
             std::thread::spawn(move || {
@@ -43,13 +49,14 @@ impl Slipway {
                     s.push_str(&line);
                     s.push('\n');
                 }
-            });
-        }
+            })
+        };
         let out = child.stdout.take().unwrap();
         let mut first = String::new();
         BufReader::new(out).read_line(&mut first).map_err(|e| e.to_string())?;
         let Some(base) = first.trim().strip_prefix("listening on ").map(str::to_owned) else {
             let _ = child.wait();
+            let _ = reader.join();
             return Err(stderr.lock().unwrap().clone());
         };
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
