@@ -15,7 +15,10 @@ pub struct SignInChoices {
 #[server]
 pub async fn sign_in_options() -> Result<SignInChoices, ServerFnError> {
     let ctx = ssr::context()?;
-    Ok(SignInChoices { github: ctx.github_sign_in, local: ctx.local_sign_in })
+    Ok(SignInChoices {
+        github: ctx.github_sign_in,
+        local: ctx.local_sign_in,
+    })
 }
 
 /// The signed-in user's login.
@@ -73,14 +76,17 @@ pub mod ssr {
     /// The signed-in user, or an error that tells the browser to sign in.
     pub async fn actor() -> Result<Actor, ServerFnError> {
         let ctx = context()?;
-        let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| signed_out())?;
+        let session: tower_sessions::Session =
+            leptos_axum::extract().await.map_err(|_| signed_out())?;
         let id: Option<uuid::Uuid> = session.get(USER_ID).await.map_err(|_| signed_out())?;
         let user = match id {
             Some(id) => ctx.core.user(id).await.map_err(user_error)?,
             None => None,
         };
         match user {
-            Some(u) if ctx.local_users || u.provider != slipway_core::users::LOCAL => u.actor().map_err(user_error),
+            Some(u) if ctx.local_users || u.provider != slipway_core::users::LOCAL => {
+                u.actor().map_err(user_error)
+            }
             _ => Err(signed_out()),
         }
     }

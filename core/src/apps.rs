@@ -93,9 +93,11 @@ impl Core {
     /// All apps, oldest first.
     pub async fn apps(&self, actor: &Actor) -> Result<Vec<App>> {
         authorize(actor, Action::ListApps, None)?;
-        Ok(sqlx::query_as::<_, App>(&format!("{APP_SELECT} order by a.created_at, a.id"))
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as::<_, App>(&format!("{APP_SELECT} order by a.created_at, a.id"))
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Creates an app (no release), making its space and org on first use. Taken: 409.
@@ -118,7 +120,10 @@ impl Core {
         .await;
         match inserted {
             Err(e) if violates(&e, "apps_name_space_key") => {
-                return Err(Error::Conflict(format!("The app {} already exists.", new.name)))
+                return Err(Error::Conflict(format!(
+                    "The app {} already exists.",
+                    new.name
+                )))
             }
             other => other?,
         };
@@ -131,31 +136,46 @@ impl Core {
     pub async fn delete_app(&self, actor: &Actor, key: &str) -> Result<App> {
         let app = self.find_app(key).await?;
         authorize(actor, Action::DeleteApp, Some(app.id))?;
-        sqlx::query("delete from apps where id = $1").bind(app.id).execute(&self.pool).await?;
+        sqlx::query("delete from apps where id = $1")
+            .bind(app.id)
+            .execute(&self.pool)
+            .await?;
         tracing::info!(app = %app.full_name(), actor = %actor.login, "app deleted");
         Ok(app)
     }
 
     pub async fn spaces(&self, actor: &Actor) -> Result<Vec<Grouping>> {
         authorize(actor, Action::ListApps, None)?;
-        Ok(sqlx::query_as("select id, name, created_at, updated_at from spaces order by created_at, name")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(
+            "select id, name, created_at, updated_at from spaces order by created_at, name",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn orgs(&self, actor: &Actor) -> Result<Vec<Grouping>> {
         authorize(actor, Action::ListApps, None)?;
-        Ok(sqlx::query_as("select id, name, created_at, updated_at from orgs order by created_at, name")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(
+            "select id, name, created_at, updated_at from orgs order by created_at, name",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 
 /// Inserts a space or org if missing and returns its id; safe under concurrent creation.
-async fn upsert_grouping(tx: &mut sqlx::PgConnection, table: &'static str, name: &str) -> Result<Uuid> {
+async fn upsert_grouping(
+    tx: &mut sqlx::PgConnection,
+    table: &'static str,
+    name: &str,
+) -> Result<Uuid> {
     let sql = format!(
         "insert into {table} (id, name) values ($1, $2)
          on conflict (name) do update set name = excluded.name returning id"
     );
-    Ok(sqlx::query_scalar(&sql).bind(Uuid::new_v4()).bind(name).fetch_one(tx).await?)
+    Ok(sqlx::query_scalar(&sql)
+        .bind(Uuid::new_v4())
+        .bind(name)
+        .fetch_one(tx)
+        .await?)
 }

@@ -40,9 +40,8 @@ impl Action {
         use Action::*;
         match self {
             ListApps | ReadApp | ReadConfigKeys | ManageFavorites | ManageOwnTokens => Role::Viewer,
-            CreateApp | Build | Release | Rollback | SetConfig | RevealConfig | SetFeature | RepoAttach => {
-                Role::Deployer
-            }
+            CreateApp | Build | Release | Rollback | SetConfig | RevealConfig | SetFeature
+            | RepoAttach => Role::Deployer,
             DeleteApp | ManageUsers => Role::Admin,
         }
     }
@@ -106,24 +105,48 @@ mod tests {
     ];
 
     fn actor(role: Role) -> Actor {
-        Actor { user_id: Uuid::nil(), login: "u".into(), role }
+        Actor {
+            user_id: Uuid::nil(),
+            login: "u".into(),
+            role,
+        }
     }
 
     fn allowed(role: Role) -> Vec<Action> {
-        ALL.into_iter().filter(|a| authorize(&actor(role), *a, None).is_ok()).collect()
+        ALL.into_iter()
+            .filter(|a| authorize(&actor(role), *a, None).is_ok())
+            .collect()
     }
 
     #[test]
     fn viewers_read_and_keep_their_own_favourites_and_tokens() {
         use Action::*;
-        assert_eq!(allowed(Role::Viewer), vec![ListApps, ReadApp, ReadConfigKeys, ManageFavorites, ManageOwnTokens]);
+        assert_eq!(
+            allowed(Role::Viewer),
+            vec![
+                ListApps,
+                ReadApp,
+                ReadConfigKeys,
+                ManageFavorites,
+                ManageOwnTokens
+            ]
+        );
     }
 
     #[test]
     fn deployers_also_change_apps_but_cannot_delete_or_manage_users() {
         use Action::*;
         let a = allowed(Role::Deployer);
-        for act in [CreateApp, Build, Release, Rollback, SetConfig, RevealConfig, SetFeature, RepoAttach] {
+        for act in [
+            CreateApp,
+            Build,
+            Release,
+            Rollback,
+            SetConfig,
+            RevealConfig,
+            SetFeature,
+            RepoAttach,
+        ] {
             assert!(a.contains(&act), "{act:?}");
         }
         assert!(!a.contains(&DeleteApp));
@@ -138,6 +161,9 @@ mod tests {
     #[test]
     fn a_refusal_names_the_role_needed() {
         let e = authorize(&actor(Role::Viewer), Action::Rollback, None).unwrap_err();
-        assert!(matches!(&e, Error::Forbidden(m) if m.contains("deployer")), "{e}");
+        assert!(
+            matches!(&e, Error::Forbidden(m) if m.contains("deployer")),
+            "{e}"
+        );
     }
 }

@@ -54,7 +54,10 @@ impl Source {
             return Err(Error::Invalid("A build needs a source url.".into()));
         }
         let Some((scheme, rest)) = url.split_once(':') else {
-            return Err(Error::Invalid(format!("The source url \"{}\" has no scheme.", redact(url))));
+            return Err(Error::Invalid(format!(
+                "The source url \"{}\" has no scheme.",
+                redact(url)
+            )));
         };
         match scheme.to_ascii_lowercase().as_str() {
             "docker" => {
@@ -62,12 +65,16 @@ impl Source {
                 if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
                     return Err(Error::Invalid("A docker:// url needs an image reference, like docker://registry/name:tag.".into()));
                 }
-                Ok(Source::Docker { image: image.to_owned() })
+                Ok(Source::Docker {
+                    image: image.to_owned(),
+                })
             }
             "http" | "https" | "data" => Err(Error::Invalid(format!(
                 "Builds from {scheme}: sources are not supported yet; use a docker:// image."
             ))),
-            other => Err(Error::Invalid(format!("The source url scheme \"{other}\" is not supported."))),
+            other => Err(Error::Invalid(format!(
+                "The source url scheme \"{other}\" is not supported."
+            ))),
         }
     }
 }
@@ -100,7 +107,9 @@ impl Core {
         authorize(actor, Action::Build, Some(app.id))?;
         let Source::Docker { image } = Source::parse(&req.url)?;
         let id = Uuid::new_v4();
-        let sealed_source = self.key.seal(&format!("build:{id}"), req.url.trim().as_bytes());
+        let sealed_source = self
+            .key
+            .seal(&format!("build:{id}"), req.url.trim().as_bytes());
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into builds (id, app_id, status, source_url, source_enc, checksum, version, commit_sha,
@@ -122,7 +131,10 @@ impl Core {
         .bind(actor.user_id)
         .execute(&mut *tx)
         .await?;
-        let lines = [format!("Using the image {image} as is (docker:// sources are not built)."), "Finished: SUCCESS".into()];
+        let lines = [
+            format!("Using the image {image} as is (docker:// sources are not built)."),
+            "Finished: SUCCESS".into(),
+        ];
         for (i, line) in lines.iter().enumerate() {
             sqlx::query("insert into build_log_lines (build_id, seq, text) values ($1, $2, $3)")
                 .bind(id)
@@ -146,7 +158,8 @@ impl Core {
             .unwrap_or(false);
         if auto {
             let description = format!("Auto-Deploy {}", &build_id.simple().to_string()[..8]);
-            self.release_build(app, build_id, ReleaseKind::Deploy, description, None).await?;
+            self.release_build(app, build_id, ReleaseKind::Deploy, description, None)
+                .await?;
         }
         Ok(())
     }
@@ -155,12 +168,14 @@ impl Core {
     pub async fn rebuild(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<Build> {
         authorize(actor, Action::Build, Some(app.id))?;
         let old = self.find_build(app, build_id).await?;
-        let sealed: Option<Vec<u8>> = sqlx::query_scalar("select source_enc from builds where id = $1")
-            .bind(build_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let sealed: Option<Vec<u8>> =
+            sqlx::query_scalar("select source_enc from builds where id = $1")
+                .bind(build_id)
+                .fetch_one(&self.pool)
+                .await?;
         let url = match sealed {
-            Some(s) => String::from_utf8(self.key.open(&format!("build:{build_id}"), &s)?).map_err(anyhow::Error::from)?,
+            Some(s) => String::from_utf8(self.key.open(&format!("build:{build_id}"), &s)?)
+                .map_err(anyhow::Error::from)?,
             None => old.source_url.clone(),
         };
         let req = BuildRequest {
@@ -190,12 +205,16 @@ impl Core {
         .await?
         .rows_affected();
         if cancelled == 0 {
-            return Err(Error::Conflict(format!("The build {build_id} has already finished.")));
+            return Err(Error::Conflict(format!(
+                "The build {build_id} has already finished."
+            )));
         }
-        let next: i32 = sqlx::query_scalar("select coalesce(max(seq), 0) + 1 from build_log_lines where build_id = $1")
-            .bind(build_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let next: i32 = sqlx::query_scalar(
+            "select coalesce(max(seq), 0) + 1 from build_log_lines where build_id = $1",
+        )
+        .bind(build_id)
+        .fetch_one(&mut *tx)
+        .await?;
         sqlx::query("insert into build_log_lines (build_id, seq, text) values ($1, $2, $3), ($1, $2 + 1, 'Finished: FAILURE')")
             .bind(build_id)
             .bind(next)
@@ -208,10 +227,12 @@ impl Core {
 
     pub async fn builds(&self, actor: &Actor, app: &App) -> Result<Vec<Build>> {
         authorize(actor, Action::ReadApp, Some(app.id))?;
-        Ok(sqlx::query_as(&format!("{BUILD_SELECT} where b.app_id = $1 order by b.created_at, b.id"))
-            .bind(app.id)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(&format!(
+            "{BUILD_SELECT} where b.app_id = $1 order by b.created_at, b.id"
+        ))
+        .bind(app.id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn build(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<Build> {
@@ -237,16 +258,27 @@ impl Core {
             .bind(app.id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("The build {build_id} was not found in {}.", app.full_name())))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "The build {build_id} was not found in {}.",
+                    app.full_name()
+                ))
+            })
     }
 
     /// A build's log lines, in order.
-    pub async fn build_log(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<(Build, Vec<String>)> {
+    pub async fn build_log(
+        &self,
+        actor: &Actor,
+        app: &App,
+        build_id: Uuid,
+    ) -> Result<(Build, Vec<String>)> {
         let build = self.build(actor, app, build_id).await?;
-        let lines = sqlx::query_scalar("select text from build_log_lines where build_id = $1 order by seq")
-            .bind(build_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let lines =
+            sqlx::query_scalar("select text from build_log_lines where build_id = $1 order by seq")
+                .bind(build_id)
+                .fetch_all(&self.pool)
+                .await?;
         Ok((build, lines))
     }
 }
@@ -257,8 +289,14 @@ mod tests {
 
     #[test]
     fn shown_urls_lose_credentials_and_data_payloads() {
-        assert_eq!(redact("https://u:p@example.com/a.tgz"), "https://example.com/a.tgz");
-        assert_eq!(redact("data:application/gzip;base64,AAAA"), "data:application/gzip,…");
+        assert_eq!(
+            redact("https://u:p@example.com/a.tgz"),
+            "https://example.com/a.tgz"
+        );
+        assert_eq!(
+            redact("data:application/gzip;base64,AAAA"),
+            "data:application/gzip,…"
+        );
         assert_eq!(redact("docker://busybox:1"), "docker://busybox:1");
     }
 }

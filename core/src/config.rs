@@ -36,7 +36,12 @@ impl Core {
     }
 
     /// One config var's value, for "Reveal".
-    pub async fn reveal_config_var(&self, actor: &Actor, app: &App, key: &ConfigKey) -> Result<String> {
+    pub async fn reveal_config_var(
+        &self,
+        actor: &Actor,
+        app: &App,
+        key: &ConfigKey,
+    ) -> Result<String> {
         authorize(actor, Action::RevealConfig, Some(app.id))?;
         let mut conn = self.pool.acquire().await?;
         let config = self.latest_snapshot(&mut conn, app.id).await?.config;
@@ -49,7 +54,12 @@ impl Core {
 
     /// Applies a PATCH: one release when anything changed, none otherwise. Removing a key that
     /// is not set, or touching a reserved key, is a conflict; nothing is written then.
-    pub async fn patch_config(&self, actor: &Actor, app: &App, changes: Vec<ConfigChange>) -> Result<ConfigOutcome> {
+    pub async fn patch_config(
+        &self,
+        actor: &Actor,
+        app: &App,
+        changes: Vec<ConfigChange>,
+    ) -> Result<ConfigOutcome> {
         authorize(actor, Action::SetConfig, Some(app.id))?;
         if changes.is_empty() {
             return Err(Error::Invalid("No config vars were given.".into()));
@@ -58,7 +68,9 @@ impl Core {
             return Err(Error::Conflict(if k.as_str() == "PORT" {
                 "PORT is reserved: set the port through the formation (PATCH /apps/{app}/formation/web).".into()
             } else {
-                format!("{k} is reserved: names PORT, AKKERIS_* and SLIPWAY_* belong to the platform.")
+                format!(
+                    "{k} is reserved: names PORT, AKKERIS_* and SLIPWAY_* belong to the platform."
+                )
             }));
         }
         let mut tx = self.pool.begin().await?;
@@ -77,7 +89,9 @@ impl Core {
                 }
                 None => {
                     if config.remove(&k).is_none() {
-                        return Err(Error::Conflict(format!("{k} cannot be removed: it is not set.")));
+                        return Err(Error::Conflict(format!(
+                            "{k} cannot be removed: it is not set."
+                        )));
                     }
                     removed.push(k);
                 }
@@ -85,14 +99,30 @@ impl Core {
         }
         if set.is_empty() && removed.is_empty() {
             // Nothing changed: no release, and the version bump is rolled back with the transaction.
-            return Ok(ConfigOutcome { config: before.config, release: None });
+            return Ok(ConfigOutcome {
+                config: before.config,
+                release: None,
+            });
         }
         let description = describe_config_change(&set, &removed);
-        let snap = Snapshot { config: config.clone(), ..before };
-        let cause = Cause { kind: ReleaseKind::Config, description, rollback_of: None, actor: Some(actor) };
-        let release = self.insert_release(&mut tx, app, version, &snap, cause).await?;
+        let snap = Snapshot {
+            config: config.clone(),
+            ..before
+        };
+        let cause = Cause {
+            kind: ReleaseKind::Config,
+            description,
+            rollback_of: None,
+            actor: Some(actor),
+        };
+        let release = self
+            .insert_release(&mut tx, app, version, &snap, cause)
+            .await?;
         tx.commit().await?;
-        Ok(ConfigOutcome { config, release: Some(release) })
+        Ok(ConfigOutcome {
+            config,
+            release: Some(release),
+        })
     }
 
     /// The app's port (from its newest release).
@@ -103,12 +133,19 @@ impl Core {
     }
 
     /// Sets the port; a release when it changes.
-    pub async fn set_port(&self, actor: &Actor, app: &App, port: i64) -> Result<(i32, Option<Release>)> {
+    pub async fn set_port(
+        &self,
+        actor: &Actor,
+        app: &App,
+        port: i64,
+    ) -> Result<(i32, Option<Release>)> {
         authorize(actor, Action::SetConfig, Some(app.id))?;
         let port = i32::try_from(port)
             .ok()
             .filter(|p| (1..=65535).contains(p))
-            .ok_or_else(|| Error::Invalid(format!("The port {port} is invalid: use 1 to 65535.")))?;
+            .ok_or_else(|| {
+                Error::Invalid(format!("The port {port} is invalid: use 1 to 65535."))
+            })?;
         let mut tx = self.pool.begin().await?;
         let version = lock_next_version(&mut tx, app.id).await?;
         let before = self.latest_snapshot(&mut tx, app.id).await?;
@@ -122,7 +159,9 @@ impl Core {
             rollback_of: None,
             actor: Some(actor),
         };
-        let release = self.insert_release(&mut tx, app, version, &snap, cause).await?;
+        let release = self
+            .insert_release(&mut tx, app, version, &snap, cause)
+            .await?;
         tx.commit().await?;
         Ok((port, Some(release)))
     }
@@ -138,7 +177,11 @@ pub fn describe_config_change(set: &[String], removed: &[String]) -> String {
     match (set.is_empty(), removed.is_empty()) {
         (false, true) => format!("Set {} config vars", sorted(set)),
         (true, false) => format!("Remove {} config vars", sorted(removed)),
-        _ => format!("Set {}; remove {} config vars", sorted(set), sorted(removed)),
+        _ => format!(
+            "Set {}; remove {} config vars",
+            sorted(set),
+            sorted(removed)
+        ),
     }
 }
 
@@ -152,8 +195,17 @@ mod tests {
 
     #[test]
     fn descriptions_name_sorted_keys() {
-        assert_eq!(describe_config_change(&s(&["FOO", "BAR"]), &[]), "Set BAR, FOO config vars");
-        assert_eq!(describe_config_change(&[], &s(&["FOO"])), "Remove FOO config vars");
-        assert_eq!(describe_config_change(&s(&["FOO"]), &s(&["BAR"])), "Set FOO; remove BAR config vars");
+        assert_eq!(
+            describe_config_change(&s(&["FOO", "BAR"]), &[]),
+            "Set BAR, FOO config vars"
+        );
+        assert_eq!(
+            describe_config_change(&[], &s(&["FOO"])),
+            "Remove FOO config vars"
+        );
+        assert_eq!(
+            describe_config_change(&s(&["FOO"]), &s(&["BAR"])),
+            "Set FOO; remove BAR config vars"
+        );
     }
 }

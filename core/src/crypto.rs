@@ -27,9 +27,9 @@ impl SecretKey {
         let bytes = STANDARD
             .decode(s.trim())
             .map_err(|_| "SLIPWAY_SECRET_KEY is not valid base64".to_owned())?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "SLIPWAY_SECRET_KEY must be 32 bytes (44 characters of base64)".to_owned())?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| {
+            "SLIPWAY_SECRET_KEY must be 32 bytes (44 characters of base64)".to_owned()
+        })?;
         Ok(Self(arr))
     }
 
@@ -60,7 +60,13 @@ impl SecretKey {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher()
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: aad.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: aad.as_bytes(),
+                },
+            )
             .expect("AES-GCM encryption does not fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -72,8 +78,18 @@ impl SecretKey {
         anyhow::ensure!(sealed.len() > NONCE_LEN, "sealed value too short");
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
         self.cipher()
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
-            .map_err(|_| anyhow::anyhow!("cannot decrypt a value sealed for {aad}: wrong key or tampered data"))
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "cannot decrypt a value sealed for {aad}: wrong key or tampered data"
+                )
+            })
     }
 }
 

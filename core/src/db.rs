@@ -12,7 +12,11 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Connects, runs pending migrations, and checks that `key` is the key this database was
 /// written with (storing its fingerprint the first time).
-pub async fn connect(opts: PgConnectOptions, max_connections: u32, key: SecretKey) -> anyhow::Result<Core> {
+pub async fn connect(
+    opts: PgConnectOptions,
+    max_connections: u32,
+    key: SecretKey,
+) -> anyhow::Result<Core> {
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(std::time::Duration::from_secs(10))
@@ -25,15 +29,19 @@ pub async fn connect(opts: PgConnectOptions, max_connections: u32, key: SecretKe
 /// Migrates `pool` and checks the key fingerprint.
 pub async fn prepare(pool: PgPool, key: SecretKey) -> anyhow::Result<Core> {
     // Several processes may start at once on one database; the migrator takes an advisory lock.
-    MIGRATOR.run(&pool).await.context("cannot migrate the database")?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("cannot migrate the database")?;
     let fp = key.fingerprint();
     sqlx::query("insert into settings (name, value) values ('key_fingerprint', $1) on conflict (name) do nothing")
         .bind(&fp)
         .execute(&pool)
         .await?;
-    let stored: String = sqlx::query_scalar("select value from settings where name = 'key_fingerprint'")
-        .fetch_one(&pool)
-        .await?;
+    let stored: String =
+        sqlx::query_scalar("select value from settings where name = 'key_fingerprint'")
+            .fetch_one(&pool)
+            .await?;
     anyhow::ensure!(
         stored == fp,
         "SLIPWAY_SECRET_KEY is not the key this database was written with; start with the original key"

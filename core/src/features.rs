@@ -34,10 +34,18 @@ impl Core {
     }
 
     /// Switches a feature. Switching `auto-release` on also ends a pause left by a rollback.
-    pub async fn set_feature(&self, actor: &Actor, app: &App, name: &str, enabled: bool) -> Result<Feature> {
+    pub async fn set_feature(
+        &self,
+        actor: &Actor,
+        app: &App,
+        name: &str,
+        enabled: bool,
+    ) -> Result<Feature> {
         authorize(actor, Action::SetFeature, Some(app.id))?;
         if name != AUTO_RELEASE {
-            return Err(Error::NotFound(format!("The feature \"{name}\" was not found.")));
+            return Err(Error::NotFound(format!(
+                "The feature \"{name}\" was not found."
+            )));
         }
         sqlx::query(
             "update apps set auto_release = $2, auto_release_paused = auto_release_paused and not $2,

@@ -42,7 +42,10 @@ pub struct Core {
 impl Core {
     /// Wraps a migrated pool; use [`db::connect`] to get one with the fingerprint checked.
     pub fn new(pool: PgPool, key: crypto::SecretKey) -> Self {
-        Self { pool, key: Arc::new(key) }
+        Self {
+            pool,
+            key: Arc::new(key),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -16,10 +16,17 @@ pub fn find_bin_dir() -> Option<PathBuf> {
         })
         .collect();
     candidates.sort();
-    let found = candidates.into_iter().rev().map(|(_, p)| p).find(|p| has_initdb(p));
+    let found = candidates
+        .into_iter()
+        .rev()
+        .map(|(_, p)| p)
+        .find(|p| has_initdb(p));
     found
         .or_else(|| Some(PathBuf::from("/usr/local/pgsql/bin")).filter(|p| has_initdb(p)))
-        .or_else(|| std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).find(|p| has_initdb(p))))
+        .or_else(|| {
+            std::env::var_os("PATH")
+                .and_then(|path| std::env::split_paths(&path).find(|p| has_initdb(p)))
+        })
 }
 
 pub fn has_initdb(dir: &Path) -> bool {
@@ -28,7 +35,10 @@ pub fn has_initdb(dir: &Path) -> bool {
 
 /// The major version of the binaries in `bin` (from `postgres --version`).
 pub fn bin_major_version(bin: &Path) -> Option<u32> {
-    let out = std::process::Command::new(bin.join("postgres")).arg("--version").output().ok()?;
+    let out = std::process::Command::new(bin.join("postgres"))
+        .arg("--version")
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     // "postgres (PostgreSQL) 15.18 (Debian …)"
     let version = text.split_whitespace().nth(2)?;
@@ -51,7 +61,12 @@ pub fn run_as() -> Option<RunAs> {
     let lookup = |name: &str| {
         passwd.lines().find_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
-            (f.len() > 3 && f[0] == name).then(|| Some(RunAs { uid: f[2].parse().ok()?, gid: f[3].parse().ok()? }))?
+            (f.len() > 3 && f[0] == name).then(|| {
+                Some(RunAs {
+                    uid: f[2].parse().ok()?,
+                    gid: f[3].parse().ok()?,
+                })
+            })?
         })
     };
     lookup("postgres").or_else(|| lookup("nobody"))
@@ -60,7 +75,11 @@ pub fn run_as() -> Option<RunAs> {
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -68,7 +87,9 @@ pub fn is_root() -> bool {
 pub fn command(bin: &Path, program: &str, who: Option<RunAs>) -> std::process::Command {
     use std::os::unix::process::CommandExt;
     let mut cmd = std::process::Command::new(bin.join(program));
-    cmd.env_clear().env("PATH", "/usr/bin:/bin").env("LC_ALL", "C.UTF-8");
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("LC_ALL", "C.UTF-8");
     if let Some(w) = who {
         cmd.uid(w.uid).gid(w.gid);
     }

@@ -59,14 +59,21 @@ pub struct Job {
 }
 
 /// Queues the deploy of a release, inside the transaction that created it.
-pub(crate) async fn enqueue_deploy(tx: &mut PgConnection, app_id: Uuid, release_id: Uuid) -> Result<()> {
+pub(crate) async fn enqueue_deploy(
+    tx: &mut PgConnection,
+    app_id: Uuid,
+    release_id: Uuid,
+) -> Result<()> {
     sqlx::query("insert into jobs (app_id, kind, release_id) values ($1, 'deploy', $2)")
         .bind(app_id)
         .bind(release_id)
         .execute(&mut *tx)
         .await?;
     // Delivered at commit.
-    sqlx::query("select pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
+    sqlx::query("select pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 
@@ -94,13 +101,15 @@ impl Core {
 
     /// Extends the lease of a job this worker holds; false when it was lost.
     pub async fn renew_lease(&self, job: &Job, worker: &str, lease: Duration) -> Result<bool> {
-        let n = sqlx::query("update jobs set locked_until = now() + $3 where id = $1 and locked_by = $2")
-            .bind(job.id)
-            .bind(worker)
-            .bind(lease)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(
+            "update jobs set locked_until = now() + $3 where id = $1 and locked_by = $2",
+        )
+        .bind(job.id)
+        .bind(worker)
+        .bind(lease)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(n == 1)
     }
 
@@ -130,17 +139,33 @@ impl Core {
         .bind(release_id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((app_id, name, space, version, image, port)) = row else { return Ok(()) };
+        let Some((app_id, name, space, version, image, port)) = row else {
+            return Ok(());
+        };
         let mut conn = self.pool.acquire().await?;
         let config = self.open_snapshot_config(&mut conn, release_id).await?;
         drop(conn);
         let app_name = format!("{name}-{space}");
-        let d = Deployment { app_id, app_name, release_id, version, image, config, port };
+        let d = Deployment {
+            app_id,
+            app_name,
+            release_id,
+            version,
+            image,
+            config,
+            port,
+        };
         let outcome = runtime.deploy(&d).await;
-        let status = if outcome.is_ok() { "succeeded" } else { "failed" };
+        let status = if outcome.is_ok() {
+            "succeeded"
+        } else {
+            "failed"
+        };
         match &outcome {
             Ok(()) => tracing::info!(app = %d.app_name, version, "release deployed"),
-            Err(e) => tracing::warn!(app = %d.app_name, version, error = %format!("{e:#}"), "release failed"),
+            Err(e) => {
+                tracing::warn!(app = %d.app_name, version, error = %format!("{e:#}"), "release failed")
+            }
         }
         sqlx::query("update releases set status = $2, updated_at = now() where id = $1")
             .bind(release_id)
@@ -181,7 +206,8 @@ impl Core {
                         tokio::spawn(async move {
                             loop {
                                 tokio::time::sleep(lease / 3).await;
-                                if !matches!(core.renew_lease(&job, &worker, lease).await, Ok(true)) {
+                                if !matches!(core.renew_lease(&job, &worker, lease).await, Ok(true))
+                                {
                                     break;
                                 }
                             }

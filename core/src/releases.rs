@@ -106,7 +106,12 @@ pub struct Window {
 
 impl Window {
     pub fn all() -> Self {
-        Self { from: 1, to: i32::MAX, descending: false, max: i64::MAX }
+        Self {
+            from: 1,
+            to: i32::MAX,
+            descending: false,
+            max: i64::MAX,
+        }
     }
 }
 
@@ -137,7 +142,12 @@ const RELEASE_SELECT: &str = "
 
 impl Core {
     /// Releases of an app within `window`, and whether more lie beyond it.
-    pub async fn releases(&self, actor: &Actor, app: &App, window: Window) -> Result<(Vec<Release>, bool)> {
+    pub async fn releases(
+        &self,
+        actor: &Actor,
+        app: &App,
+        window: Window,
+    ) -> Result<(Vec<Release>, bool)> {
         authorize(actor, Action::ReadApp, Some(app.id))?;
         let order = if window.descending { "desc" } else { "asc" };
         let sql = format!(
@@ -168,7 +178,9 @@ impl Core {
     pub(crate) async fn find_release(&self, app: &App, which: ReleaseRef) -> Result<Release> {
         let sql = match which {
             ReleaseRef::Id(_) => format!("{RELEASE_SELECT} where r.app_id = $1 and r.id = $2"),
-            ReleaseRef::Version(_) => format!("{RELEASE_SELECT} where r.app_id = $1 and r.version = $2"),
+            ReleaseRef::Version(_) => {
+                format!("{RELEASE_SELECT} where r.app_id = $1 and r.version = $2")
+            }
         };
         let q = sqlx::query_as::<_, Release>(&sql).bind(app.id);
         let q = match which {
@@ -177,8 +189,12 @@ impl Core {
         };
         q.fetch_optional(&self.pool).await?.ok_or_else(|| {
             Error::NotFound(match which {
-                ReleaseRef::Id(id) => format!("The release {id} was not found in {}.", app.full_name()),
-                ReleaseRef::Version(v) => format!("The release {v} was not found in {}.", app.full_name()),
+                ReleaseRef::Id(id) => {
+                    format!("The release {id} was not found in {}.", app.full_name())
+                }
+                ReleaseRef::Version(v) => {
+                    format!("The release {v} was not found in {}.", app.full_name())
+                }
             })
         })
     }
@@ -196,7 +212,8 @@ impl Core {
         let description = description
             .filter(|d| !d.trim().is_empty())
             .unwrap_or_else(|| format!("Deploy of {build_id}"));
-        self.release_build(app, build_id, ReleaseKind::Deploy, description, Some(actor)).await
+        self.release_build(app, build_id, ReleaseKind::Deploy, description, Some(actor))
+            .await
     }
 
     /// Creates a deploy release of `build_id`, used by hand-made and automatic deploys alike.
@@ -211,9 +228,19 @@ impl Core {
         let mut tx = self.pool.begin().await?;
         let version = lock_next_version(&mut tx, app.id).await?;
         let before = self.latest_snapshot(&mut tx, app.id).await?;
-        let snap = Snapshot { build_id: Some(build_id), ..before };
-        let cause = Cause { kind, description, rollback_of: None, actor };
-        let release = self.insert_release(&mut tx, app, version, &snap, cause).await?;
+        let snap = Snapshot {
+            build_id: Some(build_id),
+            ..before
+        };
+        let cause = Cause {
+            kind,
+            description,
+            rollback_of: None,
+            actor,
+        };
+        let release = self
+            .insert_release(&mut tx, app, version, &snap, cause)
+            .await?;
         tx.commit().await?;
         Ok(release)
     }
@@ -226,22 +253,25 @@ impl Core {
                     .fetch_optional(&self.pool)
                     .await?
             }
-            SlugRef::Latest => {
-                sqlx::query_as(
-                    "select id, app_id, status from builds where app_id = $1 and status = 'succeeded'
+            SlugRef::Latest => sqlx::query_as(
+                "select id, app_id, status from builds where app_id = $1 and status = 'succeeded'
                      order by created_at desc, id desc limit 1",
-                )
-                .bind(app.id)
-                .fetch_optional(&self.pool)
-                .await?
-            }
+            )
+            .bind(app.id)
+            .fetch_optional(&self.pool)
+            .await?,
         };
         match (slug, row) {
-            (SlugRef::Latest, None) => Err(Error::Conflict(format!("{} has no succeeded build to release.", app.full_name()))),
-            (SlugRef::Build(id), None) => Err(Error::Conflict(format!("The build {id} does not exist."))),
-            (_, Some((id, app_id, _))) if app_id != app.id => {
-                Err(Error::Conflict(format!("The build {id} belongs to another app.")))
+            (SlugRef::Latest, None) => Err(Error::Conflict(format!(
+                "{} has no succeeded build to release.",
+                app.full_name()
+            ))),
+            (SlugRef::Build(id), None) => {
+                Err(Error::Conflict(format!("The build {id} does not exist.")))
             }
+            (_, Some((id, app_id, _))) if app_id != app.id => Err(Error::Conflict(format!(
+                "The build {id} belongs to another app."
+            ))),
             (_, Some((id, _, status))) if status != "succeeded" => Err(Error::Conflict(format!(
                 "The build {id} cannot be released: it is {status}, not succeeded."
             ))),
@@ -273,18 +303,27 @@ impl Core {
             )));
         }
         if current == Some(v) {
-            return Err(Error::Conflict(format!("Cannot roll back to v{v}: it is the current release.")));
+            return Err(Error::Conflict(format!(
+                "Cannot roll back to v{v}: it is the current release."
+            )));
         }
         let before = self.latest_snapshot(&mut tx, app.id).await?;
         let config = self.open_snapshot_config(&mut tx, target.id).await?;
-        let snap = Snapshot { build_id: target.build_id, config, port: target.port, addons: before.addons };
+        let snap = Snapshot {
+            build_id: target.build_id,
+            config,
+            port: target.port,
+            addons: before.addons,
+        };
         let cause = Cause {
             kind: ReleaseKind::Rollback,
             description: format!("Rollback to v{v}"),
             rollback_of: Some(v),
             actor: Some(actor),
         };
-        let release = self.insert_release(&mut tx, app, version, &snap, cause).await?;
+        let release = self
+            .insert_release(&mut tx, app, version, &snap, cause)
+            .await?;
         // A rollback pauses auto-release until someone resumes it (DESIGN §2).
         sqlx::query(
             "update apps set auto_release_paused = auto_release_paused or auto_release, auto_release = false
@@ -299,7 +338,11 @@ impl Core {
     }
 
     /// The newest release's snapshot (whatever its status): the app's desired state.
-    pub(crate) async fn latest_snapshot(&self, tx: &mut PgConnection, app_id: Uuid) -> Result<Snapshot> {
+    pub(crate) async fn latest_snapshot(
+        &self,
+        tx: &mut PgConnection,
+        app_id: Uuid,
+    ) -> Result<Snapshot> {
         let row: Option<(Uuid, Option<Uuid>, i32, Vec<String>)> = sqlx::query_as(
             "select id, build_id, port, addon_plan_names from releases where app_id = $1
              order by version desc limit 1",
@@ -308,10 +351,18 @@ impl Core {
         .fetch_optional(&mut *tx)
         .await?;
         match row {
-            None => Ok(Snapshot { port: DEFAULT_PORT, ..Snapshot::default() }),
+            None => Ok(Snapshot {
+                port: DEFAULT_PORT,
+                ..Snapshot::default()
+            }),
             Some((id, build_id, port, addons)) => {
                 let config = self.open_snapshot_config(tx, id).await?;
-                Ok(Snapshot { build_id, config, port, addons })
+                Ok(Snapshot {
+                    build_id,
+                    config,
+                    port,
+                    addons,
+                })
             }
         }
     }
@@ -369,7 +420,10 @@ impl Core {
         );
         // Read back inside the transaction: the answer shows the release as created (queued),
         // whatever a worker does once it commits.
-        Ok(sqlx::query_as(&format!("{RELEASE_SELECT} where r.id = $1")).bind(id).fetch_one(&mut *tx).await?)
+        Ok(sqlx::query_as(&format!("{RELEASE_SELECT} where r.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?)
     }
 }
 

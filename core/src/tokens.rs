@@ -61,7 +61,9 @@ impl Core {
         .bind(token_hash(text))
         .fetch_optional(&self.pool)
         .await?;
-        let Some((user_id, stale)) = row else { return Ok(None) };
+        let Some((user_id, stale)) = row else {
+            return Ok(None);
+        };
         if stale {
             // Recorded at most once a minute, so reads stay reads.
             sqlx::query("update api_tokens set last_used_at = now() where token_hash = $1")

@@ -23,8 +23,15 @@ pub struct User {
 
 impl User {
     pub fn actor(&self) -> Result<Actor> {
-        let role: Role = self.role.parse().map_err(|e: String| Error::Internal(anyhow::anyhow!(e)))?;
-        Ok(Actor { user_id: self.id, login: self.login.clone(), role })
+        let role: Role = self
+            .role
+            .parse()
+            .map_err(|e: String| Error::Internal(anyhow::anyhow!(e)))?;
+        Ok(Actor {
+            user_id: self.id,
+            login: self.login.clone(),
+            role,
+        })
     }
 }
 

@@ -24,17 +24,27 @@ async fn new_app(core: &Core, actor: &Actor, name: &str) -> App {
 }
 
 fn set(pairs: &[(&str, Option<&str>)]) -> Vec<(ConfigKey, Option<String>)> {
-    pairs.iter().map(|(k, v)| (ConfigKey::parse(k).unwrap(), v.map(str::to_owned))).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (ConfigKey::parse(k).unwrap(), v.map(str::to_owned)))
+        .collect()
 }
 
 async fn image_build(core: &Core, actor: &Actor, app: &App, image: &str) -> uuid::Uuid {
-    let req = BuildRequest { url: format!("docker://{image}"), ..Default::default() };
+    let req = BuildRequest {
+        url: format!("docker://{image}"),
+        ..Default::default()
+    };
     core.create_build(actor, app, req).await.unwrap().id
 }
 
 /// Runs every queued job to the end, as a worker would.
 async fn drain(core: &Core) {
-    while let Some(job) = core.claim_job("test", Duration::from_secs(60)).await.unwrap() {
+    while let Some(job) = core
+        .claim_job("test", Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
         core.run_job(&job, "test", &NoopRuntime).await.unwrap();
     }
 }
@@ -71,7 +81,10 @@ async fn creating_an_app_creates_no_release_and_names_are_unique() {
         org: SimpleName::parse("org", "other").unwrap(),
         description: None,
     };
-    assert!(matches!(core.create_app(&a, again).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        core.create_app(&a, again).await,
+        Err(Error::Conflict(_))
+    ));
 }
 
 #[tokio::test]
@@ -80,14 +93,26 @@ async fn versions_count_from_one_without_gaps_across_kinds_of_change() {
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
     let b = image_build(&core, &a, &app, "web:1").await;
-    core.deploy(&a, &app, SlugRef::Build(b), None).await.unwrap();
-    core.patch_config(&a, &app, set(&[("A", Some("1"))])).await.unwrap();
+    core.deploy(&a, &app, SlugRef::Build(b), None)
+        .await
+        .unwrap();
+    core.patch_config(&a, &app, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
     core.set_port(&a, &app, 8080).await.unwrap();
     // A no-op change consumes no version.
-    core.patch_config(&a, &app, set(&[("A", Some("1"))])).await.unwrap();
+    core.patch_config(&a, &app, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
     core.set_port(&a, &app, 8080).await.unwrap();
-    core.patch_config(&a, &app, set(&[("A", None)])).await.unwrap();
-    let versions: Vec<i32> = all_releases(&core, &a, &app).await.iter().map(|r| r.version).collect();
+    core.patch_config(&a, &app, set(&[("A", None)]))
+        .await
+        .unwrap();
+    let versions: Vec<i32> = all_releases(&core, &a, &app)
+        .await
+        .iter()
+        .map(|r| r.version)
+        .collect();
     assert_eq!(versions, vec![1, 2, 3, 4]);
 }
 
@@ -99,16 +124,30 @@ async fn concurrent_writers_get_distinct_gapless_versions() {
     let tasks: Vec<_> = (0..40)
         .map(|i| {
             let (core, a, app) = (core.clone(), a.clone(), app.clone());
-            tokio::spawn(async move { core.patch_config(&a, &app, set(&[(&format!("K{i}"), Some("v"))])).await })
+            tokio::spawn(async move {
+                core.patch_config(&a, &app, set(&[(&format!("K{i}"), Some("v"))]))
+                    .await
+            })
         })
         .collect();
     for t in tasks {
         assert!(t.await.unwrap().unwrap().release.is_some());
     }
-    let versions: Vec<i32> = all_releases(&core, &a, &app).await.iter().map(|r| r.version).collect();
+    let versions: Vec<i32> = all_releases(&core, &a, &app)
+        .await
+        .iter()
+        .map(|r| r.version)
+        .collect();
     assert_eq!(versions, (1..=40).collect::<Vec<_>>());
-    let config = core.config_vars(&a, &fresh(&core, &app).await).await.unwrap();
-    assert_eq!(config.len(), 40, "every change is kept: each release builds on the one before");
+    let config = core
+        .config_vars(&a, &fresh(&core, &app).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        config.len(),
+        40,
+        "every change is kept: each release builds on the one before"
+    );
 }
 
 #[tokio::test]
@@ -117,10 +156,25 @@ async fn config_changes_are_described_with_sorted_keys() {
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
     let d = |o: slipway_core::config::ConfigOutcome| o.release.unwrap().description;
-    assert_eq!(d(core.patch_config(&a, &app, set(&[("FOO", Some("1")), ("BAR", Some("2"))])).await.unwrap()), "Set BAR, FOO config vars");
-    assert_eq!(d(core.patch_config(&a, &app, set(&[("FOO", None)])).await.unwrap()), "Remove FOO config vars");
     assert_eq!(
-        d(core.patch_config(&a, &app, set(&[("ZED", Some("1")), ("BAR", None)])).await.unwrap()),
+        d(core
+            .patch_config(&a, &app, set(&[("FOO", Some("1")), ("BAR", Some("2"))]))
+            .await
+            .unwrap()),
+        "Set BAR, FOO config vars"
+    );
+    assert_eq!(
+        d(core
+            .patch_config(&a, &app, set(&[("FOO", None)]))
+            .await
+            .unwrap()),
+        "Remove FOO config vars"
+    );
+    assert_eq!(
+        d(core
+            .patch_config(&a, &app, set(&[("ZED", Some("1")), ("BAR", None)]))
+            .await
+            .unwrap()),
         "Set ZED; remove BAR config vars"
     );
     let (_, r) = core.set_port(&a, &app, 8080).await.unwrap();
@@ -132,19 +186,37 @@ async fn config_changes_that_are_refused_write_nothing() {
     let core = testkit::fresh_core().await;
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
-    core.patch_config(&a, &app, set(&[("A", Some("1"))])).await.unwrap();
+    core.patch_config(&a, &app, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
     // Removing a missing key, even next to a valid change, is a conflict and changes nothing.
-    let r = core.patch_config(&a, &app, set(&[("B", Some("2")), ("MISSING", None)])).await;
+    let r = core
+        .patch_config(&a, &app, set(&[("B", Some("2")), ("MISSING", None)]))
+        .await;
     assert!(matches!(r, Err(Error::Conflict(_))), "{r:?}");
     for reserved in ["PORT", "AKKERIS_X", "SLIPWAY_Y"] {
-        let r = core.patch_config(&a, &app, set(&[(reserved, Some("1"))])).await;
+        let r = core
+            .patch_config(&a, &app, set(&[(reserved, Some("1"))]))
+            .await;
         assert!(matches!(r, Err(Error::Conflict(_))), "{reserved}: {r:?}");
     }
-    assert!(matches!(core.patch_config(&a, &app, vec![]).await, Err(Error::Invalid(_))));
-    assert!(matches!(core.set_port(&a, &app, 70000).await, Err(Error::Invalid(_))));
+    assert!(matches!(
+        core.patch_config(&a, &app, vec![]).await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        core.set_port(&a, &app, 70000).await,
+        Err(Error::Invalid(_))
+    ));
     assert_eq!(all_releases(&core, &a, &app).await.len(), 1);
-    let config = core.config_vars(&a, &fresh(&core, &app).await).await.unwrap();
-    assert_eq!(config.into_iter().collect::<Vec<_>>(), vec![("A".to_owned(), "1".to_owned())]);
+    let config = core
+        .config_vars(&a, &fresh(&core, &app).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        config.into_iter().collect::<Vec<_>>(),
+        vec![("A".to_owned(), "1".to_owned())]
+    );
 }
 
 #[tokio::test]
@@ -152,12 +224,26 @@ async fn viewers_see_config_keys_with_masked_values() {
     let core = testkit::fresh_core().await;
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
-    core.patch_config(&a, &app, set(&[("SECRET", Some("hunter2"))])).await.unwrap();
-    let viewer = Actor { role: Role::Viewer, ..a.clone() };
+    core.patch_config(&a, &app, set(&[("SECRET", Some("hunter2"))]))
+        .await
+        .unwrap();
+    let viewer = Actor {
+        role: Role::Viewer,
+        ..a.clone()
+    };
     let config = core.config_vars(&viewer, &app).await.unwrap();
     assert_eq!(config.get("SECRET").map(String::as_str), Some("***"));
-    assert!(matches!(core.reveal_config_var(&viewer, &app, &ConfigKey::parse("SECRET").unwrap()).await, Err(Error::Forbidden(_))));
-    assert_eq!(core.reveal_config_var(&a, &app, &ConfigKey::parse("SECRET").unwrap()).await.unwrap(), "hunter2");
+    assert!(matches!(
+        core.reveal_config_var(&viewer, &app, &ConfigKey::parse("SECRET").unwrap())
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+    assert_eq!(
+        core.reveal_config_var(&a, &app, &ConfigKey::parse("SECRET").unwrap())
+            .await
+            .unwrap(),
+        "hunter2"
+    );
 }
 
 #[tokio::test]
@@ -166,9 +252,13 @@ async fn config_values_are_not_readable_in_the_tables() {
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
     let secret = "correct-horse-battery-staple";
-    core.patch_config(&a, &app, set(&[("DATABASE_URL", Some(secret))])).await.unwrap();
+    core.patch_config(&a, &app, set(&[("DATABASE_URL", Some(secret))]))
+        .await
+        .unwrap();
     let b = image_build(&core, &a, &app, "web:1").await;
-    core.deploy(&a, &app, SlugRef::Build(b), None).await.unwrap();
+    core.deploy(&a, &app, SlugRef::Build(b), None)
+        .await
+        .unwrap();
     // Dump every table as text and look for the value.
     let tables: Vec<String> = sqlx::query_scalar(
         "select quote_ident(table_schema) || '.' || quote_ident(table_name) from information_schema.tables
@@ -179,13 +269,17 @@ async fn config_values_are_not_readable_in_the_tables() {
     .unwrap();
     assert!(tables.len() > 5);
     for t in tables {
-        let dump: Option<String> = sqlx::query_scalar(&format!("select string_agg(x::text, '\n') from {t} x"))
-            .fetch_one(core.pool())
-            .await
-            .unwrap();
+        let dump: Option<String> =
+            sqlx::query_scalar(&format!("select string_agg(x::text, '\n') from {t} x"))
+                .fetch_one(core.pool())
+                .await
+                .unwrap();
         let dump = dump.unwrap_or_default();
         assert!(!dump.contains(secret), "{t} holds the value in clear");
-        assert!(!dump.contains(&hex_of(secret)), "{t} holds the value as hex");
+        assert!(
+            !dump.contains(&hex_of(secret)),
+            "{t} holds the value as hex"
+        );
     }
 }
 
@@ -199,22 +293,40 @@ async fn rollback_copies_slug_config_and_port_of_the_target() {
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
     let b1 = image_build(&core, &a, &app, "web:1").await;
-    core.patch_config(&a, &app, set(&[("A", Some("old"))])).await.unwrap(); // v1
-    core.deploy(&a, &app, SlugRef::Build(b1), None).await.unwrap(); // v2
+    core.patch_config(&a, &app, set(&[("A", Some("old"))]))
+        .await
+        .unwrap(); // v1
+    core.deploy(&a, &app, SlugRef::Build(b1), None)
+        .await
+        .unwrap(); // v2
     let b2 = image_build(&core, &a, &app, "web:2").await;
-    core.patch_config(&a, &app, set(&[("A", Some("new")), ("B", Some("x"))])).await.unwrap(); // v3
+    core.patch_config(&a, &app, set(&[("A", Some("new")), ("B", Some("x"))]))
+        .await
+        .unwrap(); // v3
     core.set_port(&a, &app, 8080).await.unwrap(); // v4
-    core.deploy(&a, &app, SlugRef::Build(b2), None).await.unwrap(); // v5
+    core.deploy(&a, &app, SlugRef::Build(b2), None)
+        .await
+        .unwrap(); // v5
     drain(&core).await;
     let app = fresh(&core, &app).await;
-    let r = core.rollback(&a, &app, ReleaseRef::Version(domain::Version::new(2).unwrap())).await.unwrap();
+    let r = core
+        .rollback(
+            &a,
+            &app,
+            ReleaseRef::Version(domain::Version::new(2).unwrap()),
+        )
+        .await
+        .unwrap();
     assert_eq!((r.version, r.description.as_str()), (6, "Rollback to v2"));
     assert_eq!(r.kind.0, ReleaseKind::Rollback);
     assert_eq!(r.build_id, Some(b1));
     assert_eq!(r.port, 9000);
     assert_eq!(r.rollback_of, Some(2));
     let config = core.config_vars(&a, &app).await.unwrap();
-    assert_eq!(config.into_iter().collect::<Vec<_>>(), vec![("A".to_owned(), "old".to_owned())]);
+    assert_eq!(
+        config.into_iter().collect::<Vec<_>>(),
+        vec![("A".to_owned(), "old".to_owned())]
+    );
     drain(&core).await;
     let app = fresh(&core, &app).await;
     assert_eq!(app.current_version, Some(6));
@@ -226,12 +338,25 @@ async fn rollback_to_the_current_release_is_refused() {
     let core = testkit::fresh_core().await;
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
-    core.patch_config(&a, &app, set(&[("A", Some("1"))])).await.unwrap();
-    core.patch_config(&a, &app, set(&[("A", Some("2"))])).await.unwrap();
+    core.patch_config(&a, &app, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
+    core.patch_config(&a, &app, set(&[("A", Some("2"))]))
+        .await
+        .unwrap();
     drain(&core).await;
     let app = fresh(&core, &app).await;
-    let r = core.rollback(&a, &app, ReleaseRef::Version(domain::Version::new(2).unwrap())).await;
-    assert!(matches!(&r, Err(Error::Conflict(m)) if m.contains("current")), "{r:?}");
+    let r = core
+        .rollback(
+            &a,
+            &app,
+            ReleaseRef::Version(domain::Version::new(2).unwrap()),
+        )
+        .await;
+    assert!(
+        matches!(&r, Err(Error::Conflict(m)) if m.contains("current")),
+        "{r:?}"
+    );
     assert_eq!(all_releases(&core, &a, &app).await.len(), 2);
 }
 
@@ -240,17 +365,44 @@ async fn rollback_to_a_release_that_has_not_succeeded_is_refused() {
     let core = testkit::fresh_core().await;
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
-    core.patch_config(&a, &app, set(&[("A", Some("1"))])).await.unwrap();
+    core.patch_config(&a, &app, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
     drain(&core).await;
-    core.patch_config(&a, &app, set(&[("A", Some("2"))])).await.unwrap(); // v2 stays queued
-    core.patch_config(&a, &app, set(&[("A", Some("3"))])).await.unwrap(); // v3 queued too
+    core.patch_config(&a, &app, set(&[("A", Some("2"))]))
+        .await
+        .unwrap(); // v2 stays queued
+    core.patch_config(&a, &app, set(&[("A", Some("3"))]))
+        .await
+        .unwrap(); // v3 queued too
     let app = fresh(&core, &app).await;
-    let r = core.rollback(&a, &app, ReleaseRef::Version(domain::Version::new(2).unwrap())).await;
-    assert!(matches!(&r, Err(Error::Conflict(m)) if m.contains("not succeeded")), "{r:?}");
+    let r = core
+        .rollback(
+            &a,
+            &app,
+            ReleaseRef::Version(domain::Version::new(2).unwrap()),
+        )
+        .await;
+    assert!(
+        matches!(&r, Err(Error::Conflict(m)) if m.contains("not succeeded")),
+        "{r:?}"
+    );
     // A failed release is refused too.
-    sqlx::query("update releases set status = 'failed' where version = 2").execute(core.pool()).await.unwrap();
-    let r = core.rollback(&a, &app, ReleaseRef::Version(domain::Version::new(2).unwrap())).await;
-    assert!(matches!(&r, Err(Error::Conflict(m)) if m.contains("failed")), "{r:?}");
+    sqlx::query("update releases set status = 'failed' where version = 2")
+        .execute(core.pool())
+        .await
+        .unwrap();
+    let r = core
+        .rollback(
+            &a,
+            &app,
+            ReleaseRef::Version(domain::Version::new(2).unwrap()),
+        )
+        .await;
+    assert!(
+        matches!(&r, Err(Error::Conflict(m)) if m.contains("failed")),
+        "{r:?}"
+    );
     assert_eq!(all_releases(&core, &a, &app).await.len(), 3);
 }
 
@@ -260,14 +412,29 @@ async fn rollback_to_another_apps_release_is_not_found() {
     let a = admin(&core).await;
     let one = new_app(&core, &a, "one-prod").await;
     let two = new_app(&core, &a, "two-prod").await;
-    let r1 = core.patch_config(&a, &one, set(&[("A", Some("1"))])).await.unwrap().release.unwrap();
-    core.patch_config(&a, &two, set(&[("A", Some("1"))])).await.unwrap();
-    core.patch_config(&a, &two, set(&[("A", Some("2"))])).await.unwrap();
+    let r1 = core
+        .patch_config(&a, &one, set(&[("A", Some("1"))]))
+        .await
+        .unwrap()
+        .release
+        .unwrap();
+    core.patch_config(&a, &two, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
+    core.patch_config(&a, &two, set(&[("A", Some("2"))]))
+        .await
+        .unwrap();
     drain(&core).await;
     let two = fresh(&core, &two).await;
     let r = core.rollback(&a, &two, ReleaseRef::Id(r1.id)).await;
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
-    let r = core.rollback(&a, &two, ReleaseRef::Version(domain::Version::new(9).unwrap())).await;
+    let r = core
+        .rollback(
+            &a,
+            &two,
+            ReleaseRef::Version(domain::Version::new(9).unwrap()),
+        )
+        .await;
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
 }
 
@@ -276,27 +443,46 @@ async fn rollback_pauses_auto_release_and_leaves_addons_alone() {
     let core = testkit::fresh_core().await;
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
-    core.set_feature(&a, &app, "auto-release", true).await.unwrap();
+    core.set_feature(&a, &app, "auto-release", true)
+        .await
+        .unwrap();
     image_build(&core, &a, &app, "web:1").await; // v1, auto-deployed
     image_build(&core, &a, &app, "web:2").await; // v2
     drain(&core).await;
     let rels = all_releases(&core, &a, &app).await;
-    assert!(rels[0].description.starts_with("Auto-Deploy "), "{}", rels[0].description);
+    assert!(
+        rels[0].description.starts_with("Auto-Deploy "),
+        "{}",
+        rels[0].description
+    );
     assert_eq!(rels[0].description.len(), "Auto-Deploy ".len() + 8);
     sqlx::query("update releases set addon_plan_names = '{pg:small}' where version = 2")
         .execute(core.pool())
         .await
         .unwrap();
     let app = fresh(&core, &app).await;
-    let r = core.rollback(&a, &app, ReleaseRef::Version(domain::Version::new(1).unwrap())).await.unwrap();
-    assert_eq!(r.addon_plan_names, vec!["pg:small".to_owned()], "add-ons are not touched");
+    let r = core
+        .rollback(
+            &a,
+            &app,
+            ReleaseRef::Version(domain::Version::new(1).unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.addon_plan_names,
+        vec!["pg:small".to_owned()],
+        "add-ons are not touched"
+    );
     let app = fresh(&core, &app).await;
     assert!(!app.auto_release && app.auto_release_paused);
     // While paused, a succeeded build is not released.
     image_build(&core, &a, &app, "web:3").await;
     assert_eq!(all_releases(&core, &a, &app).await.len(), 3);
     // Resuming switches it back on.
-    core.set_feature(&a, &app, "auto-release", true).await.unwrap();
+    core.set_feature(&a, &app, "auto-release", true)
+        .await
+        .unwrap();
     let app = fresh(&core, &app).await;
     assert!(app.auto_release && !app.auto_release_paused);
 }
@@ -308,9 +494,19 @@ async fn deploys_need_a_succeeded_build_of_the_same_app() {
     let one = new_app(&core, &a, "one-prod").await;
     let two = new_app(&core, &a, "two-prod").await;
     let theirs = image_build(&core, &a, &two, "two:1").await;
-    assert!(matches!(core.deploy(&a, &one, SlugRef::Build(theirs), None).await, Err(Error::Conflict(_))));
-    assert!(matches!(core.deploy(&a, &one, SlugRef::Build(uuid::Uuid::new_v4()), None).await, Err(Error::Conflict(_))));
-    assert!(matches!(core.deploy(&a, &one, SlugRef::Latest, None).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        core.deploy(&a, &one, SlugRef::Build(theirs), None).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        core.deploy(&a, &one, SlugRef::Build(uuid::Uuid::new_v4()), None)
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        core.deploy(&a, &one, SlugRef::Latest, None).await,
+        Err(Error::Conflict(_))
+    ));
     let mine = image_build(&core, &a, &one, "one:1").await;
     let r = core.deploy(&a, &one, SlugRef::Latest, None).await.unwrap();
     assert_eq!(r.description, format!("Deploy of {mine}"));
@@ -325,9 +521,13 @@ async fn the_queue_deploys_each_apps_releases_one_at_a_time_in_order() {
     let one = new_app(&core, &a, "one-prod").await;
     let two = new_app(&core, &a, "two-prod").await;
     for i in 0..3 {
-        core.patch_config(&a, &one, set(&[("A", Some(&i.to_string()))])).await.unwrap();
+        core.patch_config(&a, &one, set(&[("A", Some(&i.to_string()))]))
+            .await
+            .unwrap();
     }
-    core.patch_config(&a, &two, set(&[("A", Some("x"))])).await.unwrap();
+    core.patch_config(&a, &two, set(&[("A", Some("x"))]))
+        .await
+        .unwrap();
     let lease = Duration::from_secs(60);
     let j1 = core.claim_job("w1", lease).await.unwrap().unwrap();
     let j2 = core.claim_job("w2", lease).await.unwrap().unwrap();
@@ -345,7 +545,11 @@ async fn the_queue_deploys_each_apps_releases_one_at_a_time_in_order() {
     core.run_job(&j3, "w3", &NoopRuntime).await.unwrap();
     core.run_job(&j2, "w2", &NoopRuntime).await.unwrap();
     drain(&core).await;
-    let statuses: Vec<ReleaseStatus> = all_releases(&core, &a, &one).await.iter().map(|r| r.status.0).collect();
+    let statuses: Vec<ReleaseStatus> = all_releases(&core, &a, &one)
+        .await
+        .iter()
+        .map(|r| r.status.0)
+        .collect();
     assert_eq!(statuses, vec![ReleaseStatus::Succeeded; 3]);
 }
 
@@ -354,19 +558,32 @@ async fn a_job_whose_lease_expired_is_taken_again() {
     let core = testkit::fresh_core().await;
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
-    core.patch_config(&a, &app, set(&[("A", Some("1"))])).await.unwrap();
+    core.patch_config(&a, &app, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
     let lease = Duration::from_secs(60);
     let held = core.claim_job("dead-worker", lease).await.unwrap().unwrap();
-    assert!(core.claim_job("w2", lease).await.unwrap().is_none(), "leased jobs are not shared");
+    assert!(
+        core.claim_job("w2", lease).await.unwrap().is_none(),
+        "leased jobs are not shared"
+    );
     // The worker died: its lease runs out.
-    sqlx::query("update jobs set locked_until = now() - interval '1 second'").execute(core.pool()).await.unwrap();
+    sqlx::query("update jobs set locked_until = now() - interval '1 second'")
+        .execute(core.pool())
+        .await
+        .unwrap();
     let again = core.claim_job("w2", lease).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts), (held.id, 2));
     // The dead worker's late completion does not remove the job it no longer holds.
-    core.run_job(&held, "dead-worker", &NoopRuntime).await.unwrap();
+    core.run_job(&held, "dead-worker", &NoopRuntime)
+        .await
+        .unwrap();
     assert!(!core.renew_lease(&held, "dead-worker", lease).await.unwrap());
     core.run_job(&again, "w2", &NoopRuntime).await.unwrap();
-    let left: i64 = sqlx::query_scalar("select count(*) from jobs").fetch_one(core.pool()).await.unwrap();
+    let left: i64 = sqlx::query_scalar("select count(*) from jobs")
+        .fetch_one(core.pool())
+        .await
+        .unwrap();
     assert_eq!(left, 0);
     let rels = all_releases(&core, &a, &app).await;
     assert_eq!(rels[0].status.0, ReleaseStatus::Succeeded);
@@ -384,10 +601,18 @@ async fn a_failed_deploy_leaves_the_previous_release_current() {
     let core = testkit::fresh_core().await;
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
-    core.patch_config(&a, &app, set(&[("A", Some("1"))])).await.unwrap();
+    core.patch_config(&a, &app, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
     drain(&core).await;
-    core.patch_config(&a, &app, set(&[("A", Some("2"))])).await.unwrap();
-    let job = core.claim_job("w", Duration::from_secs(60)).await.unwrap().unwrap();
+    core.patch_config(&a, &app, set(&[("A", Some("2"))]))
+        .await
+        .unwrap();
+    let job = core
+        .claim_job("w", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
     core.run_job(&job, "w", &Failing).await.unwrap();
     let app = fresh(&core, &app).await;
     assert_eq!(app.current_version, Some(1));
@@ -402,24 +627,48 @@ async fn tokens_are_stored_hashed_and_stop_working_when_revoked() {
     let core = testkit::fresh_core().await;
     let user = core.local_admin("ops").await.unwrap();
     let (token, text) = core.create_token(&user, "ci").await.unwrap();
-    let stored: i64 = sqlx::query_scalar("select count(*) from api_tokens where position($1 in encode(token_hash, 'escape')) > 0")
-        .bind(&text)
-        .fetch_one(core.pool())
-        .await
-        .unwrap();
+    let stored: i64 = sqlx::query_scalar(
+        "select count(*) from api_tokens where position($1 in encode(token_hash, 'escape')) > 0",
+    )
+    .bind(&text)
+    .fetch_one(core.pool())
+    .await
+    .unwrap();
     assert_eq!(stored, 0);
-    let actor = core.authenticate_token(&text, LocalUsers::Allowed).await.unwrap().unwrap();
+    let actor = core
+        .authenticate_token(&text, LocalUsers::Allowed)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((actor.login.as_str(), actor.role), ("ops", Role::Admin));
-    assert!(core.authenticate_token(&text, LocalUsers::Refused).await.unwrap().is_none());
-    assert!(core.authenticate_token("slw_nope", LocalUsers::Allowed).await.unwrap().is_none());
+    assert!(core
+        .authenticate_token(&text, LocalUsers::Refused)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(core
+        .authenticate_token("slw_nope", LocalUsers::Allowed)
+        .await
+        .unwrap()
+        .is_none());
     core.revoke_token(&actor, token.id).await.unwrap();
-    assert!(core.authenticate_token(&text, LocalUsers::Allowed).await.unwrap().is_none());
+    assert!(core
+        .authenticate_token(&text, LocalUsers::Allowed)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
 async fn a_database_refuses_a_process_with_another_key() {
     let pool = testkit::fresh_pool().await;
-    slipway_core::db::prepare(pool.clone(), slipway_core::crypto::SecretKey::generate()).await.unwrap();
+    slipway_core::db::prepare(pool.clone(), slipway_core::crypto::SecretKey::generate())
+        .await
+        .unwrap();
     let other = slipway_core::db::prepare(pool, slipway_core::crypto::SecretKey::generate()).await;
-    assert!(other.err().unwrap().to_string().contains("SLIPWAY_SECRET_KEY"));
+    assert!(other
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("SLIPWAY_SECRET_KEY"));
 }

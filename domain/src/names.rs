@@ -10,7 +10,8 @@ pub struct NameError(String);
 /// `^[a-z][a-z0-9]*$`, the shape of app names, space names and org names.
 fn is_simple(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z')) && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 /// An app's own name (`myapp`), or a space or org name: `^[a-z][a-z0-9]*$`.
@@ -82,9 +83,14 @@ impl AppName {
     /// Parses `name-space`.
     pub fn parse(s: &str) -> Result<Self, NameError> {
         let Some((name, space)) = s.split_once('-') else {
-            return Err(NameError(format!("\"{s}\" is not an app name of the form name-space.")));
+            return Err(NameError(format!(
+                "\"{s}\" is not an app name of the form name-space."
+            )));
         };
-        Self::new(SimpleName::parse("app", name)?, SimpleName::parse("space", space)?)
+        Self::new(
+            SimpleName::parse("app", name)?,
+            SimpleName::parse("space", space)?,
+        )
     }
 
     pub fn name(&self) -> &SimpleName {

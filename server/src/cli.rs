@@ -23,11 +23,15 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_sessions=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_sessions=warn")
+            }),
         )
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -42,7 +46,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(opts).await,
         Command::Worker => worker(opts).await,
-        Command::Token { command: TokenCommand::Create { user } } => token_create(opts, &user).await,
+        Command::Token {
+            command: TokenCommand::Create { user },
+        } => token_create(opts, &user).await,
     }
 }
 
@@ -66,9 +72,14 @@ async fn open_database(opts: &Options, max_connections: u32) -> anyhow::Result<D
             "SLIPWAY_SECRET_KEY is required with DATABASE_URL: 32 random bytes in base64, e.g. from `openssl rand -base64 32`",
         )?;
         let key = SecretKey::from_base64(key).map_err(anyhow::Error::msg)?;
-        let options: sqlx::postgres::PgConnectOptions = url.parse().context("DATABASE_URL is not a PostgreSQL URL")?;
+        let options: sqlx::postgres::PgConnectOptions = url
+            .parse()
+            .context("DATABASE_URL is not a PostgreSQL URL")?;
         let core = slipway_core::db::connect(options, max_connections, key).await?;
-        return Ok(Database { core, embedded: None });
+        return Ok(Database {
+            core,
+            embedded: None,
+        });
     }
     let embedded = embedded_pg::start(&opts.data_dir, opts.pg_bin_dir.as_deref()).await?;
     let key = match &opts.secret_key {
@@ -80,7 +91,10 @@ async fn open_database(opts: &Options, max_connections: u32) -> anyhow::Result<D
         Err(e) => Err(e),
     };
     match core {
-        Ok(core) => Ok(Database { core, embedded: Some(embedded) }),
+        Ok(core) => Ok(Database {
+            core,
+            embedded: Some(embedded),
+        }),
         Err(e) => {
             embedded.stop();
             Err(e)
@@ -94,7 +108,9 @@ fn embedded_key(data_dir: &std::path::Path) -> anyhow::Result<SecretKey> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = data_dir.join("secret.key");
     match std::fs::read_to_string(&path) {
-        Ok(text) => SecretKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Ok(text) => {
+            SecretKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SecretKey::generate();
             let mut f = std::fs::OpenOptions::new()
@@ -130,9 +146,11 @@ fn site_root(opts: &Options) -> PathBuf {
         return root.clone();
     }
     // cargo-leptos puts the binary in target/<profile>/ and the site in target/site.
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().and_then(|p| p.parent()).map(|t| t.join("site")));
+    let beside = std::env::current_exe().ok().and_then(|exe| {
+        exe.parent()
+            .and_then(|p| p.parent())
+            .map(|t| t.join("site"))
+    });
     match beside {
         Some(p) if p.join("pkg").exists() => p,
         _ => PathBuf::from("target/site"),
@@ -189,7 +207,11 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
     result
 }
 
-fn spawn_worker(core: &Core, opts: &Options, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+fn spawn_worker(
+    core: &Core,
+    opts: &Options,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let core = core.clone();
     let lease = opts.job_lease;
     let runtime: Arc<dyn Runtime> = Arc::new(NoopRuntime);
@@ -203,7 +225,9 @@ fn spawn_worker(core: &Core, opts: &Options, mut stop: watch::Receiver<bool>) ->
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "slipway".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "slipway".into())
 }
 
 async fn worker(opts: Options) -> anyhow::Result<()> {
@@ -227,11 +251,18 @@ async fn token_create(opts: Options, login: &str) -> anyhow::Result<()> {
             db.core
                 .user_by_login("github", login)
                 .await?
-                .with_context(|| format!("there is no user \"{login}\": they must sign in with GitHub once first"))?
+                .with_context(|| {
+                    format!(
+                        "there is no user \"{login}\": they must sign in with GitHub once first"
+                    )
+                })?
         } else {
             db.core.local_admin(login).await?
         };
-        let (_, text) = db.core.create_token(&user, "created with `slipway token create`").await?;
+        let (_, text) = db
+            .core
+            .create_token(&user, "created with `slipway token create`")
+            .await?;
         anyhow::Ok(text)
     }
     .await;

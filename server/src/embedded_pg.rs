@@ -57,7 +57,9 @@ impl Embedded {
                 .output();
             match out {
                 Ok(o) if o.status.success() => tracing::info!("embedded PostgreSQL stopped"),
-                Ok(o) => tracing::warn!(stderr = %String::from_utf8_lossy(&o.stderr).trim(), "pg_ctl stop failed"),
+                Ok(o) => {
+                    tracing::warn!(stderr = %String::from_utf8_lossy(&o.stderr).trim(), "pg_ctl stop failed")
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot run pg_ctl stop"),
             }
         }
@@ -83,7 +85,8 @@ pub fn bin_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 /// Starts (or joins, or adopts) the cluster for `data_dir`.
 pub async fn start(data_dir: &Path, given_bin: Option<&Path>) -> anyhow::Result<Embedded> {
     let bin = bin_dir(given_bin)?;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize()?;
     let hash = &hex::encode(Sha256::digest(data_dir.as_os_str().as_encoded_bytes()))[..12];
     let who = pgtools::run_as();
@@ -105,7 +108,11 @@ pub async fn start(data_dir: &Path, given_bin: Option<&Path>) -> anyhow::Result<
     if !owner {
         tracing::info!(cluster = %cluster_dir.display(), "using the embedded PostgreSQL another slipway process owns");
         wait_ready(&options, Duration::from_secs(120)).await?;
-        return Ok(Embedded { options, cluster_dir, owner: None });
+        return Ok(Embedded {
+            options,
+            cluster_dir,
+            owner: None,
+        });
     }
     prepare_socket_dir(&socket_dir, who)?;
     if !cluster_dir.join("PG_VERSION").exists() {
@@ -135,10 +142,22 @@ pub async fn start(data_dir: &Path, given_bin: Option<&Path>) -> anyhow::Result<
         }
         tracing::info!(cluster = %cluster_dir.display(), "embedded PostgreSQL started");
     }
-    wait_ready(&options.clone().database("postgres"), Duration::from_secs(60)).await?;
+    wait_ready(
+        &options.clone().database("postgres"),
+        Duration::from_secs(60),
+    )
+    .await?;
     create_database(&options).await?;
     let bin = bin.clone();
-    Ok(Embedded { options, cluster_dir, owner: Some(Owner { bin, who, _lock: lock }) })
+    Ok(Embedded {
+        options,
+        cluster_dir,
+        owner: Some(Owner {
+            bin,
+            who,
+            _lock: lock,
+        }),
+    })
 }
 
 fn try_lock(f: &File) -> anyhow::Result<bool> {
@@ -171,7 +190,10 @@ fn cluster_dir(data_dir: &Path, hash: &str, who: Option<RunAs>) -> anyhow::Resul
     if can_use(&local, w) {
         return Ok(local);
     }
-    if std::fs::read_dir(&local).map(|mut d| d.next().is_none()).unwrap_or(false) {
+    if std::fs::read_dir(&local)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
+    {
         let _ = std::fs::remove_dir(&local);
     }
     std::fs::create_dir_all("/var/lib/slipway").context("cannot create /var/lib/slipway")?;
@@ -208,14 +230,21 @@ fn prepare_socket_dir(dir: &Path, who: Option<RunAs>) -> anyhow::Result<()> {
     if !dir.exists() {
         std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let uid = who.map(|w| w.uid).unwrap_or_else(|| std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0));
+    let uid = who.map(|w| w.uid).unwrap_or_else(|| {
+        std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(0)
+    });
     if let Some(w) = who {
         std::os::unix::fs::chown(dir, Some(w.uid), Some(w.gid))?;
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     let meta = std::fs::symlink_metadata(dir)?;
     if !meta.is_dir() || meta.uid() != uid {
-        bail!("{} is not a directory owned by the PostgreSQL user; remove it and start again", dir.display());
+        bail!(
+            "{} is not a directory owned by the PostgreSQL user; remove it and start again",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -223,26 +252,43 @@ fn prepare_socket_dir(dir: &Path, who: Option<RunAs>) -> anyhow::Result<()> {
 fn init(bin: &Path, cluster: &Path, socket_dir: &Path, who: Option<RunAs>) -> anyhow::Result<()> {
     tracing::info!(cluster = %cluster.display(), "creating the embedded PostgreSQL cluster");
     let out = pgtools::command(bin, "initdb", who)
-        .args(["-A", "trust", "-U", SUPERUSER, "-E", "UTF8", "--locale=C.UTF-8", "-D"])
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            SUPERUSER,
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "-D",
+        ])
         .arg(cluster)
         .output()
         .context("cannot run initdb")?;
     if !out.status.success() {
-        bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     // Only the private socket: no TCP at all.
     let conf = format!(
         "\n# slipway\nlisten_addresses = ''\nport = {PORT}\nunix_socket_directories = '{}'\nunix_socket_permissions = 0700\n",
         socket_dir.display()
     );
-    let mut f = File::options().append(true).open(cluster.join("postgresql.conf"))?;
+    let mut f = File::options()
+        .append(true)
+        .open(cluster.join("postgresql.conf"))?;
     std::io::Write::write_all(&mut f, conf.as_bytes())?;
     Ok(())
 }
 
 fn check_version(bin: &Path, cluster: &Path) -> anyhow::Result<()> {
-    let made_by: u32 = std::fs::read_to_string(cluster.join("PG_VERSION"))?.trim().parse()?;
-    let ours = pgtools::bin_major_version(bin).context("cannot tell the PostgreSQL binaries' version")?;
+    let made_by: u32 = std::fs::read_to_string(cluster.join("PG_VERSION"))?
+        .trim()
+        .parse()?;
+    let ours =
+        pgtools::bin_major_version(bin).context("cannot tell the PostgreSQL binaries' version")?;
     if made_by != ours {
         bail!(
             "the embedded cluster in {} was made by PostgreSQL {made_by}, but the binaries in {} are PostgreSQL {ours}: set SLIPWAY_PG_BIN_DIR to PostgreSQL {made_by}'s bin directory",
@@ -269,7 +315,9 @@ async fn wait_ready(options: &PgConnectOptions, limit: Duration) -> anyhow::Resu
                 let _ = sqlx::Connection::close(c).await;
                 return Ok(());
             }
-            Err(e) if Instant::now() > deadline => return Err(e).context("the embedded PostgreSQL does not answer"),
+            Err(e) if Instant::now() > deadline => {
+                return Err(e).context("the embedded PostgreSQL does not answer")
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
@@ -277,12 +325,15 @@ async fn wait_ready(options: &PgConnectOptions, limit: Duration) -> anyhow::Resu
 
 async fn create_database(options: &PgConnectOptions) -> anyhow::Result<()> {
     let mut c = options.clone().database("postgres").connect().await?;
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-        .bind(DATABASE)
-        .fetch_one(&mut c)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(DATABASE)
+            .fetch_one(&mut c)
+            .await?;
     if !exists {
-        sqlx::query(&format!("create database {DATABASE}")).execute(&mut c).await?;
+        sqlx::query(&format!("create database {DATABASE}"))
+            .execute(&mut c)
+            .await?;
     }
     Ok(())
 }

@@ -7,7 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "slipway", version, about = "A self-hosted release manager for container apps.")]
+#[command(
+    name = "slipway",
+    version,
+    about = "A self-hosted release manager for container apps."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -50,7 +54,9 @@ fn bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("\"{s}\" is not a size (use e.g. 500MB, 2GB)"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a size (use e.g. 500MB, 2GB)"))?;
     let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "KB" => 1_000,
@@ -59,16 +65,27 @@ fn bytes(s: &str) -> Result<u64, String> {
         "KIB" => 1 << 10,
         "MIB" => 1 << 20,
         "GIB" => 1 << 30,
-        _ => return Err(format!("\"{s}\" has an unknown unit (use B, KB, MB, GB, KiB, MiB, GiB)")),
+        _ => {
+            return Err(format!(
+                "\"{s}\" has an unknown unit (use B, KB, MB, GB, KiB, MiB, GiB)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("\"{s}\" is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("\"{s}\" is too large"))
 }
 
 fn port_range(s: &str) -> Result<(u16, u16), String> {
-    let (a, b) = s.split_once('-').ok_or_else(|| format!("\"{s}\" is not a port range like 42000-42999"))?;
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("\"{s}\" is not a port range like 42000-42999"))?;
     let (a, b): (u16, u16) = (
-        a.trim().parse().map_err(|_| format!("\"{a}\" is not a port"))?,
-        b.trim().parse().map_err(|_| format!("\"{b}\" is not a port"))?,
+        a.trim()
+            .parse()
+            .map_err(|_| format!("\"{a}\" is not a port"))?,
+        b.trim()
+            .parse()
+            .map_err(|_| format!("\"{b}\" is not a port"))?,
     );
     if a == 0 || a > b {
         return Err(format!("\"{s}\" is not a port range like 42000-42999"));
@@ -80,10 +97,20 @@ fn port_range(s: &str) -> Result<(u16, u16), String> {
 #[derive(Debug, Clone, Args)]
 pub struct Options {
     /// Address to listen on; port 0 picks a free port.
-    #[arg(long, env = "SLIPWAY_ADDR", default_value = "127.0.0.1:3000", global = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_ADDR",
+        default_value = "127.0.0.1:3000",
+        global = true
+    )]
     pub addr: SocketAddr,
     /// Where Slipway keeps its embedded database and generated key.
-    #[arg(long, env = "SLIPWAY_DATA_DIR", default_value = "./.slipway", global = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_DATA_DIR",
+        default_value = "./.slipway",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// The externally reachable base URL [default: http:// + the bound address].
     #[arg(long, env = "SLIPWAY_PUBLIC_URL", global = true)]
@@ -95,7 +122,12 @@ pub struct Options {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// The key that encrypts secrets at rest: 32 bytes, base64 [default: generated into the data directory; required with DATABASE_URL].
-    #[arg(long, env = "SLIPWAY_SECRET_KEY", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
     pub secret_key: Option<String>,
     /// Serve without running a worker.
     #[arg(long, env = "SLIPWAY_NO_WORKER", global = true, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -116,28 +148,58 @@ pub struct Options {
     #[arg(long, env = "SLIPWAY_MAX_UNPACKED_BYTES", default_value = "2GB", value_parser = bytes, global = true)]
     pub max_unpacked_bytes: u64,
     /// Most files in a source archive.
-    #[arg(long, env = "SLIPWAY_MAX_FILES", default_value_t = 100_000, global = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_MAX_FILES",
+        default_value_t = 100_000,
+        global = true
+    )]
     pub max_files: u64,
     /// Ports for apps' stable addresses.
     #[arg(long, env = "SLIPWAY_APP_PORTS", default_value = "42000-42999", value_parser = port_range, global = true)]
     pub app_ports: (u16, u16),
     /// Address apps' proxies bind to.
-    #[arg(long, env = "SLIPWAY_APP_HOST", default_value = "127.0.0.1", global = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_APP_HOST",
+        default_value = "127.0.0.1",
+        global = true
+    )]
     pub app_host: String,
     /// Releases whose images are kept.
-    #[arg(long, env = "SLIPWAY_KEEP_RELEASES", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_KEEP_RELEASES",
+        default_value_t = 20,
+        global = true
+    )]
     pub keep_releases: u32,
     /// GitHub's web address.
-    #[arg(long, env = "SLIPWAY_GITHUB_URL", default_value = "https://github.com", global = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_GITHUB_URL",
+        default_value = "https://github.com",
+        global = true
+    )]
     pub github_url: String,
     /// GitHub's API address.
-    #[arg(long, env = "SLIPWAY_GITHUB_API_URL", default_value = "https://api.github.com", global = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_GITHUB_API_URL",
+        default_value = "https://api.github.com",
+        global = true
+    )]
     pub github_api_url: String,
     /// The GitHub OAuth app's client id.
     #[arg(long, env = "SLIPWAY_GITHUB_CLIENT_ID", global = true)]
     pub github_client_id: Option<String>,
     /// The GitHub OAuth app's client secret.
-    #[arg(long, env = "SLIPWAY_GITHUB_CLIENT_SECRET", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_GITHUB_CLIENT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
     pub github_client_secret: Option<String>,
     /// Where the web assets (pkg/) are [default: the site folder next to the binary's target dir].
     #[arg(long, env = "SLIPWAY_SITE_ROOT", global = true)]

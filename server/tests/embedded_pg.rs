@@ -33,13 +33,20 @@ impl Drop for DataDir {
 }
 
 fn uuid_like() -> String {
-    format!("{:x}{:x}", std::process::id(), Instant::now().elapsed().as_nanos() ^ rand_u64())
+    format!(
+        "{:x}{:x}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ rand_u64()
+    )
 }
 
 fn rand_u64() -> u128 {
     let mut b = [0u8; 8];
     use std::io::Read;
-    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
     u64::from_le_bytes(b) as u128
 }
 
@@ -61,7 +68,13 @@ fn wait_stopped(cluster: &Path) {
 }
 
 async fn app_count(s: &Slipway) -> usize {
-    s.admin().get("/apps").await.json().as_array().unwrap().len()
+    s.admin()
+        .get("/apps")
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 #[tokio::test]
@@ -71,9 +84,17 @@ async fn first_start_makes_the_cluster_and_a_restart_reuses_it() {
     let cluster = d.0.join("pg");
     assert!(cluster.join("PG_VERSION").exists());
     let key = std::fs::metadata(d.0.join("secret.key")).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
     let conf = std::fs::read_to_string(cluster.join("postgresql.conf")).unwrap();
-    assert!(!conf.lines().any(|l| l.trim_start().starts_with("fsync") && l.contains("off")), "fsync stays on");
+    assert!(
+        !conf
+            .lines()
+            .any(|l| l.trim_start().starts_with("fsync") && l.contains("off")),
+        "fsync stays on"
+    );
     s.admin().create_app("web", "prod").await;
     s.terminate();
     wait_stopped(&cluster);
@@ -90,7 +111,10 @@ async fn a_second_process_shares_the_running_cluster() {
     assert_eq!(app_count(&guest).await, 1);
     guest.admin().create_app("api", "prod").await;
     guest.terminate();
-    assert!(postmaster(&d.0.join("pg")).is_some(), "a guest leaving does not stop the cluster");
+    assert!(
+        postmaster(&d.0.join("pg")).is_some(),
+        "a guest leaving does not stop the cluster"
+    );
     assert_eq!(app_count(&owner).await, 2);
     owner.terminate();
     wait_stopped(&d.0.join("pg"));
@@ -134,12 +158,18 @@ async fn an_empty_pg_bin_dir_is_a_one_line_error() {
     let d = DataDir::new();
     let empty = d.0.join("empty-bin");
     std::fs::create_dir_all(&empty).unwrap();
-    let err = Slipway::start(&[("SLIPWAY_DATA_DIR", d.s()), ("SLIPWAY_PG_BIN_DIR", empty.to_str().unwrap())])
-        .err()
-        .expect("slipway refuses to start");
+    let err = Slipway::start(&[
+        ("SLIPWAY_DATA_DIR", d.s()),
+        ("SLIPWAY_PG_BIN_DIR", empty.to_str().unwrap()),
+    ])
+    .err()
+    .expect("slipway refuses to start");
     let last = err.trim().lines().last().unwrap_or("").to_owned();
     assert!(last.starts_with("slipway: no PostgreSQL binaries"), "{err}");
-    assert!(last.contains("install PostgreSQL") && last.contains("DATABASE_URL"), "{last}");
+    assert!(
+        last.contains("install PostgreSQL") && last.contains("DATABASE_URL"),
+        "{last}"
+    );
     assert!(!d.0.join("pg").exists());
 }
 
@@ -153,14 +183,21 @@ async fn a_data_directory_the_postgres_user_cannot_reach_moves_the_cluster_to_va
     let d = DataDir::new();
     let private = d.0.join("private");
     std::fs::create_dir_all(&private).unwrap();
-    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let data = private.join("data");
     let mut s = Slipway::start(&[("SLIPWAY_DATA_DIR", data.to_str().unwrap())]).unwrap();
     s.admin().create_app("web", "prod").await;
     let canonical = data.canonicalize().unwrap();
     let hash = {
         use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes()))[..12].to_owned()
+        hex::encode(sha2::Sha256::digest(
+            canonical.as_os_str().as_encoded_bytes(),
+        ))[..12]
+            .to_owned()
     };
     let fallback = PathBuf::from(format!("/var/lib/slipway/pg-{hash}"));
     assert!(fallback.join("PG_VERSION").exists(), "{}", s.logs());

@@ -28,7 +28,8 @@ pub fn cluster() -> &'static Cluster {
 
 fn start() -> anyhow::Result<Cluster> {
     use std::os::unix::process::CommandExt;
-    let bin = pgtools::find_bin_dir().ok_or_else(|| anyhow::anyhow!("PostgreSQL binaries not found"))?;
+    let bin =
+        pgtools::find_bin_dir().ok_or_else(|| anyhow::anyhow!("PostgreSQL binaries not found"))?;
     let who = pgtools::run_as();
     sweep_leftovers();
     let dir = PathBuf::from(format!("/tmp/slwt-{}", std::process::id()));
@@ -41,36 +42,66 @@ fn start() -> anyhow::Result<Cluster> {
     }
     let data = dir.join("data");
     let out = pgtools::command(&bin, "initdb", who)
-        .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "-D"])
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+            "-D",
+        ])
         .arg(&data)
         .output()?;
-    anyhow::ensure!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let port = free_port()?;
     let (tx, rx) = std::sync::mpsc::channel();
     // The thread that spawns postgres must outlive every test: PDEATHSIG follows the thread.
     let (bin2, data2, sock) = (bin.clone(), data.clone(), dir.join("sock"));
-    std::thread::Builder::new().name("test-postgres".into()).spawn(move || {
-        let mut cmd = pgtools::command(&bin2, "postgres", who);
-        cmd.arg("-D").arg(&data2).args(["-c", "listen_addresses=127.0.0.1", "-p", &port.to_string()]);
-        cmd.arg("-c").arg(format!("unix_socket_directories={}", sock.display()));
-        cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
-        cmd.args(["-c", "max_connections=500", "-c", "shared_buffers=64MB"]);
-        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn();
-        let ok = child.is_ok();
-        tx.send(child.map(|_| ())).ok();
-        if ok {
-            loop {
-                std::thread::park();
+    std::thread::Builder::new()
+        .name("test-postgres".into())
+        .spawn(move || {
+            let mut cmd = pgtools::command(&bin2, "postgres", who);
+            cmd.arg("-D").arg(&data2).args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ]);
+            cmd.arg("-c")
+                .arg(format!("unix_socket_directories={}", sock.display()));
+            cmd.args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]);
+            cmd.args(["-c", "max_connections=500", "-c", "shared_buffers=64MB"]);
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT);
+                    Ok(())
+                });
             }
-        }
-    })?;
+            let child = cmd.spawn();
+            let ok = child.is_ok();
+            tx.send(child.map(|_| ())).ok();
+            if ok {
+                loop {
+                    std::thread::park();
+                }
+            }
+        })?;
     rx.recv()??;
     // Wait until it accepts connections.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -85,7 +116,10 @@ fn start() -> anyhow::Result<Cluster> {
 fn sweep_leftovers() {
     for e in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("slwt-").and_then(|p| p.parse::<u32>().ok()) {
+        if let Some(pid) = name
+            .strip_prefix("slwt-")
+            .and_then(|p| p.parse::<u32>().ok())
+        {
             if !PathBuf::from(format!("/proc/{pid}")).exists() {
                 let _ = std::fs::remove_dir_all(e.path());
             }
@@ -123,7 +157,10 @@ pub async fn fresh_database() -> String {
         .connect_with(c.options("postgres"))
         .await
         .expect("connect to the test cluster");
-    sqlx::query(&format!("create database {name}")).execute(&admin).await.expect("create database");
+    sqlx::query(&format!("create database {name}"))
+        .execute(&admin)
+        .await
+        .expect("create database");
     admin.close().await;
     name
 }
@@ -146,7 +183,10 @@ pub async fn fresh_url() -> String {
 
 /// A migrated core on a fresh database, with a new key.
 pub async fn fresh_core() -> slipway_core::Core {
-    slipway_core::db::prepare(fresh_pool().await, slipway_core::crypto::SecretKey::generate())
-        .await
-        .expect("migrate the fresh database")
+    slipway_core::db::prepare(
+        fresh_pool().await,
+        slipway_core::crypto::SecretKey::generate(),
+    )
+    .await
+    .expect("migrate the fresh database")
 }

@@ -46,7 +46,10 @@ fn AppTable(apps: Vec<AppListItem>) -> impl IntoView {
 fn AppRow(app: AppListItem) -> impl IntoView {
     let full = format!("{}-{}", app.name, app.space);
     let release = match (app.current_version, app.current_description) {
-        (Some(v), Some(d)) => view! { <span class="version">{format!("v{v}")}</span>" "<span class="desc">{d}</span> }.into_any(),
+        (Some(v), Some(d)) => {
+            view! { <span class="version">{format!("v{v}")}</span>" "<span class="desc">{d}</span> }
+                .into_any()
+        }
         _ => view! { <span class="muted">"No release yet"</span> }.into_any(),
     };
     view! {

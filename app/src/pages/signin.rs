@@ -7,7 +7,13 @@ use crate::server::sign_in_options;
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let query = use_query_map();
-    let next = move || query.with(|q| q.get("next").filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or_else(|| "/ui/apps".into()));
+    let next = move || {
+        query.with(|q| {
+            q.get("next")
+                .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+                .unwrap_or_else(|| "/ui/apps".into())
+        })
+    };
     let error = move || query.with(|q| q.get("error"));
     let options = Resource::new(|| (), |_| sign_in_options());
     view! {

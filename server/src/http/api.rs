@@ -60,9 +60,20 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             ApiError::RangeNotSatisfiable(m) => (StatusCode::RANGE_NOT_SATISFIABLE, m),
-            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on the server.".to_owned()),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on the server.".to_owned(),
+            ),
         };
-        (status, [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        (
+            status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response()
     }
 }
 
@@ -73,18 +84,33 @@ pub fn routes() -> Router<AppState> {
         .route("/apps", get(list_apps).post(create_app))
         .route("/apps/{app}", get(get_app).delete(delete_app))
         .route("/apps/{app}/pipeline-couplings", get(no_pipelines))
-        .route("/apps/{app}/releases", get(list_releases).post(create_release))
+        .route(
+            "/apps/{app}/releases",
+            get(list_releases).post(create_release),
+        )
         .route("/apps/{app}/releases/{release}", get(get_release))
-        .route("/apps/{app}/releases/{release}/statuses", get(release_statuses))
+        .route(
+            "/apps/{app}/releases/{release}/statuses",
+            get(release_statuses),
+        )
         .route("/apps/{app}/builds", get(list_builds).post(create_build))
-        .route("/apps/{app}/builds/{build}", get(get_build).delete(cancel_build).put(rebuild))
+        .route(
+            "/apps/{app}/builds/{build}",
+            get(get_build).delete(cancel_build).put(rebuild),
+        )
         .route("/apps/{app}/builds/{build}/result", get(build_result))
         .route("/slugs/{slug}", get(get_slug))
-        .route("/apps/{app}/config-vars", get(get_config).patch(patch_config))
+        .route(
+            "/apps/{app}/config-vars",
+            get(get_config).patch(patch_config),
+        )
         .route("/apps/{app}/formation", get(get_formation))
         .route("/apps/{app}/formation/{kind}", patch(patch_formation))
         .route("/apps/{app}/features", get(list_features))
-        .route("/apps/{app}/features/{feature}", get(get_feature).patch(patch_feature))
+        .route(
+            "/apps/{app}/features/{feature}",
+            get(get_feature).patch(patch_feature),
+        )
         .route("/apps/{app}/addons", get(list_addons))
         .route("/spaces", get(list_spaces))
         .route("/organizations", get(list_orgs))
@@ -150,7 +176,9 @@ fn release_json(a: &App, r: &Release) -> Value {
 }
 
 fn build_json(state: &AppState, a: &App, b: &Build) -> Value {
-    let result = state.public.url(&format!("/apps/{}/builds/{}/result", a.full_name(), b.id));
+    let result = state
+        .public
+        .url(&format!("/apps/{}/builds/{}/result", a.full_name(), b.id));
     json!({
         "id": b.id,
         "app": {"id": a.id, "name": a.full_name()},
@@ -190,7 +218,11 @@ fn given(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-async fn load_app(state: &AppState, actor: &slipway_core::authz::Actor, key: &str) -> ApiResult<App> {
+async fn load_app(
+    state: &AppState,
+    actor: &slipway_core::authz::Actor,
+    key: &str,
+) -> ApiResult<App> {
     Ok(state.core.app(actor, key).await?)
 }
 
@@ -209,39 +241,83 @@ struct CreateApp {
     description: Option<String>,
 }
 
-async fn create_app(State(s): State<AppState>, ApiActor(actor): ApiActor, Body(body): Body<CreateApp>) -> ApiResult {
+async fn create_app(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Body(body): Body<CreateApp>,
+) -> ApiResult {
     let name = given(body.name).ok_or_else(|| ApiError::Invalid("The app needs a name.".into()))?;
-    let space = given(body.space).ok_or_else(|| ApiError::Invalid("The app needs a space.".into()))?;
+    let space =
+        given(body.space).ok_or_else(|| ApiError::Invalid("The app needs a space.".into()))?;
     let name = SimpleName::parse("app", &name).map_err(|e| ApiError::Invalid(e.to_string()))?;
     let space = SimpleName::parse("space", &space).map_err(|e| ApiError::Invalid(e.to_string()))?;
     let org = given(body.org).unwrap_or_else(|| "default".into());
     let org = SimpleName::parse("org", &org).map_err(|e| ApiError::Invalid(e.to_string()))?;
     let name = AppName::new(name, space).map_err(|e| ApiError::Invalid(e.to_string()))?;
-    let app = s.core.create_app(&actor, NewApp { name, org, description: given(body.description) }).await?;
+    let app = s
+        .core
+        .create_app(
+            &actor,
+            NewApp {
+                name,
+                org,
+                description: given(body.description),
+            },
+        )
+        .await?;
     created(app_json(&s, &app))
 }
 
-async fn get_app(State(s): State<AppState>, ApiActor(actor): ApiActor, Path(app): Path<String>) -> ApiResult {
+async fn get_app(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(app): Path<String>,
+) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     ok(app_json(&s, &app))
 }
 
-async fn delete_app(State(s): State<AppState>, ApiActor(actor): ApiActor, Path(app): Path<String>) -> ApiResult {
+async fn delete_app(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(app): Path<String>,
+) -> ApiResult {
     let app = s.core.delete_app(&actor, &app).await?;
     ok(json!({"id": app.id, "name": app.full_name(), "result": "successful"}))
 }
 
-async fn no_pipelines(State(s): State<AppState>, ApiActor(actor): ApiActor, Path(app): Path<String>) -> ApiResult {
+async fn no_pipelines(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(app): Path<String>,
+) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
-    Err(ApiError::NotFound(format!("{} is not in a pipeline.", app.full_name())))
+    Err(ApiError::NotFound(format!(
+        "{} is not in a pipeline.",
+        app.full_name()
+    )))
 }
 
 async fn list_spaces(State(s): State<AppState>, ApiActor(actor): ApiActor) -> ApiResult {
-    ok(Value::Array(s.core.spaces(&actor).await?.iter().map(grouping_json).collect()))
+    ok(Value::Array(
+        s.core
+            .spaces(&actor)
+            .await?
+            .iter()
+            .map(grouping_json)
+            .collect(),
+    ))
 }
 
 async fn list_orgs(State(s): State<AppState>, ApiActor(actor): ApiActor) -> ApiResult {
-    ok(Value::Array(s.core.orgs(&actor).await?.iter().map(grouping_json).collect()))
+    ok(Value::Array(
+        s.core
+            .orgs(&actor)
+            .await?
+            .iter()
+            .map(grouping_json)
+            .collect(),
+    ))
 }
 
 // ---- releases -------------------------------------------------------------------------
@@ -266,21 +342,33 @@ async fn list_releases(
     let (rows, more) = s.core.releases(&actor, &app, window).await?;
     let body = Value::Array(rows.iter().map(|r| release_json(&app, r)).collect());
     let Some(range) = range else { return ok(body) };
-    let mut resp = (if more { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK }, Json(body)).into_response();
+    let mut resp = (
+        if more {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        },
+        Json(body),
+    )
+        .into_response();
     let h = resp.headers_mut();
     h.insert("accept-ranges", HeaderValue::from_static("version"));
     if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
         let cr = format!("version {}..{}", first.version, last.version);
         h.insert("content-range", HeaderValue::from_str(&cr).expect("ascii"));
         if more {
-            h.insert("next-range", HeaderValue::from_str(&range.next(last.version)).expect("ascii"));
+            h.insert(
+                "next-range",
+                HeaderValue::from_str(&range.next(last.version)).expect("ascii"),
+            );
         }
     }
     Ok(resp)
 }
 
 fn release_ref(s: &str) -> ApiResult<ReleaseRef> {
-    ReleaseRef::parse(s).ok_or_else(|| ApiError::NotFound(format!("The release \"{s}\" was not found.")))
+    ReleaseRef::parse(s)
+        .ok_or_else(|| ApiError::NotFound(format!("The release \"{s}\" was not found.")))
 }
 
 async fn get_release(
@@ -371,7 +459,8 @@ async fn create_build(
 ) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     let req = BuildRequest {
-        url: given(body.url).ok_or_else(|| ApiError::Invalid("A build needs a source \"url\".".into()))?,
+        url: given(body.url)
+            .ok_or_else(|| ApiError::Invalid("A build needs a source \"url\".".into()))?,
         checksum: given(body.checksum),
         version: given(body.version),
         sha: given(body.sha),
@@ -384,10 +473,16 @@ async fn create_build(
     created(build_json(&s, &app, &b))
 }
 
-async fn list_builds(State(s): State<AppState>, ApiActor(actor): ApiActor, Path(app): Path<String>) -> ApiResult {
+async fn list_builds(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(app): Path<String>,
+) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     let builds = s.core.builds(&actor, &app).await?;
-    ok(Value::Array(builds.iter().map(|b| build_json(&s, &app, b)).collect()))
+    ok(Value::Array(
+        builds.iter().map(|b| build_json(&s, &app, b)).collect(),
+    ))
 }
 
 fn build_id(s: &str) -> ApiResult<Uuid> {
@@ -433,19 +528,30 @@ async fn build_result(
 ) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     let (b, lines) = s.core.build_log(&actor, &app, build_id(&build)?).await?;
-    let url = s.public.url(&format!("/apps/{}/builds/{}/result", app.full_name(), b.id));
+    let url = s
+        .public
+        .url(&format!("/apps/{}/builds/{}/result", app.full_name(), b.id));
     ok(json!({"build": {"id": b.id, "status": b.status, "output_stream_url": url}, "lines": lines}))
 }
 
-async fn get_slug(State(s): State<AppState>, ApiActor(actor): ApiActor, Path(slug): Path<String>) -> ApiResult {
-    let id = Uuid::parse_str(&slug).map_err(|_| ApiError::NotFound(format!("The slug \"{slug}\" was not found.")))?;
+async fn get_slug(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(slug): Path<String>,
+) -> ApiResult {
+    let id = Uuid::parse_str(&slug)
+        .map_err(|_| ApiError::NotFound(format!("The slug \"{slug}\" was not found.")))?;
     let (b, app) = s.core.slug(&actor, id).await?;
     ok(build_json(&s, &app, &b))
 }
 
 // ---- config vars and formation ------------------------------------------------------
 
-async fn get_config(State(s): State<AppState>, ApiActor(actor): ApiActor, Path(app): Path<String>) -> ApiResult {
+async fn get_config(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(app): Path<String>,
+) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     ok(json!(s.core.config_vars(&actor, &app).await?))
 }
@@ -468,7 +574,11 @@ async fn patch_config(
             Value::String(s) => Some(s),
             Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
-            _ => return Err(ApiError::Invalid(format!("The value of {k} must be a string or null."))),
+            _ => {
+                return Err(ApiError::Invalid(format!(
+                    "The value of {k} must be a string or null."
+                )))
+            }
         };
         changes.push((key, value));
     }
@@ -476,7 +586,11 @@ async fn patch_config(
     ok(json!(outcome.config))
 }
 
-async fn get_formation(State(s): State<AppState>, ApiActor(actor): ApiActor, Path(app): Path<String>) -> ApiResult {
+async fn get_formation(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(app): Path<String>,
+) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     let port = s.core.port(&actor, &app).await?;
     ok(json!([{"type": "web", "quantity": 1, "port": port}]))
@@ -495,7 +609,9 @@ async fn patch_formation(
 ) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     if kind != "web" {
-        return Err(ApiError::NotFound(format!("There is no \"{kind}\" process type; only \"web\".")));
+        return Err(ApiError::NotFound(format!(
+            "There is no \"{kind}\" process type; only \"web\"."
+        )));
     }
     let port = match body.port {
         Some(Value::Number(n)) => n.as_i64(),
@@ -514,9 +630,20 @@ fn feature_json(f: &slipway_core::features::Feature) -> Value {
     json!({"id": f.id, "name": f.name, "description": f.description, "enabled": f.enabled})
 }
 
-async fn list_features(State(s): State<AppState>, ApiActor(actor): ApiActor, Path(app): Path<String>) -> ApiResult {
+async fn list_features(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(app): Path<String>,
+) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
-    ok(Value::Array(s.core.features(&actor, &app).await?.iter().map(feature_json).collect()))
+    ok(Value::Array(
+        s.core
+            .features(&actor, &app)
+            .await?
+            .iter()
+            .map(feature_json)
+            .collect(),
+    ))
 }
 
 async fn get_feature(
@@ -545,12 +672,18 @@ async fn patch_feature(
     Body(body): Body<PatchFeature>,
 ) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
-    let enabled = body.enabled.ok_or_else(|| ApiError::Invalid("Give \"enabled\": true or false.".into()))?;
+    let enabled = body
+        .enabled
+        .ok_or_else(|| ApiError::Invalid("Give \"enabled\": true or false.".into()))?;
     let f = s.core.set_feature(&actor, &app, &feature, enabled).await?;
     ok(feature_json(&f))
 }
 
-async fn list_addons(State(s): State<AppState>, ApiActor(actor): ApiActor, Path(app): Path<String>) -> ApiResult {
+async fn list_addons(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(app): Path<String>,
+) -> ApiResult {
     load_app(&s, &actor, &app).await?;
     ok(json!([]))
 }
@@ -565,14 +698,23 @@ struct AddFavorite {
     app: Option<String>,
 }
 
-async fn add_favorite(State(s): State<AppState>, ApiActor(actor): ApiActor, Body(body): Body<AddFavorite>) -> ApiResult {
-    let key = given(body.app).ok_or_else(|| ApiError::Invalid("Give the \"app\" to add.".into()))?;
+async fn add_favorite(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Body(body): Body<AddFavorite>,
+) -> ApiResult {
+    let key =
+        given(body.app).ok_or_else(|| ApiError::Invalid("Give the \"app\" to add.".into()))?;
     let app = load_app(&s, &actor, &key).await?;
     s.core.add_favorite(&actor, &app).await?;
     created(app_json(&s, &app))
 }
 
-async fn remove_favorite(State(s): State<AppState>, ApiActor(actor): ApiActor, Path(app): Path<String>) -> ApiResult {
+async fn remove_favorite(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(app): Path<String>,
+) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     s.core.remove_favorite(&actor, &app).await?;
     ok(app_json(&s, &app))

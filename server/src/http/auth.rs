@@ -28,10 +28,22 @@ async fn session_actor(state: &AppState, session: &Session) -> Option<Actor> {
 }
 
 /// Sends a `/ui/…` request without a session to the sign-in page.
-pub async fn require_ui_session(State(state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+pub async fn require_ui_session(
+    State(state): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
-    if path.starts_with("/ui/") && path != "/ui/signin" && session_actor(&state, &session).await.is_none() {
-        let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/ui/apps");
+    if path.starts_with("/ui/")
+        && path != "/ui/signin"
+        && session_actor(&state, &session).await.is_none()
+    {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/ui/apps");
         return Redirect::to(&format!("/ui/signin?next={}", encode(target))).into_response();
     }
     next.run(req).await
@@ -53,9 +65,17 @@ fn safe_next(next: &str) -> &str {
 }
 
 /// `POST /auth/local`: "Sign in as local admin", offered on loopback without OAuth.
-pub async fn local_sign_in(State(state): State<AppState>, session: Session, Form(form): Form<SignInForm>) -> Response {
+pub async fn local_sign_in(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<SignInForm>,
+) -> Response {
     if !state.local_sign_in {
-        return (StatusCode::FORBIDDEN, "Local sign-in is not offered by this server.").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "Local sign-in is not offered by this server.",
+        )
+            .into_response();
     }
     let user = match state.core.local_admin(LOCAL_ADMIN).await {
         Ok(u) => u,
@@ -93,7 +113,11 @@ impl FromRequestParts<AppState> for ApiActor {
                 .or_else(|| text.strip_prefix("bearer "))
                 .ok_or_else(unauthorized)?
                 .trim();
-            let local = if state.oauth { LocalUsers::Refused } else { LocalUsers::Allowed };
+            let local = if state.oauth {
+                LocalUsers::Refused
+            } else {
+                LocalUsers::Allowed
+            };
             return match state.core.authenticate_token(token, local).await {
                 Ok(Some(actor)) => Ok(ApiActor(actor)),
                 Ok(None) => Err(unauthorized()),
@@ -103,8 +127,13 @@ impl FromRequestParts<AppState> for ApiActor {
                 }
             };
         }
-        let session = Session::from_request_parts(parts, state).await.map_err(|_| unauthorized())?;
-        session_actor(state, &session).await.map(ApiActor).ok_or_else(unauthorized)
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|_| unauthorized())?;
+        session_actor(state, &session)
+            .await
+            .map(ApiActor)
+            .ok_or_else(unauthorized)
     }
 }
 
@@ -112,7 +141,9 @@ impl FromRequestParts<AppState> for ApiActor {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -21,12 +21,14 @@ pub struct PublicUrl {
 impl PublicUrl {
     pub fn parse(url: &str) -> Result<Self, String> {
         let base = url.trim().trim_end_matches('/').to_owned();
-        let (scheme, rest) = base
-            .split_once("://")
-            .ok_or_else(|| format!("SLIPWAY_PUBLIC_URL \"{url}\" is not an absolute http(s) URL"))?;
+        let (scheme, rest) = base.split_once("://").ok_or_else(|| {
+            format!("SLIPWAY_PUBLIC_URL \"{url}\" is not an absolute http(s) URL")
+        })?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            return Err(format!("SLIPWAY_PUBLIC_URL \"{url}\" must start with http:// or https://"));
+            return Err(format!(
+                "SLIPWAY_PUBLIC_URL \"{url}\" must start with http:// or https://"
+            ));
         }
         let authority = rest.split('/').next().unwrap_or("");
         let host = host_of(authority).to_owned();
@@ -50,7 +52,11 @@ impl PublicUrl {
 fn host_of(authority: &str) -> String {
     let authority = authority.rsplit('@').next().unwrap_or(authority);
     let host = if authority.starts_with('[') {
-        authority.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        authority
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
     } else {
         authority.split(':').next().unwrap_or("").to_owned()
     };
@@ -74,9 +80,15 @@ pub async fn check_host(State(state): State<AppState>, req: Request, next: Next)
     if req.uri().path() == "/healthz" {
         return next.run(req).await;
     }
-    let ok = request_host(&req).map(|h| host_of(&h)).is_some_and(|h| h == state.public.host || is_loopback_name(&h));
+    let ok = request_host(&req)
+        .map(|h| host_of(&h))
+        .is_some_and(|h| h == state.public.host || is_loopback_name(&h));
     if !ok {
-        return (StatusCode::MISDIRECTED_REQUEST, "This server does not answer for that host name.").into_response();
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "This server does not answer for that host name.",
+        )
+            .into_response();
     }
     next.run(req).await
 }
@@ -95,16 +107,31 @@ pub async fn check_origin(State(state): State<AppState>, req: Request, next: Nex
     let auth_path = req.uri().path().starts_with("/auth/");
     let needs_origin = (writes || upgrade) && !bearer && (has_cookie || (auth_path && writes));
     if needs_origin && !same_origin(&state, &req) {
-        return (StatusCode::FORBIDDEN, "Cross-origin request refused: the Origin header must be this server's address.")
+        return (
+            StatusCode::FORBIDDEN,
+            "Cross-origin request refused: the Origin header must be this server's address.",
+        )
             .into_response();
     }
     next.run(req).await
 }
 
 fn same_origin(state: &AppState, req: &Request) -> bool {
-    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return false };
-    let Some(host) = request_host(req) else { return false };
-    let scheme = if host_of(&host) == state.public.host { state.public.scheme.as_str() } else { "http" };
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(host) = request_host(req) else {
+        return false;
+    };
+    let scheme = if host_of(&host) == state.public.host {
+        state.public.scheme.as_str()
+    } else {
+        "http"
+    };
     origin.eq_ignore_ascii_case(&format!("{scheme}://{host}"))
 }
 
@@ -122,7 +149,10 @@ mod tests {
     #[test]
     fn public_urls_need_a_scheme_and_a_host() {
         let p = PublicUrl::parse("https://slipway.example.com/").unwrap();
-        assert_eq!((p.host.as_str(), p.is_https()), ("slipway.example.com", true));
+        assert_eq!(
+            (p.host.as_str(), p.is_https()),
+            ("slipway.example.com", true)
+        );
         assert_eq!(p.url("/apps"), "https://slipway.example.com/apps");
         assert!(PublicUrl::parse("slipway.example.com").is_err());
         assert!(PublicUrl::parse("ftp://x").is_err());

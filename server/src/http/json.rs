@@ -16,7 +16,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::BadRequest("The request body could not be read.".into()))?;
-        let text = if bytes.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { &bytes[..] };
+        let text = if bytes.iter().all(u8::is_ascii_whitespace) {
+            &b"{}"[..]
+        } else {
+            &bytes[..]
+        };
         let value: serde_json::Value = serde_json::from_slice(text)
             .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}.")))?;
         serde_json::from_value(value)

@@ -67,7 +67,10 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .route("/api/{*fn_name}", post(server_fn).get(server_fn))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_ui_session));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_ui_session,
+        ));
 
     let sessions = SessionManagerLayer::new(PostgresStore::new(state.core.pool().clone()))
         .with_name("slipway_session")
@@ -103,7 +106,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn server_fn(State(state): State<AppState>, req: axum::extract::Request) -> impl IntoResponse {
+async fn server_fn(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+) -> impl IntoResponse {
     let ctx = state.ui_context();
     leptos_axum::handle_server_fns_with_context(move || provide_context(ctx.clone()), req).await
 }
@@ -111,7 +117,10 @@ async fn server_fn(State(state): State<AppState>, req: axum::extract::Request) -
 /// 200 when the server and the database answer.
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match sqlx::query("select 1").execute(state.core.pool()).await {
-        Ok(_) => (axum::http::StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))),
+        Ok(_) => (
+            axum::http::StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "health check: the database does not answer");
             (

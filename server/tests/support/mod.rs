@@ -27,7 +27,9 @@ impl Slipway {
     /// `listening on` line.
     pub fn start(env: &[(&str, &str)]) -> Result<Slipway, String> {
         let mut cmd = Command::new(BIN);
-        cmd.arg("serve").env("SLIPWAY_ADDR", "127.0.0.1:0").env("SLIPWAY_LOG", "info");
+        cmd.arg("serve")
+            .env("SLIPWAY_ADDR", "127.0.0.1:0")
+            .env("SLIPWAY_LOG", "info");
         // Only what the test gives: nothing from the environment the tests run in.
         for (k, _) in std::env::vars() {
             if k.starts_with("SLIPWAY_") || k == "DATABASE_URL" {
@@ -37,7 +39,9 @@ impl Slipway {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let reader = {
@@ -53,21 +57,36 @@ impl Slipway {
         };
         let out = child.stdout.take().unwrap();
         let mut first = String::new();
-        BufReader::new(out).read_line(&mut first).map_err(|e| e.to_string())?;
-        let Some(base) = first.trim().strip_prefix("listening on ").map(str::to_owned) else {
+        BufReader::new(out)
+            .read_line(&mut first)
+            .map_err(|e| e.to_string())?;
+        let Some(base) = first
+            .trim()
+            .strip_prefix("listening on ")
+            .map(str::to_owned)
+        else {
             let _ = child.wait();
             let _ = reader.join();
             return Err(stderr.lock().unwrap().clone());
         };
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Ok(Slipway { child, base, env, stderr })
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Ok(Slipway {
+            child,
+            base,
+            env,
+            stderr,
+        })
     }
 
     /// Starts one on a fresh database in the test cluster.
     pub async fn on_fresh_database() -> Slipway {
         let url = testkit::fresh_url().await;
         let key = fresh_key();
-        Slipway::start(&[("DATABASE_URL", &url), ("SLIPWAY_SECRET_KEY", &key)]).expect("slipway starts")
+        Slipway::start(&[("DATABASE_URL", &url), ("SLIPWAY_SECRET_KEY", &key)])
+            .expect("slipway starts")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -82,17 +101,29 @@ impl Slipway {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("run slipway token create");
-        assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
     /// An HTTP client acting with a new admin token.
     pub fn admin(&self) -> Api {
-        Api { base: self.base.clone(), token: Some(self.token("ops")), http: client() }
+        Api {
+            base: self.base.clone(),
+            token: Some(self.token("ops")),
+            http: client(),
+        }
     }
 
     pub fn anonymous(&self) -> Api {
-        Api { base: self.base.clone(), token: None, http: client() }
+        Api {
+            base: self.base.clone(),
+            token: None,
+            http: client(),
+        }
     }
 
     pub fn terminate(&mut self) {
@@ -149,13 +180,23 @@ impl Answer {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
     }
 }
 
 impl Api {
-    pub async fn call(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Answer {
-        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base));
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -170,7 +211,11 @@ impl Api {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
-        Answer { status, headers, text }
+        Answer {
+            status,
+            headers,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -191,7 +236,12 @@ impl Api {
 
     /// Creates `name-space` and returns its JSON.
     pub async fn create_app(&self, name: &str, space: &str) -> serde_json::Value {
-        let a = self.post("/apps", &format!(r#"{{"name":"{name}","space":"{space}"}}"#)).await;
+        let a = self
+            .post(
+                "/apps",
+                &format!(r#"{{"name":"{name}","space":"{space}"}}"#),
+            )
+            .await;
         assert_eq!(a.status, 201, "{}", a.text);
         a.json()
     }
@@ -202,10 +252,16 @@ impl Api {
         loop {
             let list = self.get(&format!("/apps/{app}/releases")).await.json();
             let list = list.as_array().unwrap().clone();
-            if list.iter().all(|r| r["status"] == "succeeded" || r["status"] == "failed") {
+            if list
+                .iter()
+                .all(|r| r["status"] == "succeeded" || r["status"] == "failed")
+            {
                 return list;
             }
-            assert!(std::time::Instant::now() < deadline, "releases did not settle: {list:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "releases did not settle: {list:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

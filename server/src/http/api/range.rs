@@ -42,8 +42,17 @@ impl Range {
             "" => None,
             b => Some(number(b)?),
         };
-        let mut range = Range { start, end, max: DEFAULT_MAX, descending: false };
-        for param in params.split([';', ',']).map(str::trim).filter(|p| !p.is_empty()) {
+        let mut range = Range {
+            start,
+            end,
+            max: DEFAULT_MAX,
+            descending: false,
+        };
+        for param in params
+            .split([';', ','])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let (k, v) = param.split_once('=')?;
             match (k.trim(), v.trim()) {
                 ("max", v) => {
@@ -79,7 +88,12 @@ impl Range {
                 to = b;
             }
         }
-        Window { from, to, descending: self.descending, max: self.max }
+        Window {
+            from,
+            to,
+            descending: self.descending,
+            max: self.max,
+        }
     }
 
     /// The `Next-Range` after a page that ended at `last`.
@@ -116,7 +130,10 @@ mod tests {
     #[test]
     fn excluded_starts_continue_in_the_order() {
         assert_eq!(w("version ]50..; max=50"), (51, i32::MAX, false, 50));
-        assert_eq!(w("version ]9951..; max=50, order=desc"), (1, 9950, true, 50));
+        assert_eq!(
+            w("version ]9951..; max=50, order=desc"),
+            (1, 9950, true, 50)
+        );
     }
 
     #[test]
@@ -135,7 +152,16 @@ mod tests {
 
     #[test]
     fn malformed_ranges_are_refused() {
-        for bad in ["", "version", "id ..", "version 1-5", "version a..b", "version ..; max=x", "version ..; order=up", "versions .."] {
+        for bad in [
+            "",
+            "version",
+            "id ..",
+            "version 1-5",
+            "version a..b",
+            "version ..; max=x",
+            "version ..; order=up",
+            "versions ..",
+        ] {
             assert!(Range::parse(bad).is_none(), "{bad}");
         }
     }

@@ -1,0 +1,25 @@
+import { execFileSync } from 'node:child_process';
+import { expect, type Page } from '@playwright/test';
+
+/** A token made by `slipway token create`, sharing the server's embedded PostgreSQL. */
+export function adminToken(): string {
+  return execFileSync(process.env.SLIPWAY_BIN!, ['token', 'create', '--user', 'e2e'], {
+    env: { ...process.env, SLIPWAY_DATA_DIR: process.env.E2E_DATA_DIR!, SLIPWAY_LOG: 'warn' },
+  }).toString().trim();
+}
+
+/** Calls the Platform API as the Akkeris CLI would. */
+export async function api(baseURL: string, method: string, path: string, body?: unknown) {
+  const res = await fetch(baseURL + path, {
+    method,
+    headers: { authorization: `Bearer ${adminToken()}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  expect(res.status, `${method} ${path}: ${await res.clone().text()}`).toBeLessThan(300);
+  return res.json();
+}
+
+/** Waits for the page to be hydrated (never a timeout). */
+export async function hydrated(page: Page) {
+  await page.locator('body[data-hydrated="true"]').waitFor();
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing, builds once, then the Rust tests
+# (unit, core against a throwaway PostgreSQL, the API against the real binary) and the
+# Playwright tests in Debian's Chromium. Also checks that no server-only crate reaches wasm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export SQLX_OFFLINE=true
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+start=$(date +%s)
+
+echo "==> the wasm bundle has no server-only crates"
+if cargo tree -p frontend --target wasm32-unknown-unknown -e normal --prefix none |
+   grep -E '^(sqlx|tokio|bollard|axum|tower-sessions|slipway-core|reqwest|mio) ' ; then
+  echo "server-only crates reach the wasm build (above)" >&2
+  exit 1
+fi
+
+echo "==> build (site and binary)"
+cargo leptos build
+
+echo "==> cargo test"
+cargo test --workspace --no-fail-fast
+
+echo "==> Playwright (Debian's Chromium)"
+SLIPWAY_BIN="$target_dir/debug/slipway" SLIPWAY_SITE_ROOT="$PWD/target/site" \
+  npx playwright test --config end2end/playwright.config.ts
+
+echo "==> all tests passed in $(( $(date +%s) - start ))s"
