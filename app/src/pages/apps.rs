@@ -2,16 +2,14 @@ use domain::AppListItem;
 use leptos::prelude::*;
 
 use super::Header;
-use crate::server::{list_apps, whoami};
+use crate::server::list_apps;
 
 /// `/ui/apps`: every app with its current release.
 #[component]
 pub fn AppsPage() -> impl IntoView {
     let apps = Resource::new(|| (), |_| list_apps());
-    let me = Resource::new(|| (), |_| whoami());
-    let login = Signal::derive(move || me.get().and_then(|r| r.ok()));
     view! {
-        <Header login/>
+        <Header/>
         <main class="page">
             <h1>"Apps"</h1>
             <Suspense fallback=|| view! { <p class="muted">"Loading apps…"</p> }>
@@ -57,9 +55,10 @@ fn AppRow(app: AppListItem) -> impl IntoView {
             <th scope="row" class="name">
                 {app.favorite.then(|| view! { <span class="star" title="Favourite">"★ "</span> })}
                 <a href=format!("/ui/apps/{full}")>{full.clone()}</a>
+                {app.description.map(|d| view! { <div class="app-desc muted small">{d}</div> })}
             </th>
-            <td>{app.space}</td>
-            <td>{release}</td>
+            <td data-label="Space">{app.space}</td>
+            <td data-label="Current release">{release}</td>
         </tr>
     }
 }

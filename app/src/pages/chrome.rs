@@ -1,8 +1,11 @@
 use leptos::prelude::*;
 
+use crate::server::whoami;
+
 /// The bar at the top of every signed-in page.
 #[component]
-pub fn Header(#[prop(into)] login: Signal<Option<String>>) -> impl IntoView {
+pub fn Header() -> impl IntoView {
+    let me = Resource::new(|| (), |_| whoami());
     view! {
         <header class="topbar">
             <a class="brand" href="/ui/apps">"Slipway"</a>
@@ -10,7 +13,9 @@ pub fn Header(#[prop(into)] login: Signal<Option<String>>) -> impl IntoView {
                 <a href="/ui/apps">"Apps"</a>
             </nav>
             <div class="who">
-                {move || login.get().map(|l| view! { <span class="login">{l}</span> })}
+                <Suspense fallback=|| ()>
+                    {move || me.get().and_then(|r| r.ok()).map(|l| view! { <span class="login">{l}</span> })}
+                </Suspense>
                 <form method="post" action="/auth/logout">
                     <button type="submit" class="link">"Sign out"</button>
                 </form>
