@@ -16,6 +16,12 @@ pub fn SignInPage() -> impl IntoView {
     };
     let error = move || query.with(|q| q.get("error"));
     let options = Resource::new(|| (), |_| sign_in_options());
+    #[cfg(feature = "ssr")]
+    if query.with_untracked(|q| q.get("error")).as_deref() == Some("not-allowed") {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            resp.set_status(http::StatusCode::FORBIDDEN);
+        }
+    }
     view! {
         <main class="signin">
             <h1>"Sign in to Slipway"</h1>

@@ -136,6 +136,8 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// The app object. `description`, `image` and `web_url` are `""` rather than null when not
+/// known: the Akkeris CLI's `apps:info` hands them to cliui, which fails on null.
 fn app_json(state: &AppState, a: &App) -> Value {
     let _ = state;
     json!({
@@ -145,10 +147,10 @@ fn app_json(state: &AppState, a: &App) -> Value {
         "space": {"id": a.space_id, "name": a.space_name},
         "organization": {"id": a.org_id, "name": a.org_name},
         "region": {"id": Uuid::nil(), "name": "local"},
-        "description": a.description,
-        "image": a.image,
+        "description": a.description.as_deref().unwrap_or(""),
+        "image": a.image.as_deref().unwrap_or(""),
         "released_at": a.released_at.map(ts),
-        "web_url": Value::Null,
+        "web_url": "",
         "git_url": Value::Null,
         "git_branch": Value::Null,
         "preview": Value::Null,
