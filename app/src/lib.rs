@@ -40,6 +40,8 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <pages::NotFound/> }>
                 <Route path=path!("/ui/apps") view=pages::AppsPage/>
+                <Route path=path!("/ui/apps/:app") view=pages::AppPage/>
+                <Route path=path!("/ui/apps/:app/compare") view=pages::ComparePage/>
                 <Route path=path!("/ui/signin") view=pages::SignInPage/>
             </Routes>
         </Router>

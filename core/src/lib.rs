@@ -17,6 +17,7 @@ pub mod builds;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod diff;
 mod error;
 pub mod favorites;
 pub mod features;

@@ -39,6 +39,8 @@ pub struct Release {
     pub user_login: Option<String>,
     pub user_email: Option<String>,
     pub image: Option<String>,
+    pub commit_sha: Option<String>,
+    pub commit_message: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Whether this is the app's current release (the newest that succeeded).
@@ -135,7 +137,8 @@ pub(crate) struct Cause<'a> {
 const RELEASE_SELECT: &str = "
     select r.id, r.app_id, r.version, r.kind, r.build_id, r.description, r.status, r.port,
            r.addon_plan_names, r.rollback_of, r.pinned, r.user_id, u.login as user_login,
-           u.email as user_email, b.image, r.created_at, r.updated_at
+           u.email as user_email, b.image, b.commit_sha, b.message as commit_message,
+           r.created_at, r.updated_at
       from releases r
       left join users u on u.id = r.user_id
       left join builds b on b.id = r.build_id";

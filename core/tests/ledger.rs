@@ -672,3 +672,162 @@ async fn a_database_refuses_a_process_with_another_key() {
         .to_string()
         .contains("SLIPWAY_SECRET_KEY"));
 }
+
+#[tokio::test]
+async fn a_diff_names_image_port_config_keys_and_commits_between_two_releases() {
+    use slipway_core::diff::KeyChange;
+    let core = testkit::fresh_core().await;
+    let a = admin(&core).await;
+    let app = new_app(&core, &a, "web-prod").await;
+    let commit = |sha: &str, msg: &str, image: &str| BuildRequest {
+        url: format!("docker://{image}"),
+        sha: Some(sha.into()),
+        message: Some(msg.into()),
+        author: Some("Jane Doe (jdoe)".into()),
+        ..Default::default()
+    };
+    core.patch_config(&a, &app, set(&[("A", Some("1")), ("B", Some("2"))]))
+        .await
+        .unwrap(); // v1
+    let b1 = core
+        .create_build(&a, &app, commit("aaaaaaa1", "first", "web:1"))
+        .await
+        .unwrap()
+        .id;
+    core.deploy(&a, &app, SlugRef::Build(b1), None)
+        .await
+        .unwrap(); // v2
+    core.create_build(&a, &app, commit("bbbbbbb2", "second", "web:2"))
+        .await
+        .unwrap();
+    let b3 = core
+        .create_build(&a, &app, commit("ccccccc3", "third", "web:3"))
+        .await
+        .unwrap()
+        .id;
+    core.patch_config(
+        &a,
+        &app,
+        set(&[("A", Some("changed")), ("B", None), ("C", Some("3"))]),
+    )
+    .await
+    .unwrap(); // v3
+    core.set_port(&a, &app, 8080).await.unwrap(); // v4
+    core.deploy(&a, &app, SlugRef::Build(b3), None)
+        .await
+        .unwrap(); // v5
+    drain(&core).await;
+    let app = fresh(&core, &app).await;
+    let v = |n| ReleaseRef::Version(domain::Version::new(n).unwrap());
+    let d = core.diff(&a, &app, v(2), v(5)).await.unwrap();
+    assert_eq!(
+        (d.from.image.as_deref(), d.to.image.as_deref()),
+        (Some("web:1"), Some("web:3"))
+    );
+    assert_eq!((d.from.port, d.to.port), (9000, 8080));
+    assert_eq!(
+        d.config,
+        vec![
+            ("A".into(), KeyChange::Changed),
+            ("B".into(), KeyChange::Removed),
+            ("C".into(), KeyChange::Added)
+        ]
+    );
+    let shas: Vec<&str> = d.commits.iter().map(|c| c.sha.as_str()).collect();
+    assert_eq!(
+        shas,
+        vec!["ccccccc3", "bbbbbbb2"],
+        "the builds after v2's up to v5's, newest first"
+    );
+    assert!(d.to.current && !d.from.current);
+    // Going back names the same commits (those being undone) and the reverse changes.
+    let back = core.diff(&a, &app, v(5), v(2)).await.unwrap();
+    assert_eq!(back.commits.len(), 2);
+    assert_eq!(back.config[1], ("B".into(), KeyChange::Added));
+    // Two releases of one build: no commits between them.
+    assert!(core
+        .diff(&a, &app, v(2), v(3))
+        .await
+        .unwrap()
+        .commits
+        .is_empty());
+}
+
+#[tokio::test]
+async fn the_app_knows_when_it_runs_a_rolled_back_release() {
+    let core = testkit::fresh_core().await;
+    let a = admin(&core).await;
+    let app = new_app(&core, &a, "web-prod").await;
+    core.set_feature(&a, &app, "auto-release", true)
+        .await
+        .unwrap();
+    image_build(&core, &a, &app, "web:1").await; // v1
+    image_build(&core, &a, &app, "web:2").await; // v2
+    drain(&core).await;
+    let app = fresh(&core, &app).await;
+    assert_eq!(core.rolled_back(&a, &app).await.unwrap(), None);
+    core.rollback(
+        &a,
+        &app,
+        ReleaseRef::Version(domain::Version::new(1).unwrap()),
+    )
+    .await
+    .unwrap(); // v3
+    drain(&core).await;
+    let app = fresh(&core, &app).await;
+    let rb = core.rolled_back(&a, &app).await.unwrap().unwrap();
+    assert_eq!(
+        (rb.running, rb.from, rb.release, rb.auto_release_paused),
+        (1, 2, 3, true)
+    );
+    // A config change keeps the rolled-back image running.
+    core.patch_config(&a, &app, set(&[("A", Some("1"))]))
+        .await
+        .unwrap(); // v4
+    drain(&core).await;
+    let app = fresh(&core, &app).await;
+    assert_eq!(
+        core.rolled_back(&a, &app).await.unwrap().map(|r| r.running),
+        Some(1)
+    );
+    // Deploying a build ends it.
+    let b = image_build(&core, &a, &app, "web:3").await;
+    core.deploy(&a, &app, SlugRef::Build(b), None)
+        .await
+        .unwrap();
+    drain(&core).await;
+    let app = fresh(&core, &app).await;
+    assert_eq!(core.rolled_back(&a, &app).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn revealing_a_release_value_needs_the_deployer_role() {
+    let core = testkit::fresh_core().await;
+    let a = admin(&core).await;
+    let app = new_app(&core, &a, "web-prod").await;
+    core.patch_config(&a, &app, set(&[("SECRET", Some("hunter2"))]))
+        .await
+        .unwrap();
+    let v1 = ReleaseRef::Version(domain::Version::new(1).unwrap());
+    let viewer = Actor {
+        role: Role::Viewer,
+        ..a.clone()
+    };
+    assert!(matches!(
+        core.reveal_release_value(&viewer, &app, v1, "SECRET").await,
+        Err(Error::Forbidden(_))
+    ));
+    assert_eq!(
+        core.reveal_release_value(&a, &app, v1, "SECRET")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("hunter2")
+    );
+    assert_eq!(
+        core.reveal_release_value(&a, &app, v1, "NOPE")
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -1,5 +1,9 @@
+//! Read models the UI renders; built on the server from `core`'s records.
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::{ReleaseKind, ReleaseStatus};
 
 /// One row of the apps list: the app and its current release.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,4 +17,125 @@ pub struct AppListItem {
     pub current_description: Option<String>,
     pub released_at: Option<DateTime<Utc>>,
     pub favorite: bool,
+}
+
+/// An app's header on its pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppSummary {
+    /// `name-space`.
+    pub name: String,
+    pub org: String,
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub current_version: Option<i32>,
+    pub auto_release: bool,
+    pub rolled_back: Option<RolledBackView>,
+}
+
+/// "Running v7, rolled back from v9".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolledBackView {
+    pub running: i32,
+    pub from: i32,
+    pub release: i32,
+    pub auto_release_paused: bool,
+}
+
+/// One release in the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseView {
+    pub id: String,
+    pub version: i32,
+    pub kind: ReleaseKind,
+    pub description: String,
+    pub status: ReleaseStatus,
+    pub created_at: DateTime<Utc>,
+    pub user: Option<String>,
+    pub image: Option<String>,
+    pub commit_sha: Option<String>,
+    pub commit_message: Option<String>,
+    pub current: bool,
+    /// Whether "Rollback" is offered: succeeded, not current, and the actor may roll back.
+    pub can_rollback: bool,
+}
+
+/// A page of an app's history, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub app: AppSummary,
+    pub releases: Vec<ReleaseView>,
+    /// `?before=` for the next (older) page, when there is one.
+    pub older: Option<i32>,
+    /// Whether this page is not the newest.
+    pub paged: bool,
+    pub can_deploy: bool,
+    pub can_reveal: bool,
+    /// The server's clock when the page was made, so relative times render the same on the
+    /// server and after hydration.
+    pub now: DateTime<Utc>,
+}
+
+/// How a config key differs between two releases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyDiffView {
+    pub key: String,
+    /// `added`, `removed` or `changed`.
+    pub change: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitView {
+    pub sha: String,
+    pub message: Option<String>,
+    pub author: Option<String>,
+}
+
+/// What differs from one release to another; values are never part of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffView {
+    pub from: ReleaseView,
+    pub to: ReleaseView,
+    pub port_from: i32,
+    pub port_to: i32,
+    pub config: Vec<KeyDiffView>,
+    pub commits: Vec<CommitView>,
+}
+
+/// The warning shown before every rollback (DESIGN §2), word for word.
+pub const ROLLBACK_WARNING: &str = "Rolling back does not change your source repository, your databases, or state held in add-ons; reconciling them is up to you. A rolled-back release is a temporary fix: fix the problem and deploy again.";
+
+/// "3 minutes ago", from `now`.
+pub fn relative_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - t).num_seconds().max(0);
+    let (n, unit) = match secs {
+        0..=44 => return "just now".into(),
+        45..=5399 => ((secs + 30) / 60, "minute"),
+        5400..=129_599 => ((secs + 1800) / 3600, "hour"),
+        129_600..=3_887_999 => ((secs + 43_200) / 86_400, "day"),
+        _ => ((secs + 1_296_000) / 2_592_000, "month"),
+    };
+    let n = n.max(1);
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_time;
+    use chrono::{Duration, Utc};
+
+    #[test]
+    fn relative_times_round_to_the_nearest_unit() {
+        let now = Utc::now();
+        assert_eq!(relative_time(now, now), "just now");
+        assert_eq!(
+            relative_time(now - Duration::seconds(60), now),
+            "1 minute ago"
+        );
+        assert_eq!(
+            relative_time(now - Duration::minutes(3), now),
+            "3 minutes ago"
+        );
+        assert_eq!(relative_time(now - Duration::hours(5), now), "5 hours ago");
+        assert_eq!(relative_time(now - Duration::days(3), now), "3 days ago");
+    }
 }

@@ -178,9 +178,7 @@ fn release_json(a: &App, r: &Release) -> Value {
 }
 
 fn build_json(state: &AppState, a: &App, b: &Build) -> Value {
-    let result = state
-        .public
-        .url(&format!("/apps/{}/builds/{}/result", a.full_name(), b.id));
+    let result = result_url(state, a, b.id);
     json!({
         "id": b.id,
         "app": {"id": a.id, "name": a.full_name()},
@@ -201,6 +199,13 @@ fn build_json(state: &AppState, a: &App, b: &Build) -> Value {
         "created_at": ts(b.created_at),
         "updated_at": ts(b.updated_at),
     })
+}
+
+/// The absolute URL of a build's log snapshot (`output_stream_url`).
+fn result_url(state: &AppState, a: &App, build: Uuid) -> String {
+    state
+        .public
+        .url(&format!("/apps/{}/builds/{build}/result", a.full_name()))
 }
 
 fn grouping_json(g: &Grouping) -> Value {
@@ -530,9 +535,7 @@ async fn build_result(
 ) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     let (b, lines) = s.core.build_log(&actor, &app, build_id(&build)?).await?;
-    let url = s
-        .public
-        .url(&format!("/apps/{}/builds/{}/result", app.full_name(), b.id));
+    let url = result_url(&s, &app, b.id);
     ok(json!({"build": {"id": b.id, "status": b.status, "output_stream_url": url}, "lines": lines}))
 }
 

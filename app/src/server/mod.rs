@@ -1,6 +1,10 @@
 //! Server functions. Each is a public endpoint: it authenticates, authorises (through `core`),
 //! calls `core`, and maps errors without letting internal text reach the browser.
 
+mod history;
+
+pub use history::*;
+
 use domain::AppListItem;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,7 +16,7 @@ pub struct SignInChoices {
     pub local: bool,
 }
 
-#[server]
+#[server(endpoint = "sign_in_options")]
 pub async fn sign_in_options() -> Result<SignInChoices, ServerFnError> {
     let ctx = ssr::context()?;
     Ok(SignInChoices {
@@ -22,12 +26,12 @@ pub async fn sign_in_options() -> Result<SignInChoices, ServerFnError> {
 }
 
 /// The signed-in user's login.
-#[server]
+#[server(endpoint = "whoami")]
 pub async fn whoami() -> Result<String, ServerFnError> {
     Ok(ssr::actor().await?.login)
 }
 
-#[server]
+#[server(endpoint = "list_apps")]
 pub async fn list_apps() -> Result<Vec<AppListItem>, ServerFnError> {
     let actor = ssr::actor().await?;
     let core = ssr::context()?.core;

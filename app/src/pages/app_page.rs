@@ -1,0 +1,208 @@
+use std::time::Duration;
+
+use domain::{relative_time, AppSummary, HistoryPage, ReleaseStatus, ReleaseView, RolledBackView};
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::rollback::RollbackDialog;
+use super::Header;
+use crate::server::{app_history, resume_auto_deploy};
+
+/// `/ui/apps/{app}`: the app and its release history, newest first (`?before=N` pages back).
+#[component]
+pub fn AppPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let app = move || params.with(|p| p.get("app").unwrap_or_default());
+    let before = move || query.with(|q| q.get("before").and_then(|b| b.parse::<i32>().ok()));
+    let history = Resource::new(
+        move || (app(), before()),
+        |(app, before)| app_history(app, before),
+    );
+    // The release the rollback dialog is about, when it is open.
+    let target = RwSignal::new(None::<i32>);
+
+    // While a release is on its way, look again every second (in the browser only).
+    Effect::new(move |_| {
+        let busy = history.with(|h| {
+            matches!(h, Some(Ok(p)) if p.releases.iter().any(|r| matches!(r.status, ReleaseStatus::Queued | ReleaseStatus::Pending)))
+        });
+        if busy {
+            set_timeout(move || history.refetch(), Duration::from_secs(1));
+        }
+    });
+
+    view! {
+        <Header/>
+        <main class="page">
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || history.get().map(|r| match r {
+                    Ok(page) => view! { <History page target on_change=Callback::new(move |_| history.refetch())/> }.into_any(),
+                    Err(e) => view! { <h1>{app()}</h1><p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                })}
+            </Transition>
+            <RollbackDialog app=Signal::derive(app) target on_done=Callback::new(move |_| history.refetch())/>
+        </main>
+    }
+}
+
+#[component]
+fn History(
+    page: HistoryPage,
+    target: RwSignal<Option<i32>>,
+    on_change: Callback<()>,
+) -> impl IntoView {
+    let HistoryPage {
+        app,
+        releases,
+        older,
+        paged,
+        can_deploy,
+        now,
+        ..
+    } = page;
+    let name = app.name.clone();
+    let versions: Vec<i32> = releases.iter().map(|r| r.version).collect();
+    view! {
+        <AppHeading app=app.clone()/>
+        {app.rolled_back.map(|rb| view! { <RolledBackBanner app=name.clone() rb can_deploy on_change/> })}
+        <section aria-labelledby="history-title">
+            <div class="section-head">
+                <h2 id="history-title">"Releases"</h2>
+                <CompareForm app=name.clone() versions current=app.current_version/>
+            </div>
+            {if releases.is_empty() {
+                view! { <p class="empty">"No releases yet. Deploy an image or set a config var to make v1."</p> }.into_any()
+            } else {
+                view! {
+                    <ol class="history">
+                        {releases.into_iter().map(|r| view! { <ReleaseRow release=r now target/> }).collect_view()}
+                    </ol>
+                }.into_any()
+            }}
+            <nav class="pager" aria-label="History pages">
+                {paged.then(|| view! { <a href=format!("/ui/apps/{name}")>"Newest releases"</a> })}
+                {older.map(|v| view! { <a href=format!("/ui/apps/{name}?before={v}")>"Older releases"</a> })}
+            </nav>
+        </section>
+    }
+}
+
+#[component]
+fn AppHeading(app: AppSummary) -> impl IntoView {
+    view! {
+        <div class="app-head">
+            <p class="crumbs"><a href="/ui/apps">"Apps"</a>" / "</p>
+            <h1>{app.name.clone()}</h1>
+            <dl class="facts">
+                <div><dt>"Running"</dt><dd>{app.current_version.map(|v| format!("v{v}")).unwrap_or_else(|| "nothing yet".into())}</dd></div>
+                <div><dt>"Image"</dt><dd class="mono">{app.image.clone().unwrap_or_else(|| "none".into())}</dd></div>
+                <div><dt>"Org"</dt><dd>{app.org.clone()}</dd></div>
+                <div><dt>"Auto-deploy"</dt><dd>{if app.auto_release { "on" } else { "off" }}</dd></div>
+            </dl>
+            {app.description.map(|d| view! { <p class="muted">{d}</p> })}
+        </div>
+    }
+}
+
+/// "Running v7, rolled back from v9", with "Resume auto-deploy" when the rollback paused it.
+#[component]
+fn RolledBackBanner(
+    app: String,
+    rb: RolledBackView,
+    can_deploy: bool,
+    on_change: Callback<()>,
+) -> impl IntoView {
+    let resume = Action::new(move |app: &String| {
+        let app = app.clone();
+        async move { resume_auto_deploy(app).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = resume.value().get() {
+            on_change.run(());
+        }
+    });
+    view! {
+        <div class="banner" role="status">
+            <p>
+                <strong>{format!("Running v{}, rolled back from v{}.", rb.running, rb.from)}</strong>
+                " Release "{format!("v{}", rb.release)}" is a rollback: fix the problem and deploy again."
+            </p>
+            {(rb.auto_release_paused).then(|| view! {
+                <p>"Auto-deploy was paused by the rollback: new builds are not released until you resume it."</p>
+                {can_deploy.then(|| view! {
+                    <button class="primary" on:click=move |_| { resume.dispatch(app.clone()); }>"Resume auto-deploy"</button>
+                })}
+                {move || resume.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn CompareForm(app: String, versions: Vec<i32>, current: Option<i32>) -> impl IntoView {
+    if versions.len() < 2 {
+        return ().into_any();
+    }
+    let to = current.unwrap_or(versions[0]);
+    let from = versions
+        .iter()
+        .copied()
+        .find(|v| *v != to)
+        .unwrap_or(versions[1]);
+    let options = move |selected: i32| {
+        versions
+            .iter()
+            .map(|v| view! { <option value=v.to_string() selected=*v == selected>{format!("v{v}")}</option> })
+            .collect_view()
+    };
+    view! {
+        <form class="compare" method="get" action=format!("/ui/apps/{app}/compare")>
+            <label for="compare-from">"From"</label>
+            <select id="compare-from" name="from">{options(from)}</select>
+            <label for="compare-to">"To"</label>
+            <select id="compare-to" name="to">{options(to)}</select>
+            <button type="submit">"Compare"</button>
+        </form>
+    }
+    .into_any()
+}
+
+#[component]
+fn ReleaseRow(
+    release: ReleaseView,
+    now: chrono::DateTime<chrono::Utc>,
+    target: RwSignal<Option<i32>>,
+) -> impl IntoView {
+    let r = release;
+    let v = r.version;
+    let status = r.status.as_str();
+    let when = relative_time(r.created_at, now);
+    let absolute = r.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let commit = r.commit_sha.clone().map(|sha| {
+        let short: String = sha.chars().take(7).collect();
+        view! {
+            <span class="commit"><code title=sha>{short}</code>" "{r.commit_message.clone().unwrap_or_default()}</span>
+        }
+    });
+    view! {
+        <li class="release" class:current=r.current data-version=v>
+            <span class="v">{format!("v{v}")}</span>
+            <div class="what">
+                <span class="desc">{r.description.clone()}</span>
+                {commit}
+                <span class="meta">
+                    <time datetime=r.created_at.to_rfc3339() title=absolute>{when}</time>
+                    {r.user.clone().map(|u| view! { " · "<span class="who">{u}</span> })}
+                </span>
+            </div>
+            <span class=format!("status status-{status}")>{status}</span>
+            <span class="actions">
+                {r.current.then(|| view! { <span class="badge">"Current"</span> })}
+                {r.can_rollback.then(|| view! {
+                    <button type="button" aria-haspopup="dialog" on:click=move |_| target.set(Some(v))>"Rollback"</button>
+                })}
+            </span>
+        </li>
+    }
+}

@@ -1,0 +1,237 @@
+//! Server functions of the app page: history, rollback, compare, reveal, resume.
+
+use domain::{DiffView, HistoryPage, ReleaseView};
+use leptos::prelude::*;
+
+/// Releases shown per page of history.
+pub const PAGE: i64 = 50;
+
+#[server(endpoint = "app_history")]
+pub async fn app_history(app: String, before: Option<i32>) -> Result<HistoryPage, ServerFnError> {
+    use slipway_core::authz::{authorize, Action};
+    use slipway_core::releases::Window;
+    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    let app = core
+        .app(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?;
+    let to = before.map(|b| b.saturating_sub(1)).unwrap_or(i32::MAX);
+    let window = Window {
+        from: 1,
+        to,
+        descending: true,
+        max: PAGE,
+    };
+    let (rows, more) = core
+        .releases(&actor, &app, window)
+        .await
+        .map_err(super::ssr::user_error)?;
+    let can_deploy = authorize(&actor, Action::Rollback, Some(app.id)).is_ok();
+    let can_reveal = authorize(&actor, Action::RevealConfig, Some(app.id)).is_ok();
+    let older = if more {
+        rows.last().map(|r| r.version)
+    } else {
+        None
+    };
+    let releases = rows
+        .iter()
+        .map(|r| ssr::release_view(r, can_deploy))
+        .collect();
+    let summary = ssr::summary(&core, &actor, &app).await?;
+    Ok(HistoryPage {
+        app: summary,
+        releases,
+        older,
+        paged: before.is_some(),
+        can_deploy,
+        can_reveal,
+        now: chrono::Utc::now(),
+    })
+}
+
+/// What rolling back to `version` changes: a diff from the current release to it.
+#[server(endpoint = "rollback_preview")]
+pub async fn rollback_preview(app: String, version: i32) -> Result<DiffView, ServerFnError> {
+    use slipway_core::releases::ReleaseRef;
+    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    let app = core
+        .app(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?;
+    let current = app
+        .current_version
+        .ok_or_else(|| ServerFnError::new("The app has no current release to roll back from."))?;
+    let (from, to) = (
+        ReleaseRef::Version(ssr::version(current)?),
+        ReleaseRef::Version(ssr::version(version)?),
+    );
+    let diff = core
+        .diff(&actor, &app, from, to)
+        .await
+        .map_err(super::ssr::user_error)?;
+    Ok(ssr::diff_view(&diff))
+}
+
+#[server(endpoint = "rollback_to")]
+pub async fn rollback_to(app: String, version: i32) -> Result<ReleaseView, ServerFnError> {
+    use slipway_core::releases::ReleaseRef;
+    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    let app = core
+        .app(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?;
+    let target = ReleaseRef::Version(ssr::version(version)?);
+    let r = core
+        .rollback(&actor, &app, target)
+        .await
+        .map_err(super::ssr::user_error)?;
+    Ok(ssr::release_view(&r, false))
+}
+
+/// Any two releases of the app, by uuid, `N` or `vN`.
+#[server(endpoint = "compare_releases")]
+pub async fn compare_releases(
+    app: String,
+    from: String,
+    to: String,
+) -> Result<DiffView, ServerFnError> {
+    use slipway_core::releases::ReleaseRef;
+    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    let app = core
+        .app(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?;
+    let parse = |s: &str| {
+        ReleaseRef::parse(s)
+            .ok_or_else(|| ServerFnError::new(format!("\"{s}\" is not a release (use N or vN).")))
+    };
+    let diff = core
+        .diff(&actor, &app, parse(&from)?, parse(&to)?)
+        .await
+        .map_err(super::ssr::user_error)?;
+    Ok(ssr::diff_view(&diff))
+}
+
+/// One config value of one release, for "Reveal"; `None` when the release does not set it.
+#[server(endpoint = "reveal_value")]
+pub async fn reveal_value(
+    app: String,
+    version: i32,
+    key: String,
+) -> Result<Option<String>, ServerFnError> {
+    use slipway_core::releases::ReleaseRef;
+    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    let app = core
+        .app(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?;
+    let which = ReleaseRef::Version(ssr::version(version)?);
+    core.reveal_release_value(&actor, &app, which, &key)
+        .await
+        .map_err(super::ssr::user_error)
+}
+
+/// "Resume auto-deploy": switches auto-release back on after a rollback paused it.
+#[server(endpoint = "resume_auto_deploy")]
+pub async fn resume_auto_deploy(app: String) -> Result<(), ServerFnError> {
+    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    let app = core
+        .app(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?;
+    core.set_feature(&actor, &app, slipway_core::features::AUTO_RELEASE, true)
+        .await
+        .map_err(super::ssr::user_error)?;
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use domain::{
+        AppSummary, CommitView, DiffView, KeyDiffView, ReleaseStatus, ReleaseView, RolledBackView,
+        Version,
+    };
+    use leptos::prelude::ServerFnError;
+    use slipway_core::apps::App;
+    use slipway_core::authz::Actor;
+    use slipway_core::diff::{KeyChange, ReleaseDiff};
+    use slipway_core::releases::Release;
+    use slipway_core::Core;
+
+    pub fn version(n: i32) -> Result<Version, ServerFnError> {
+        Version::new(n).ok_or_else(|| ServerFnError::new(format!("v{n} is not a release version.")))
+    }
+
+    pub fn release_view(r: &Release, may_roll_back: bool) -> ReleaseView {
+        ReleaseView {
+            id: r.id.to_string(),
+            version: r.version,
+            kind: r.kind.0,
+            description: r.description.clone(),
+            status: r.status.0,
+            created_at: r.created_at,
+            user: r.user_login.clone(),
+            image: r.image.clone(),
+            commit_sha: r.commit_sha.clone(),
+            commit_message: r.commit_message.clone(),
+            current: r.current,
+            can_rollback: may_roll_back && !r.current && r.status.0 == ReleaseStatus::Succeeded,
+        }
+    }
+
+    pub fn diff_view(d: &ReleaseDiff) -> DiffView {
+        let change = |c: &KeyChange| match c {
+            KeyChange::Added => "added",
+            KeyChange::Removed => "removed",
+            KeyChange::Changed => "changed",
+        };
+        DiffView {
+            from: release_view(&d.from, false),
+            to: release_view(&d.to, false),
+            port_from: d.from.port,
+            port_to: d.to.port,
+            config: d
+                .config
+                .iter()
+                .map(|(key, c)| KeyDiffView {
+                    key: key.clone(),
+                    change: change(c).into(),
+                })
+                .collect(),
+            commits: d
+                .commits
+                .iter()
+                .map(|c| CommitView {
+                    sha: c.sha.clone(),
+                    message: c.message.clone(),
+                    author: c.author.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub async fn summary(
+        core: &Core,
+        actor: &Actor,
+        app: &App,
+    ) -> Result<AppSummary, ServerFnError> {
+        let rolled = core
+            .rolled_back(actor, app)
+            .await
+            .map_err(super::super::ssr::user_error)?;
+        Ok(AppSummary {
+            name: app.full_name(),
+            org: app.org_name.clone(),
+            description: app.description.clone(),
+            image: app.image.clone(),
+            current_version: app.current_version,
+            auto_release: app.auto_release,
+            rolled_back: rolled.map(|r| RolledBackView {
+                running: r.running,
+                from: r.from,
+                release: r.release,
+                auto_release_paused: r.auto_release_paused,
+            }),
+        })
+    }
+}

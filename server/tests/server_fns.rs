@@ -1,0 +1,151 @@
+//! Server functions are public endpoints: each checks who is asking (DESIGN §3).
+
+mod support;
+
+use support::Slipway;
+
+/// A browser session of the local admin, whose role the test then sets.
+async fn session(s: &Slipway) -> reqwest::Client {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let http = reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(s.url("/auth/local"))
+        .header("Origin", &s.base)
+        .form(&[("next", "/ui/apps")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    http
+}
+
+async fn call(
+    s: &Slipway,
+    http: &reqwest::Client,
+    name: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let r = http
+        .post(s.url(&format!("/api/{name}")))
+        .header("Origin", &s.base)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
+    let url = testkit::fresh_url().await;
+    let key = support::fresh_key();
+    let s = Slipway::start(&[("DATABASE_URL", &url), ("SLIPWAY_SECRET_KEY", &key)]).unwrap();
+    let api = s.admin();
+    api.create_app("web", "prod").await;
+    api.patch("/apps/web-prod/config-vars", r#"{"SECRET":"hunter2"}"#)
+        .await;
+    api.patch("/apps/web-prod/config-vars", r#"{"SECRET":"hunter3"}"#)
+        .await;
+    api.settled("web-prod").await;
+    let browser = session(&s).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("update users set role = 'viewer' where login = 'admin'")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let (status, body) = call(
+        &s,
+        &browser,
+        "reveal_value",
+        &[("app", "web-prod"), ("version", "1"), ("key", "SECRET")],
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("viewer") && !body.contains("hunter"),
+        "{body}"
+    );
+    let (status, body) = call(
+        &s,
+        &browser,
+        "rollback_to",
+        &[("app", "web-prod"), ("version", "1")],
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("viewer"), "{body}");
+    let (status, _) = call(&s, &browser, "resume_auto_deploy", &[("app", "web-prod")]).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        api.get("/apps/web-prod/releases")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "nothing was created"
+    );
+
+    // Reading is allowed, and the history says rollback is not offered.
+    let (status, body) = call(&s, &browser, "app_history", &[("app", "web-prod")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"can_rollback\":false") && !body.contains("\"can_rollback\":true"),
+        "{body}"
+    );
+    assert!(!body.contains("hunter"), "no values in the history: {body}");
+
+    // A deployer may do both.
+    sqlx::query("update users set role = 'deployer' where login = 'admin'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, body) = call(
+        &s,
+        &browser,
+        "reveal_value",
+        &[("app", "web-prod"), ("version", "1"), ("key", "SECRET")],
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "\"hunter2\""));
+    let (status, body) = call(
+        &s,
+        &browser,
+        "rollback_to",
+        &[("app", "web-prod"), ("version", "1")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Rollback to v1"), "{body}");
+}
+
+#[tokio::test]
+async fn server_functions_need_a_session_and_this_servers_origin() {
+    let s = Slipway::on_fresh_database().await;
+    let anonymous = support::client();
+    let r = anonymous
+        .post(s.url("/api/list_apps"))
+        .header("Origin", &s.base)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = (r.status().as_u16(), r.text().await.unwrap());
+    assert_eq!(status, 500);
+    assert!(body.contains("signed out"), "{body}");
+    let browser = session(&s).await;
+    let r = browser
+        .post(s.url("/api/list_apps"))
+        .header("Origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (status, body) = call(&s, &browser, "list_apps", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "[]"));
+}
