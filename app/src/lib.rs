@@ -42,6 +42,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/ui/apps") view=pages::AppsPage/>
                 <Route path=path!("/ui/apps/:app") view=pages::AppPage/>
                 <Route path=path!("/ui/apps/:app/compare") view=pages::ComparePage/>
+                <Route path=path!("/ui/apps/:app/config") view=pages::ConfigPage/>
                 <Route path=path!("/ui/signin") view=pages::SignInPage/>
             </Routes>
         </Router>

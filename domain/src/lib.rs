@@ -11,6 +11,6 @@ mod views;
 pub use names::{AppName, ConfigKey, NameError, SimpleName, SpaceName};
 pub use status::{BuildStatus, ReleaseKind, ReleaseStatus, Role, Version};
 pub use views::{
-    relative_time, AppListItem, AppSummary, CommitView, DiffView, HistoryPage, KeyDiffView,
-    ReleaseView, RolledBackView, ROLLBACK_WARNING,
+    relative_time, AppListItem, AppSummary, CommitView, ConfigPage, DiffView, HistoryPage,
+    KeyDiffView, ReleaseView, RolledBackView, ROLLBACK_WARNING,
 };

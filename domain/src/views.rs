@@ -75,6 +75,15 @@ pub struct HistoryPage {
     pub now: DateTime<Utc>,
 }
 
+/// The config page: keys only; values are fetched one at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigPage {
+    pub app: String,
+    pub keys: Vec<String>,
+    pub can_edit: bool,
+    pub can_reveal: bool,
+}
+
 /// How a config key differs between two releases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyDiffView {

@@ -37,6 +37,10 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     await expect(page.getByRole('dialog')).toContainText('LOG_LEVEL');
     await noOverflow('rollback-dialog');
     await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.goto(`/ui/apps/${app}/config`);
+    await hydrated(page);
+    await expect(page.getByRole('row', { name: /LOG_LEVEL/ })).toBeVisible();
+    await noOverflow('config');
     await page.goto(`/ui/apps/${app}/compare?from=1&to=3`);
     await hydrated(page);
     await noOverflow('compare');

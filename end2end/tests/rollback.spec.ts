@@ -57,7 +57,7 @@ test('the history shows what a rollback changes, and confirming it rolls back', 
   await expect(dialog).toBeHidden();
   await expect(rows.first()).toContainText('Rollback to v2');
   await expect(page.locator('li[data-version="5"]')).toContainText('Current');
-  await expect(page.getByRole('status')).toContainText('Running v2, rolled back from v4.');
+  await expect(page.getByRole('status').filter({ hasText: 'rolled back' })).toContainText('Running v2, rolled back from v4.');
   const config = await api(baseURL!, 'GET', `/apps/${app}/config-vars`);
   expect(config).toEqual({ DATABASE_URL: 'postgres://secret-one', KEEP: 'same' });
 

@@ -6,7 +6,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::rollback::RollbackDialog;
 use super::Header;
-use crate::server::{app_history, resume_auto_deploy};
+use crate::server::{app_history, resume_auto_deploy, DeployImage};
 
 /// `/ui/apps/{app}`: the app and its release history, newest first (`?before=N` pages back).
 #[component]
@@ -15,9 +15,10 @@ pub fn AppPage() -> impl IntoView {
     let query = use_query_map();
     let app = move || params.with(|p| p.get("app").unwrap_or_default());
     let before = move || query.with(|q| q.get("before").and_then(|b| b.parse::<i32>().ok()));
+    let deploy = ServerAction::<DeployImage>::new();
     let history = Resource::new(
-        move || (app(), before()),
-        |(app, before)| app_history(app, before),
+        move || (app(), before(), deploy.version().get()),
+        |(app, before, _)| app_history(app, before),
     );
     // The release the rollback dialog is about, when it is open.
     let target = RwSignal::new(None::<i32>);
@@ -37,7 +38,7 @@ pub fn AppPage() -> impl IntoView {
         <main class="page">
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || history.get().map(|r| match r {
-                    Ok(page) => view! { <History page target on_change=Callback::new(move |_| history.refetch())/> }.into_any(),
+                    Ok(page) => view! { <History page target deploy on_change=Callback::new(move |_| history.refetch())/> }.into_any(),
                     Err(e) => view! { <h1>{app()}</h1><p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
@@ -50,6 +51,7 @@ pub fn AppPage() -> impl IntoView {
 fn History(
     page: HistoryPage,
     target: RwSignal<Option<i32>>,
+    deploy: ServerAction<DeployImage>,
     on_change: Callback<()>,
 ) -> impl IntoView {
     let HistoryPage {
@@ -65,7 +67,9 @@ fn History(
     let versions: Vec<i32> = releases.iter().map(|r| r.version).collect();
     view! {
         <AppHeading app=app.clone()/>
+        <super::AppNav app=name.clone() here="releases"/>
         {app.rolled_back.map(|rb| view! { <RolledBackBanner app=name.clone() rb can_deploy on_change/> })}
+        {can_deploy.then(|| view! { <DeployForm app=name.clone() deploy/> })}
         <section aria-labelledby="history-title">
             <div class="section-head">
                 <h2 id="history-title">"Releases"</h2>
@@ -204,5 +208,30 @@ fn ReleaseRow(
                 })}
             </span>
         </li>
+    }
+}
+
+/// Until real builds exist: record a `docker://` build of an image and deploy it.
+#[component]
+fn DeployForm(app: String, deploy: ServerAction<DeployImage>) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="deploy-title">
+            <h2 id="deploy-title">"Deploy an image"</h2>
+            <ActionForm action=deploy attr:class="set-form">
+                <input type="hidden" name="app" value=app/>
+                <div class="field grow">
+                    <label for="deploy-image">"Image"</label>
+                    <input id="deploy-image" name="image" required autocomplete="off" spellcheck="false"
+                        placeholder="registry.example.com/team/web:1.2.3"/>
+                </div>
+                <button type="submit" class="primary">"Deploy"</button>
+            </ActionForm>
+            <p role="status" class="outcome">
+                {move || deploy.value().get().map(|r| match r {
+                    Ok(v) => view! { <span class="ok">{format!("Deploying as release v{v}.")}</span> }.into_any(),
+                    Err(e) => view! { <span class="error">{e.to_string()}</span> }.into_any(),
+                })}
+            </p>
+        </section>
     }
 }

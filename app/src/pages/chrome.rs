@@ -23,3 +23,18 @@ pub fn Header() -> impl IntoView {
         </header>
     }
 }
+
+/// The tabs of an app's pages.
+#[component]
+pub fn AppNav(app: String, here: &'static str) -> impl IntoView {
+    let tab = |key: &'static str, href: String, label: &'static str| {
+        let current = (key == here).then_some("page");
+        view! { <a href=href aria-current=current>{label}</a> }
+    };
+    view! {
+        <nav class="tabs" aria-label="App">
+            {tab("releases", format!("/ui/apps/{app}"), "Releases")}
+            {tab("config", format!("/ui/apps/{app}/config"), "Config vars")}
+        </nav>
+    }
+}

@@ -4,6 +4,7 @@ mod app_page;
 mod apps;
 mod chrome;
 mod compare;
+mod config;
 mod diff;
 mod not_found;
 mod rollback;
@@ -11,7 +12,8 @@ mod signin;
 
 pub use app_page::AppPage;
 pub use apps::AppsPage;
-pub use chrome::Header;
+pub use chrome::{AppNav, Header};
 pub use compare::ComparePage;
+pub use config::ConfigPage;
 pub use not_found::NotFound;
 pub use signin::SignInPage;

@@ -1,8 +1,10 @@
 //! Server functions. Each is a public endpoint: it authenticates, authorises (through `core`),
 //! calls `core`, and maps errors without letting internal text reach the browser.
 
+mod config;
 mod history;
 
+pub use config::*;
 pub use history::*;
 
 use domain::AppListItem;

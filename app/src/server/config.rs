@@ -1,0 +1,123 @@
+//! Server functions of the config page and the deploy form.
+
+use domain::ConfigPage;
+use leptos::prelude::*;
+
+/// The app's config keys; values are never sent with them.
+#[server(endpoint = "config_keys")]
+pub async fn config_keys(app: String) -> Result<ConfigPage, ServerFnError> {
+    use slipway_core::authz::{authorize, Action};
+    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    let app = core
+        .app(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?;
+    let keys = core
+        .config_vars(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?
+        .into_keys()
+        .collect();
+    Ok(ConfigPage {
+        app: app.full_name(),
+        keys,
+        can_edit: authorize(&actor, Action::SetConfig, Some(app.id)).is_ok(),
+        can_reveal: authorize(&actor, Action::RevealConfig, Some(app.id)).is_ok(),
+    })
+}
+
+/// One current value, for "Reveal".
+#[server(endpoint = "reveal_config")]
+pub async fn reveal_config(app: String, key: String) -> Result<String, ServerFnError> {
+    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    let app = core
+        .app(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?;
+    let key = domain::ConfigKey::parse(&key).map_err(|e| ServerFnError::new(e.to_string()))?;
+    core.reveal_config_var(&actor, &app, &key)
+        .await
+        .map_err(super::ssr::user_error)
+}
+
+/// Sets one config var; answers the version of the release it made, if it changed anything.
+#[server(endpoint = "set_config")]
+pub async fn set_config(
+    app: String,
+    key: String,
+    value: String,
+) -> Result<Option<i32>, ServerFnError> {
+    change_config(app, key, Some(value)).await
+}
+
+/// Removes one config var; answers the version of the release it made.
+#[server(endpoint = "unset_config")]
+pub async fn unset_config(app: String, key: String) -> Result<Option<i32>, ServerFnError> {
+    change_config(app, key, None).await
+}
+
+#[cfg(feature = "ssr")]
+async fn change_config(
+    app: String,
+    key: String,
+    value: Option<String>,
+) -> Result<Option<i32>, ServerFnError> {
+    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    let app = core
+        .app(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?;
+    let key =
+        domain::ConfigKey::parse(key.trim()).map_err(|e| ServerFnError::new(e.to_string()))?;
+    let outcome = core
+        .patch_config(&actor, &app, vec![(key, value)])
+        .await
+        .map_err(super::ssr::user_error)?;
+    Ok(outcome.release.map(|r| r.version))
+}
+
+/// Records a `docker://` build of `image` and deploys it (unless auto-release already did);
+/// answers the new release's version.
+#[server(endpoint = "deploy_image")]
+pub async fn deploy_image(app: String, image: String) -> Result<i32, ServerFnError> {
+    use slipway_core::builds::BuildRequest;
+    use slipway_core::releases::SlugRef;
+    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    let app = core
+        .app(&actor, &app)
+        .await
+        .map_err(super::ssr::user_error)?;
+    let image = image.trim();
+    let url = if image.starts_with("docker://") {
+        image.to_owned()
+    } else {
+        format!("docker://{image}")
+    };
+    let build = core
+        .create_build(
+            &actor,
+            &app,
+            BuildRequest {
+                url,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(super::ssr::user_error)?;
+    if let Some(release) = build.release_id {
+        let r = core
+            .release(
+                &actor,
+                &app,
+                slipway_core::releases::ReleaseRef::Id(release),
+            )
+            .await
+            .map_err(super::ssr::user_error)?;
+        return Ok(r.version);
+    }
+    let r = core
+        .deploy(&actor, &app, SlugRef::Build(build.id), None)
+        .await
+        .map_err(super::ssr::user_error)?;
+    Ok(r.version)
+}
