@@ -12,5 +12,5 @@ pub use names::{AppName, ConfigKey, NameError, SimpleName, SpaceName};
 pub use status::{BuildStatus, ReleaseKind, ReleaseStatus, Role, Version};
 pub use views::{
     relative_time, AppListItem, AppSummary, CommitView, ConfigPage, DiffView, HistoryPage,
-    KeyDiffView, ReleaseView, RolledBackView, ROLLBACK_WARNING,
+    KeyDiffView, ReleaseView, RolledBackView, TokenView, ROLLBACK_WARNING,
 };

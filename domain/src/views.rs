@@ -84,6 +84,15 @@ pub struct ConfigPage {
     pub can_reveal: bool,
 }
 
+/// An API token as its owner sees it later: never its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 /// How a config key differs between two releases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyDiffView {

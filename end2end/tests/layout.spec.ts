@@ -44,5 +44,15 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     await page.goto(`/ui/apps/${app}/compare?from=1&to=3`);
     await hydrated(page);
     await noOverflow('compare');
+    await page.goto(`/ui/apps/${app}/settings`);
+    await hydrated(page);
+    await expect(page.getByRole('button', { name: 'Delete app' })).toBeVisible();
+    await noOverflow('settings');
+    await page.goto('/ui/account');
+    await hydrated(page);
+    await page.getByLabel('Description').fill(`layout ${label}`);
+    await page.getByRole('button', { name: 'Create token' }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'not shown again' })).toBeVisible();
+    await noOverflow('account');
   });
 }

@@ -6,7 +6,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::rollback::RollbackDialog;
 use super::Header;
-use crate::server::{app_history, resume_auto_deploy, DeployImage};
+use crate::server::{app_history, is_favorite, resume_auto_deploy, set_favorite, DeployImage};
 
 /// `/ui/apps/{app}`: the app and its release history, newest first (`?before=N` pages back).
 #[component]
@@ -97,7 +97,10 @@ fn AppHeading(app: AppSummary) -> impl IntoView {
     view! {
         <div class="app-head">
             <p class="crumbs"><a href="/ui/apps">"Apps"</a>" / "</p>
-            <h1>{app.name.clone()}</h1>
+            <div class="title-row">
+                <h1>{app.name.clone()}</h1>
+                <FavoriteButton app=app.name.clone()/>
+            </div>
             <dl class="facts">
                 <div><dt>"Running"</dt><dd>{app.current_version.map(|v| format!("v{v}")).unwrap_or_else(|| "nothing yet".into())}</dd></div>
                 <div><dt>"Image"</dt><dd class="mono">{app.image.clone().unwrap_or_else(|| "none".into())}</dd></div>
@@ -233,5 +236,34 @@ fn DeployForm(app: String, deploy: ServerAction<DeployImage>) -> impl IntoView {
                 })}
             </p>
         </section>
+    }
+}
+
+/// Stars the app for the signed-in user (starred in the apps list).
+#[component]
+fn FavoriteButton(app: String) -> impl IntoView {
+    let toggle = Action::new(move |(app, on): &(String, bool)| {
+        let (app, on) = (app.clone(), *on);
+        async move { set_favorite(app, on).await }
+    });
+    let state = Resource::new(
+        {
+            let app = app.clone();
+            move || (app.clone(), toggle.version().get())
+        },
+        |(app, _)| is_favorite(app),
+    );
+    view! {
+        <Suspense fallback=|| ()>
+            {move || state.get().and_then(|r| r.ok()).map(|on| {
+                let app = app.clone();
+                view! {
+                    <button type="button" class="favorite" aria-pressed=if on { "true" } else { "false" }
+                        on:click=move |_| { toggle.dispatch((app.clone(), !on)); }>
+                        {if on { "★ Favourite" } else { "☆ Favourite" }}
+                    </button>
+                }
+            })}
+        </Suspense>
     }
 }

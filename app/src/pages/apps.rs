@@ -2,16 +2,25 @@ use domain::AppListItem;
 use leptos::prelude::*;
 
 use super::Header;
-use crate::server::list_apps;
+use crate::server::{list_apps, CreateApp};
 
 /// `/ui/apps`: every app with its current release.
 #[component]
 pub fn AppsPage() -> impl IntoView {
-    let apps = Resource::new(|| (), |_| list_apps());
+    let create = ServerAction::<CreateApp>::new();
+    let apps = Resource::new(move || create.version().get(), |_| list_apps());
+    // A new app: go to it.
+    Effect::new(move |_| {
+        if let Some(Ok(name)) = create.value().get() {
+            let navigate = leptos_router::hooks::use_navigate();
+            navigate(&format!("/ui/apps/{name}"), Default::default());
+        }
+    });
     view! {
         <Header/>
         <main class="page">
             <h1>"Apps"</h1>
+            <CreateAppForm create/>
             <Suspense fallback=|| view! { <p class="muted">"Loading apps…"</p> }>
                 {move || apps.get().map(|r| match r {
                     Ok(list) if list.is_empty() => view! {
@@ -60,5 +69,35 @@ fn AppRow(app: AppListItem) -> impl IntoView {
             <td data-label="Space">{app.space}</td>
             <td data-label="Current release">{release}</td>
         </tr>
+    }
+}
+
+#[component]
+fn CreateAppForm(create: ServerAction<CreateApp>) -> impl IntoView {
+    view! {
+        <details class="card create-app">
+            <summary>"Create app"</summary>
+            <ActionForm action=create attr:class="set-form">
+                <div class="field">
+                    <label for="app-name">"Name"</label>
+                    <input id="app-name" name="name" required autocomplete="off" spellcheck="false" pattern="[a-z][a-z0-9]*"/>
+                </div>
+                <div class="field">
+                    <label for="app-space">"Space"</label>
+                    <input id="app-space" name="space" required autocomplete="off" spellcheck="false" pattern="[a-z][a-z0-9]*"/>
+                </div>
+                <div class="field">
+                    <label for="app-org">"Org"</label>
+                    <input id="app-org" name="org" autocomplete="off" spellcheck="false" placeholder="default"/>
+                </div>
+                <div class="field grow">
+                    <label for="app-description">"Description"</label>
+                    <input id="app-description" name="description" autocomplete="off"/>
+                </div>
+                <button type="submit" class="primary">"Create app"</button>
+            </ActionForm>
+            <p class="muted small">"Names and spaces use lowercase letters and digits; name-space is at most 30 characters."</p>
+            <p role="alert" class="error">{move || create.value().get().and_then(|r| r.err()).map(|e| e.to_string())}</p>
+        </details>
     }
 }

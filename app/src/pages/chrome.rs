@@ -11,6 +11,7 @@ pub fn Header() -> impl IntoView {
             <a class="brand" href="/ui/apps">"Slipway"</a>
             <nav aria-label="Main">
                 <a href="/ui/apps">"Apps"</a>
+                <a href="/ui/account">"Account"</a>
             </nav>
             <div class="who">
                 <Suspense fallback=|| ()>
@@ -35,6 +36,7 @@ pub fn AppNav(app: String, here: &'static str) -> impl IntoView {
         <nav class="tabs" aria-label="App">
             {tab("releases", format!("/ui/apps/{app}"), "Releases")}
             {tab("config", format!("/ui/apps/{app}/config"), "Config vars")}
+            {tab("settings", format!("/ui/apps/{app}/settings"), "Settings")}
         </nav>
     }
 }

@@ -31,7 +31,10 @@ pub fn ComparePage() -> impl IntoView {
             </form>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || diff.get().map(|r| match r {
-                    Ok(d) => view! { <DiffDetails diff=d app=Signal::derive(app)/> }.into_any(),
+                    Ok(d) => view! {
+                        <h2 class="diff-title">{format!("From v{} to v{}", d.from.version, d.to.version)}</h2>
+                        <DiffDetails diff=d app=Signal::derive(app)/>
+                    }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Suspense>

@@ -1,5 +1,6 @@
 //! One page per file.
 
+mod account;
 mod app_page;
 mod apps;
 mod chrome;
@@ -8,12 +9,15 @@ mod config;
 mod diff;
 mod not_found;
 mod rollback;
+mod settings;
 mod signin;
 
+pub use account::AccountPage;
 pub use app_page::AppPage;
 pub use apps::AppsPage;
 pub use chrome::{AppNav, Header};
 pub use compare::ComparePage;
 pub use config::ConfigPage;
 pub use not_found::NotFound;
+pub use settings::SettingsPage;
 pub use signin::SignInPage;

@@ -3,9 +3,11 @@
 
 mod config;
 mod history;
+mod manage;
 
 pub use config::*;
 pub use history::*;
+pub use manage::*;
 
 use domain::AppListItem;
 use leptos::prelude::*;
@@ -73,6 +75,8 @@ pub mod ssr {
         pub github_sign_in: bool,
         /// Whether users of the `local` provider may act (not once OAuth is configured).
         pub local_users: bool,
+        /// `SLIPWAY_PUBLIC_URL`, without a trailing slash.
+        pub public_url: String,
     }
 
     pub fn context() -> Result<UiContext, ServerFnError> {

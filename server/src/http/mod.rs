@@ -45,6 +45,7 @@ impl AppState {
             local_sign_in: self.local_sign_in,
             github_sign_in: self.oauth,
             local_users: !self.oauth,
+            public_url: self.public.base.clone(),
         }
     }
 }

@@ -1,0 +1,41 @@
+import { test, expect, type Page } from '@playwright/test';
+import { resolve } from 'node:path';
+import { api, hydrated } from './helpers';
+
+const AXE = resolve(__dirname, '../../node_modules/axe-core/axe.min.js');
+
+/** Runs axe-core on the page as it is and fails on any violation. */
+async function axe(page: Page, what: string) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    // @ts-ignore injected above
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v: any) => `${v.id}: ${v.help} (${v.nodes.map((n: any) => n.target.join(' ')).join(', ')})`);
+  });
+  expect(violations, `${what}: ${violations.join('\n')}`).toEqual([]);
+}
+
+test('every page passes axe-core', async ({ page, baseURL }) => {
+  const app = `a${Date.now().toString(36)}-prod`;
+  const [name, space] = app.split('-');
+  await api(baseURL!, 'POST', '/apps', { name, space });
+  await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { A: '1' });
+  await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { A: '2' });
+
+  await page.goto('/ui/signin');
+  await hydrated(page);
+  await axe(page, 'sign-in');
+  await page.getByRole('button', { name: 'Sign in as local admin' }).click();
+  await hydrated(page);
+  await axe(page, 'apps');
+  for (const path of [`/ui/apps/${app}`, `/ui/apps/${app}/config`, `/ui/apps/${app}/settings`, `/ui/apps/${app}/compare?from=1&to=2`, '/ui/account']) {
+    await page.goto(path);
+    await hydrated(page);
+    await axe(page, path);
+  }
+  await page.goto(`/ui/apps/${app}`);
+  await hydrated(page);
+  await page.locator('li[data-version="1"]').getByRole('button', { name: 'Rollback' }).click();
+  await expect(page.getByRole('dialog')).toContainText('Config vars');
+  await axe(page, 'rollback dialog');
+});

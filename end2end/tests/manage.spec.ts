@@ -1,0 +1,58 @@
+import { test, expect, type Page } from '@playwright/test';
+import { hydrated } from './helpers';
+
+async function signIn(page: Page, path: string) {
+  await page.goto(path);
+  await page.getByRole('button', { name: 'Sign in as local admin' }).click();
+  await hydrated(page);
+}
+
+test('create an app, star it, and delete it by typing its name', async ({ page }) => {
+  const name = `m${Date.now().toString(36)}`;
+  await signIn(page, '/ui/apps');
+  await page.getByText('Create app', { exact: true }).first().click();
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Space', { exact: true }).fill('dev');
+  await page.getByRole('button', { name: 'Create app' }).click();
+  await expect(page).toHaveURL(new RegExp(`/ui/apps/${name}-dev$`));
+  await hydrated(page);
+  await expect(page.getByRole('heading', { name: `${name}-dev` })).toBeVisible();
+
+  const star = page.getByRole('button', { name: /Favourite/ });
+  await expect(star).toHaveAttribute('aria-pressed', 'false');
+  await star.click();
+  await expect(star).toHaveAttribute('aria-pressed', 'true');
+  await page.goto('/ui/apps');
+  await expect(page.getByRole('row', { name: new RegExp(`${name}-dev`) })).toContainText('★');
+
+  await page.goto(`/ui/apps/${name}-dev/settings`);
+  await hydrated(page);
+  await page.getByLabel(`Type ${name}-dev to confirm`).fill('wrong');
+  await page.getByRole('button', { name: 'Delete app' }).click();
+  await expect(page.getByRole('alert')).toContainText(`Type the app's name, ${name}-dev`);
+  await page.getByLabel(`Type ${name}-dev to confirm`).fill(`${name}-dev`);
+  await page.getByRole('button', { name: 'Delete app' }).click();
+  await expect(page).toHaveURL(/\/ui\/apps$/);
+  await expect(page.getByRole('link', { name: `${name}-dev` })).toHaveCount(0);
+});
+
+test('create a token, see it once with the CLI set-up, and revoke it', async ({ page, baseURL }) => {
+  const description = `cli ${Date.now().toString(36)}`;
+  await signIn(page, '/ui/account');
+  await page.getByLabel('Description').fill(description);
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const shown = page.getByRole('status').filter({ hasText: 'not shown again' });
+  await expect(shown).toContainText('AKKERIS_API_HOST=');
+  const token = (await shown.getByLabel('New token').innerText()).trim();
+  expect(token).toMatch(/^slw_/);
+  const ok = await fetch(`${baseURL}/apps`, { headers: { authorization: `Bearer ${token}` } });
+  expect(ok.status).toBe(200);
+
+  await page.reload();
+  await hydrated(page);
+  expect(await page.content()).not.toContain(token);
+  await page.getByRole('button', { name: `Revoke ${description}` }).click();
+  await expect(page.getByRole('button', { name: `Revoke ${description}` })).toHaveCount(0);
+  const refused = await fetch(`${baseURL}/apps`, { headers: { authorization: `Bearer ${token}` } });
+  expect(refused.status).toBe(401);
+});
