@@ -84,3 +84,22 @@ test('any two releases can be compared', async ({ page, baseURL }) => {
   await expect(page.getByRole('row', { name: /^B/ })).toContainText('added');
   expect(await page.content()).not.toContain('two');
 });
+
+test('the rollback dialog works from the keyboard and gives focus back', async ({ page, baseURL }) => {
+  const app = `f${Date.now().toString(36)}-prod`;
+  const [name, space] = app.split('-');
+  await api(baseURL!, 'POST', '/apps', { name, space });
+  await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { A: '1' });
+  await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { A: '2' });
+  await signIn(page, `/ui/apps/${app}`);
+  const rollback = page.locator('li[data-version="1"]').getByRole('button', { name: 'Rollback' });
+  await rollback.focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Roll back to v1?' });
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeHidden();
+  await expect(rollback).toBeFocused();
+  expect((await releasesOf(baseURL!, app)).length).toBe(2);
+});
