@@ -54,14 +54,23 @@ impl Core {
         if !text.starts_with(PREFIX) {
             return Ok(None);
         }
-        let row: Option<(Uuid, bool)> = sqlx::query_as(
-            "select user_id, coalesce(last_used_at < now() - interval '1 minute', true)
-               from api_tokens where token_hash = $1 and revoked_at is null",
+        // One round trip: the token's user, and whether last use is worth recording again.
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: User,
+            stale: bool,
+        }
+        let row: Option<Row> = sqlx::query_as(
+            "select u.id, u.provider, u.provider_id, u.login, u.email, u.role, u.created_at,
+                    coalesce(t.last_used_at < now() - interval '1 minute', true) as stale
+               from api_tokens t join users u on u.id = t.user_id
+              where t.token_hash = $1 and t.revoked_at is null",
         )
         .bind(token_hash(text))
         .fetch_optional(&self.pool)
         .await?;
-        let Some((user_id, stale)) = row else {
+        let Some(Row { user, stale }) = row else {
             return Ok(None);
         };
         if stale {
@@ -71,7 +80,7 @@ impl Core {
                 .execute(&self.pool)
                 .await?;
         }
-        let user = self.user(user_id).await?;
+        let user = Some(user);
         match user {
             Some(u) if local == LocalUsers::Refused && u.provider == LOCAL => Ok(None),
             Some(u) => Ok(Some(u.actor()?)),

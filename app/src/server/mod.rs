@@ -83,8 +83,14 @@ pub mod ssr {
         use_context::<UiContext>().ok_or_else(|| ServerFnError::new("The server is not set up."))
     }
 
-    /// The signed-in user, or an error that tells the browser to sign in.
+    /// The signed-in user, or an error that tells the browser to sign in. The server's
+    /// session middleware has usually found it already (a request extension).
     pub async fn actor() -> Result<Actor, ServerFnError> {
+        if let Some(actor) =
+            use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<Actor>().cloned())
+        {
+            return Ok(actor);
+        }
         let ctx = context()?;
         let session: tower_sessions::Session =
             leptos_axum::extract().await.map_err(|_| signed_out())?;

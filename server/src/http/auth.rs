@@ -27,24 +27,27 @@ async fn session_actor(state: &AppState, session: &Session) -> Option<Actor> {
     user.actor().ok()
 }
 
-/// Sends a `/ui/…` request without a session to the sign-in page.
+/// Sends a `/ui/…` request without a session to the sign-in page, and hands the session's
+/// actor to the page and its server functions (request extensions), so they need not look
+/// it up again.
 pub async fn require_ui_session(
     State(state): State<AppState>,
     session: Session,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
+    let actor = session_actor(&state, &session).await;
     let path = req.uri().path();
-    if path.starts_with("/ui/")
-        && path != "/ui/signin"
-        && session_actor(&state, &session).await.is_none()
-    {
+    if path.starts_with("/ui/") && path != "/ui/signin" && actor.is_none() {
         let target = req
             .uri()
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/ui/apps");
         return Redirect::to(&format!("/ui/signin?next={}", encode(target))).into_response();
+    }
+    if let Some(actor) = actor {
+        req.extensions_mut().insert(actor);
     }
     next.run(req).await
 }
