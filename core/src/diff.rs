@@ -77,10 +77,8 @@ impl Core {
         to: ReleaseRef,
     ) -> Result<ReleaseDiff> {
         authorize(actor, Action::ReadApp, Some(app.id))?;
-        let mut from = self.find_release(app, from).await?;
-        let mut to = self.find_release(app, to).await?;
-        from.current = app.current_version == Some(from.version);
-        to.current = app.current_version == Some(to.version);
+        let from = self.find_release(app, from).await?;
+        let to = self.find_release(app, to).await?;
         let mut conn = self.pool.acquire().await?;
         let a = self.open_snapshot_config(&mut conn, from.id).await?;
         let b = self.open_snapshot_config(&mut conn, to.id).await?;

@@ -43,8 +43,8 @@ pub struct Release {
     pub commit_message: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Whether this is the app's current release (the newest that succeeded).
-    #[sqlx(skip)]
+    /// Whether this is the app's current release (the newest that succeeded), read in the
+    /// same statement as the status so the two always agree.
     pub current: bool,
 }
 
@@ -138,7 +138,9 @@ const RELEASE_SELECT: &str = "
     select r.id, r.app_id, r.version, r.kind, r.build_id, r.description, r.status, r.port,
            r.addon_plan_names, r.rollback_of, r.pinned, r.user_id, u.login as user_login,
            u.email as user_email, b.image, b.commit_sha, b.message as commit_message,
-           r.created_at, r.updated_at
+           r.created_at, r.updated_at,
+           coalesce(r.version = (select max(c.version) from releases c
+                                  where c.app_id = r.app_id and c.status = 'succeeded'), false) as current
       from releases r
       left join users u on u.id = r.user_id
       left join builds b on b.id = r.build_id";
@@ -166,16 +168,13 @@ impl Core {
             .await?;
         let more = rows.len() as i64 > window.max;
         rows.truncate(window.max as usize);
-        mark_current(&mut rows, app.current_version);
         Ok((rows, more))
     }
 
     /// One release of an app, by uuid or version; another app's release is not found.
     pub async fn release(&self, actor: &Actor, app: &App, which: ReleaseRef) -> Result<Release> {
         authorize(actor, Action::ReadApp, Some(app.id))?;
-        let mut r = self.find_release(app, which).await?;
-        r.current = app.current_version == Some(r.version);
-        Ok(r)
+        self.find_release(app, which).await
     }
 
     pub(crate) async fn find_release(&self, app: &App, which: ReleaseRef) -> Result<Release> {
@@ -439,10 +438,4 @@ pub(crate) async fn lock_next_version(tx: &mut PgConnection, app_id: Uuid) -> Re
     .fetch_optional(tx)
     .await?
     .ok_or_else(|| Error::NotFound("The app was deleted.".into()))
-}
-
-fn mark_current(rows: &mut [Release], current: Option<i32>) {
-    for r in rows {
-        r.current = current == Some(r.version);
-    }
 }

@@ -1,11 +1,5 @@
-import { test, expect, type Page } from '@playwright/test';
-import { api, hydrated } from './helpers';
-
-async function signIn(page: Page, path: string) {
-  await page.goto(path);
-  await page.getByRole('button', { name: 'Sign in as local admin' }).click();
-  await hydrated(page);
-}
+import { test, expect } from '@playwright/test';
+import { api, hydrated, signIn } from './helpers';
 
 test('config vars: set, change, reveal and remove, each a release', async ({ page, baseURL }) => {
   const app = `k${Date.now().toString(36)}-prod`;

@@ -23,3 +23,10 @@ export async function api(baseURL: string, method: string, path: string, body?: 
 export async function hydrated(page: Page) {
   await page.locator('body[data-hydrated="true"]').waitFor();
 }
+
+/** Signs in as the local admin from the sign-in page that `path` redirects to. */
+export async function signIn(page: Page, path: string) {
+  await page.goto(path);
+  await page.getByRole('button', { name: 'Sign in as local admin' }).click();
+  await hydrated(page);
+}

@@ -1,11 +1,5 @@
-import { test, expect, type Page } from '@playwright/test';
-import { hydrated } from './helpers';
-
-async function signIn(page: Page, path: string) {
-  await page.goto(path);
-  await page.getByRole('button', { name: 'Sign in as local admin' }).click();
-  await hydrated(page);
-}
+import { test, expect } from '@playwright/test';
+import { hydrated, signIn } from './helpers';
 
 test('create an app, star it, and delete it by typing its name', async ({ page }) => {
   const name = `m${Date.now().toString(36)}`;

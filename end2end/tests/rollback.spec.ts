@@ -1,11 +1,5 @@
-import { test, expect, type Page } from '@playwright/test';
-import { api, hydrated } from './helpers';
-
-async function signIn(page: Page, path: string) {
-  await page.goto(path);
-  await page.getByRole('button', { name: 'Sign in as local admin' }).click();
-  await hydrated(page);
-}
+import { test, expect } from '@playwright/test';
+import { api, hydrated, signIn } from './helpers';
 
 async function releasesOf(baseURL: string, app: string): Promise<any[]> {
   return api(baseURL, 'GET', `/apps/${app}/releases`);

@@ -4,25 +4,6 @@ mod support;
 
 use support::Slipway;
 
-/// A browser session of the local admin, whose role the test then sets.
-async fn session(s: &Slipway) -> reqwest::Client {
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let http = reqwest::Client::builder()
-        .cookie_provider(jar)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = http
-        .post(s.url("/auth/local"))
-        .header("Origin", &s.base)
-        .form(&[("next", "/ui/apps")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    http
-}
-
 async fn call(
     s: &Slipway,
     http: &reqwest::Client,
@@ -51,7 +32,7 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
     api.patch("/apps/web-prod/config-vars", r#"{"SECRET":"hunter3"}"#)
         .await;
     api.settled("web-prod").await;
-    let browser = session(&s).await;
+    let browser = s.browser().await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     sqlx::query("update users set role = 'viewer' where login = 'admin'")
         .execute(&pool)
@@ -138,7 +119,7 @@ async fn server_functions_need_a_session_and_this_servers_origin() {
     let (status, body) = (r.status().as_u16(), r.text().await.unwrap());
     assert_eq!(status, 500);
     assert!(body.contains("signed out"), "{body}");
-    let browser = session(&s).await;
+    let browser = s.browser().await;
     let r = browser
         .post(s.url("/api/list_apps"))
         .header("Origin", "http://evil.example")

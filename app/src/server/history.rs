@@ -37,6 +37,12 @@ pub async fn app_history(app: String, before: Option<i32>) -> Result<HistoryPage
         .iter()
         .map(|r| ssr::release_view(r, can_deploy))
         .collect();
+    // Read the app again after its releases: the summary is then at least as new as the rows,
+    // and rows still on their way keep the page polling until both agree.
+    let app = core
+        .app(&actor, &app.id.to_string())
+        .await
+        .map_err(super::ssr::user_error)?;
     let summary = ssr::summary(&core, &actor, &app).await?;
     Ok(HistoryPage {
         app: summary,

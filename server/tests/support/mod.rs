@@ -126,6 +126,25 @@ impl Slipway {
         }
     }
 
+    /// A browser's client, signed in as the local admin (cookie jar, this server's Origin).
+    pub async fn browser(&self) -> reqwest::Client {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(self.url("/auth/local"))
+            .header("Origin", &self.base)
+            .form(&[("next", "/ui/apps")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "local sign-in");
+        http
+    }
+
     pub fn terminate(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             signal(self.child.id(), libc::SIGTERM);
