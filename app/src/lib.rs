@@ -1,8 +1,9 @@
 //! Slipway's web UI: Leptos components, pages and server functions, rendered on the server and
 //! hydrated in the browser. No SQL here: server functions authorise, call `core`, map errors.
 //!
-//! Layout: `shell` (the HTML document), `App` (routes), `pages/` (one file per page),
-//! `server` (server functions and their server-only helpers).
+//! Layout: `shell` (the HTML document), `App` (routes), `pages/` (one file per page, plus
+//! the shared pieces: `chrome` header and tabs, `diff`, the `rollback` dialog), `server/`
+//! (server functions by page, and their server-only helpers in `ssr` modules).
 
 pub mod pages;
 pub mod server;

@@ -5,9 +5,11 @@
 //! - `crypto`: AES-GCM encryption at rest for config values and other secrets;
 //! - `authz`: the one `authorize(actor, action)` seam, with the role table;
 //! - `apps`, `releases`, `config`, `builds`, `features`, `favorites`: the ledger's use cases;
+//! - `diff`: what differs between two releases, and whether the app runs a rolled-back one;
 //! - `users`, `tokens`: who acts, and how scripts prove it;
 //! - `queue`: the job queue (`for update skip locked` + leases) and the deploy worker, which
-//!   drives a `Runtime` port.
+//!   drives a `Runtime` port;
+//! - `pgtools`: where PostgreSQL's binaries are and whom they run as (embedded cluster, tests).
 //!
 //! Every rule of release semantics lives here; the API and the UI only parse, call and map.
 
