@@ -70,7 +70,7 @@ sql=$(mktemp)
 cat >"$sql" <<SQL
 select r.id, r.app_id, r.version, r.kind, r.build_id, r.description, r.status, r.port, r.addon_plan_names,
        r.rollback_of, r.pinned, r.user_id, u.login, u.email, b.image, b.commit_sha, b.message, r.created_at, r.updated_at,
-       coalesce(r.version = (select max(c.version) from releases c where c.app_id = r.app_id and c.status = 'succeeded'), false)
+       coalesce(r.version = (select max(c.version) from releases c where c.app_id = '$app_id' and c.status = 'succeeded'), false)
   from releases r left join users u on u.id = r.user_id left join builds b on b.id = r.build_id
  where r.app_id = '$app_id' and r.version between 1 and 2147483647 order by r.version asc limit 51;
 SQL

@@ -134,13 +134,15 @@ pub(crate) struct Cause<'a> {
     pub actor: Option<&'a Actor>,
 }
 
+/// Every query on it binds the app's id as `$1`, so the current version is computed once per
+/// statement (an init plan), not once per row.
 const RELEASE_SELECT: &str = "
     select r.id, r.app_id, r.version, r.kind, r.build_id, r.description, r.status, r.port,
            r.addon_plan_names, r.rollback_of, r.pinned, r.user_id, u.login as user_login,
            u.email as user_email, b.image, b.commit_sha, b.message as commit_message,
            r.created_at, r.updated_at,
            coalesce(r.version = (select max(c.version) from releases c
-                                  where c.app_id = r.app_id and c.status = 'succeeded'), false) as current
+                                  where c.app_id = $1 and c.status = 'succeeded'), false) as current
       from releases r
       left join users u on u.id = r.user_id
       left join builds b on b.id = r.build_id";
@@ -422,10 +424,13 @@ impl Core {
         );
         // Read back inside the transaction: the answer shows the release as created (queued),
         // whatever a worker does once it commits.
-        Ok(sqlx::query_as(&format!("{RELEASE_SELECT} where r.id = $1"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?)
+        Ok(sqlx::query_as(&format!(
+            "{RELEASE_SELECT} where r.app_id = $1 and r.id = $2"
+        ))
+        .bind(app.id)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?)
     }
 }
 
