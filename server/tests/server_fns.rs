@@ -46,7 +46,7 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
         &[("app", "web-prod"), ("version", "1"), ("key", "SECRET")],
     )
     .await;
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 403, "{body}");
     assert!(
         body.contains("viewer") && !body.contains("hunter"),
         "{body}"
@@ -58,10 +58,10 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
         &[("app", "web-prod"), ("version", "1")],
     )
     .await;
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 403, "{body}");
     assert!(body.contains("viewer"), "{body}");
     let (status, _) = call(&s, &browser, "resume_auto_deploy", &[("app", "web-prod")]).await;
-    assert_eq!(status, 500);
+    assert_eq!(status, 403);
     assert_eq!(
         api.get("/apps/web-prod/releases")
             .await
@@ -81,6 +81,30 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
         "{body}"
     );
     assert!(!body.contains("hunter"), "no values in the history: {body}");
+
+    // Bad input is a 422 with the reason, and changes nothing.
+    sqlx::query("update users set role = 'admin' where login = 'admin'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, body) = call(
+        &s,
+        &browser,
+        "delete_app",
+        &[("app", "web-prod"), ("confirm", "web")],
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("Type the app's name"), "{body}");
+    assert_eq!(api.get("/apps/web-prod").await.status, 200);
+    let (status, _) = call(
+        &s,
+        &browser,
+        "rollback_to",
+        &[("app", "web-prod"), ("version", "0")],
+    )
+    .await;
+    assert_eq!(status, 422);
 
     // A deployer may do both.
     sqlx::query("update users set role = 'deployer' where login = 'admin'")
@@ -117,7 +141,7 @@ async fn server_functions_need_a_session_and_this_servers_origin() {
         .await
         .unwrap();
     let (status, body) = (r.status().as_u16(), r.text().await.unwrap());
-    assert_eq!(status, 500);
+    assert_eq!(status, 401);
     assert!(body.contains("signed out"), "{body}");
     let browser = s.browser().await;
     let r = browser

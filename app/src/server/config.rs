@@ -34,7 +34,7 @@ pub async fn reveal_config(app: String, key: String) -> Result<String, ServerFnE
         .app(&actor, &app)
         .await
         .map_err(super::ssr::user_error)?;
-    let key = domain::ConfigKey::parse(&key).map_err(|e| ServerFnError::new(e.to_string()))?;
+    let key = domain::ConfigKey::parse(&key).map_err(|e| super::ssr::invalid(e.to_string()))?;
     core.reveal_config_var(&actor, &app, &key)
         .await
         .map_err(super::ssr::user_error)
@@ -68,7 +68,7 @@ async fn change_config(
         .await
         .map_err(super::ssr::user_error)?;
     let key =
-        domain::ConfigKey::parse(key.trim()).map_err(|e| ServerFnError::new(e.to_string()))?;
+        domain::ConfigKey::parse(key.trim()).map_err(|e| super::ssr::invalid(e.to_string()))?;
     let outcome = core
         .patch_config(&actor, &app, vec![(key, value)])
         .await

@@ -66,7 +66,7 @@ pub async fn rollback_preview(app: String, version: i32) -> Result<DiffView, Ser
         .map_err(super::ssr::user_error)?;
     let current = app
         .current_version
-        .ok_or_else(|| ServerFnError::new("The app has no current release to roll back from."))?;
+        .ok_or_else(|| super::ssr::invalid("The app has no current release to roll back from."))?;
     let (from, to) = (
         ReleaseRef::Version(ssr::version(current)?),
         ReleaseRef::Version(ssr::version(version)?),
@@ -109,7 +109,7 @@ pub async fn compare_releases(
         .map_err(super::ssr::user_error)?;
     let parse = |s: &str| {
         ReleaseRef::parse(s)
-            .ok_or_else(|| ServerFnError::new(format!("\"{s}\" is not a release (use N or vN).")))
+            .ok_or_else(|| super::ssr::invalid(format!("\"{s}\" is not a release (use N or vN).")))
     };
     let diff = core
         .diff(&actor, &app, parse(&from)?, parse(&to)?)
@@ -165,7 +165,8 @@ mod ssr {
     use slipway_core::Core;
 
     pub fn version(n: i32) -> Result<Version, ServerFnError> {
-        Version::new(n).ok_or_else(|| ServerFnError::new(format!("v{n} is not a release version.")))
+        Version::new(n)
+            .ok_or_else(|| super::super::ssr::invalid(format!("v{n} is not a release version.")))
     }
 
     pub fn release_view(r: &Release, may_roll_back: bool) -> ReleaseView {

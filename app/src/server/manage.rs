@@ -13,7 +13,7 @@ pub async fn create_app(
 ) -> Result<String, ServerFnError> {
     use domain::{AppName, SimpleName};
     let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
-    let invalid = |e: domain::NameError| ServerFnError::new(e.to_string());
+    let invalid = |e: domain::NameError| super::ssr::invalid(e.to_string());
     let name = SimpleName::parse("app", name.trim()).map_err(invalid)?;
     let space = SimpleName::parse("space", space.trim()).map_err(invalid)?;
     let org = if org.trim().is_empty() {
@@ -41,7 +41,7 @@ pub async fn create_app(
 pub async fn delete_app(app: String, confirm: String) -> Result<(), ServerFnError> {
     let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
     if confirm.trim() != app {
-        return Err(ServerFnError::new(format!(
+        return Err(super::ssr::invalid(format!(
             "Type the app's name, {app}, to delete it."
         )));
     }
@@ -119,7 +119,7 @@ pub async fn create_token(description: String) -> Result<String, ServerFnError> 
 pub async fn revoke_token(id: String) -> Result<(), ServerFnError> {
     let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
     let id =
-        uuid::Uuid::parse_str(&id).map_err(|_| ServerFnError::new("That token was not found."))?;
+        uuid::Uuid::parse_str(&id).map_err(|_| super::ssr::invalid("That token was not found."))?;
     core.revoke_token(&actor, id)
         .await
         .map_err(super::ssr::user_error)

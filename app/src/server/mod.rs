@@ -108,19 +108,42 @@ pub mod ssr {
     }
 
     fn signed_out() -> ServerFnError {
+        set_status(http::StatusCode::UNAUTHORIZED);
         ServerFnError::new("You are signed out. Sign in again.")
     }
 
-    /// Maps a core error to what the browser may see: the message for user errors, a generic
-    /// sentence (and a log line) for internal ones.
+    /// Input that does not make sense: 422 with the reason.
+    pub fn invalid(message: impl Into<String>) -> ServerFnError {
+        set_status(http::StatusCode::UNPROCESSABLE_ENTITY);
+        ServerFnError::new(message.into())
+    }
+
+    /// Sets the HTTP status of the server function's answer (or of the page being rendered).
+    fn set_status(status: http::StatusCode) {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            resp.set_status(status);
+        }
+    }
+
+    /// Maps a core error to what the browser may see: the message for user errors (with their
+    /// 4xx status), a generic sentence (and a log line) for internal ones.
     pub fn user_error(e: slipway_core::Error) -> ServerFnError {
+        use http::StatusCode;
         use slipway_core::Error::*;
-        match e {
-            NotFound(m) | Conflict(m) | Invalid(m) | Forbidden(m) => ServerFnError::new(m),
+        let (status, message) = match e {
+            NotFound(m) => (StatusCode::NOT_FOUND, m),
+            Conflict(m) => (StatusCode::CONFLICT, m),
+            Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            Forbidden(m) => (StatusCode::FORBIDDEN, m),
             Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "server function failed");
-                ServerFnError::new("Something went wrong on the server. Try again.")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on the server. Try again.".to_owned(),
+                )
             }
-        }
+        };
+        set_status(status);
+        ServerFnError::new(message)
     }
 }
