@@ -51,7 +51,7 @@ pub struct NewApp {
     pub description: Option<String>,
 }
 
-const APP_SELECT: &str = "
+pub(crate) const APP_SELECT: &str = "
     select a.id, a.name, a.space_id, s.name as space_name, a.org_id, o.name as org_name,
            a.description, a.auto_release, a.auto_release_paused, a.created_at, a.updated_at,
            cur.created_at as released_at, cur.version as current_version,

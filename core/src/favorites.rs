@@ -1,23 +1,18 @@
 //! Each user's favourite apps.
 
-use crate::apps::App;
+use crate::apps::{App, APP_SELECT};
 use crate::authz::{authorize, Action, Actor};
 use crate::{Core, Result};
 
 impl Core {
     pub async fn favorites(&self, actor: &Actor) -> Result<Vec<App>> {
         authorize(actor, Action::ManageFavorites, None)?;
-        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-            "select app_id from favorites where user_id = $1 order by created_at, app_id",
-        )
+        Ok(sqlx::query_as(&format!(
+            "{APP_SELECT} join favorites f on f.app_id = a.id and f.user_id = $1 order by f.created_at, a.id"
+        ))
         .bind(actor.user_id)
         .fetch_all(&self.pool)
-        .await?;
-        let mut apps = Vec::with_capacity(ids.len());
-        for id in ids {
-            apps.push(self.find_app(&id.to_string()).await?);
-        }
-        Ok(apps)
+        .await?)
     }
 
     pub async fn add_favorite(&self, actor: &Actor, app: &App) -> Result<()> {

@@ -48,6 +48,14 @@ pub struct Release {
     pub current: bool,
 }
 
+impl Release {
+    /// Whether a rollback to this release is allowed now: it succeeded and is not current
+    /// (DESIGN §2). `Core::rollback` checks the same under the app's lock.
+    pub fn is_rollback_target(&self) -> bool {
+        self.status.0 == ReleaseStatus::Succeeded && !self.current
+    }
+}
+
 /// `ReleaseKind` read from its column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind(pub ReleaseKind);

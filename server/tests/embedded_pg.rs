@@ -68,13 +68,7 @@ fn wait_stopped(cluster: &Path) {
 }
 
 async fn app_count(s: &Slipway) -> usize {
-    s.admin()
-        .get("/apps")
-        .await
-        .json()
-        .as_array()
-        .unwrap()
-        .len()
+    s.admin().app_count().await
 }
 
 #[tokio::test]

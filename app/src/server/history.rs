@@ -154,8 +154,7 @@ pub async fn resume_auto_deploy(app: String) -> Result<(), ServerFnError> {
 #[cfg(feature = "ssr")]
 mod ssr {
     use domain::{
-        AppSummary, CommitView, DiffView, KeyDiffView, ReleaseStatus, ReleaseView, RolledBackView,
-        Version,
+        AppSummary, CommitView, DiffView, KeyDiffView, ReleaseView, RolledBackView, Version,
     };
     use leptos::prelude::ServerFnError;
     use slipway_core::apps::App;
@@ -182,7 +181,7 @@ mod ssr {
             commit_sha: r.commit_sha.clone(),
             commit_message: r.commit_message.clone(),
             current: r.current,
-            can_rollback: may_roll_back && !r.current && r.status.0 == ReleaseStatus::Succeeded,
+            can_rollback: may_roll_back && r.is_rollback_target(),
         }
     }
 

@@ -138,8 +138,7 @@ pub fn ts(t: DateTime<Utc>) -> String {
 
 /// The app object. `description`, `image` and `web_url` are `""` rather than null when not
 /// known: the Akkeris CLI's `apps:info` hands them to cliui, which fails on null.
-fn app_json(state: &AppState, a: &App) -> Value {
-    let _ = state;
+fn app_json(a: &App) -> Value {
     json!({
         "id": a.id,
         "name": a.full_name(),
@@ -237,7 +236,7 @@ async fn load_app(
 
 async fn list_apps(State(s): State<AppState>, ApiActor(actor): ApiActor) -> ApiResult {
     let apps = s.core.apps(&actor).await?;
-    ok(Value::Array(apps.iter().map(|a| app_json(&s, a)).collect()))
+    ok(Value::Array(apps.iter().map(app_json).collect()))
 }
 
 #[derive(Deserialize)]
@@ -272,7 +271,7 @@ async fn create_app(
             },
         )
         .await?;
-    created(app_json(&s, &app))
+    created(app_json(&app))
 }
 
 async fn get_app(
@@ -281,7 +280,7 @@ async fn get_app(
     Path(app): Path<String>,
 ) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
-    ok(app_json(&s, &app))
+    ok(app_json(&app))
 }
 
 async fn delete_app(
@@ -695,7 +694,7 @@ async fn list_addons(
 
 async fn list_favorites(State(s): State<AppState>, ApiActor(actor): ApiActor) -> ApiResult {
     let apps = s.core.favorites(&actor).await?;
-    ok(Value::Array(apps.iter().map(|a| app_json(&s, a)).collect()))
+    ok(Value::Array(apps.iter().map(app_json).collect()))
 }
 
 #[derive(Deserialize)]
@@ -712,7 +711,7 @@ async fn add_favorite(
         given(body.app).ok_or_else(|| ApiError::Invalid("Give the \"app\" to add.".into()))?;
     let app = load_app(&s, &actor, &key).await?;
     s.core.add_favorite(&actor, &app).await?;
-    created(app_json(&s, &app))
+    created(app_json(&app))
 }
 
 async fn remove_favorite(
@@ -722,5 +721,5 @@ async fn remove_favorite(
 ) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     s.core.remove_favorite(&actor, &app).await?;
-    ok(app_json(&s, &app))
+    ok(app_json(&app))
 }

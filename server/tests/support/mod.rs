@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -265,6 +264,11 @@ impl Api {
         a.json()
     }
 
+    /// How many apps the API lists.
+    pub async fn app_count(&self) -> usize {
+        self.get("/apps").await.json().as_array().unwrap().len()
+    }
+
     /// Waits until every release of `app` has finished deploying.
     pub async fn settled(&self, app: &str) -> Vec<serde_json::Value> {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -284,8 +288,4 @@ impl Api {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }
