@@ -30,6 +30,8 @@ pub struct AppSummary {
     pub current_version: Option<i32>,
     pub auto_release: bool,
     pub rolled_back: Option<RolledBackView>,
+    /// Whether the signed-in user starred it.
+    pub favorite: bool,
 }
 
 /// "Running v7, rolled back from v9".

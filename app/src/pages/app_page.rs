@@ -6,7 +6,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::rollback::RollbackDialog;
 use super::Header;
-use crate::server::{app_history, is_favorite, resume_auto_deploy, set_favorite, DeployImage};
+use crate::server::{app_history, resume_auto_deploy, set_favorite, DeployImage};
 
 /// `/ui/apps/{app}`: the app and its release history, newest first (`?before=N` pages back).
 #[component]
@@ -99,7 +99,7 @@ fn AppHeading(app: AppSummary) -> impl IntoView {
             <p class="crumbs"><a href="/ui/apps">"Apps"</a>" / "</p>
             <div class="title-row">
                 <h1>{app.name.clone()}</h1>
-                <FavoriteButton app=app.name.clone()/>
+                <FavoriteButton app=app.name.clone() initial=app.favorite/>
             </div>
             <dl class="facts">
                 <div><dt>"Running"</dt><dd>{app.current_version.map(|v| format!("v{v}")).unwrap_or_else(|| "nothing yet".into())}</dd></div>
@@ -239,31 +239,23 @@ fn DeployForm(app: String, deploy: ServerAction<DeployImage>) -> impl IntoView {
     }
 }
 
-/// Stars the app for the signed-in user (starred in the apps list).
+/// Stars the app for the signed-in user (starred in the apps list). The page's data says
+/// whether it is starred, so the button costs no request of its own.
 #[component]
-fn FavoriteButton(app: String) -> impl IntoView {
-    let toggle = Action::new(move |(app, on): &(String, bool)| {
-        let (app, on) = (app.clone(), *on);
-        async move { set_favorite(app, on).await }
+fn FavoriteButton(app: String, initial: bool) -> impl IntoView {
+    let on = RwSignal::new(initial);
+    let toggle = Action::new(move |(app, want): &(String, bool)| {
+        let (app, want) = (app.clone(), *want);
+        async move {
+            if set_favorite(app, want).await.is_ok() {
+                on.set(want);
+            }
+        }
     });
-    let state = Resource::new(
-        {
-            let app = app.clone();
-            move || (app.clone(), toggle.version().get())
-        },
-        |(app, _)| is_favorite(app),
-    );
     view! {
-        <Suspense fallback=|| ()>
-            {move || state.get().and_then(|r| r.ok()).map(|on| {
-                let app = app.clone();
-                view! {
-                    <button type="button" class="favorite" aria-pressed=if on { "true" } else { "false" }
-                        on:click=move |_| { toggle.dispatch((app.clone(), !on)); }>
-                        {if on { "★ Favourite" } else { "☆ Favourite" }}
-                    </button>
-                }
-            })}
-        </Suspense>
+        <button type="button" class="favorite" aria-pressed=move || if on.get() { "true" } else { "false" }
+            on:click=move |_| { toggle.dispatch((app.clone(), !on.get_untracked())); }>
+            {move || if on.get() { "★ Favourite" } else { "☆ Favourite" }}
+        </button>
     }
 }

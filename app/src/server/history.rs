@@ -225,6 +225,11 @@ mod ssr {
             .rolled_back(actor, app)
             .await
             .map_err(super::super::ssr::user_error)?;
+        let favorite = core
+            .favorite_ids(actor)
+            .await
+            .map_err(super::super::ssr::user_error)?
+            .contains(&app.id);
         Ok(AppSummary {
             name: app.full_name(),
             org: app.org_name.clone(),
@@ -238,6 +243,7 @@ mod ssr {
                 release: r.release,
                 auto_release_paused: r.auto_release_paused,
             }),
+            favorite,
         })
     }
 }

@@ -68,21 +68,6 @@ pub async fn set_favorite(app: String, favorite: bool) -> Result<bool, ServerFnE
     Ok(favorite)
 }
 
-/// Whether the app is one of the user's favourites.
-#[server(endpoint = "is_favorite")]
-pub async fn is_favorite(app: String) -> Result<bool, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
-    Ok(core
-        .favorite_ids(&actor)
-        .await
-        .map_err(super::ssr::user_error)?
-        .contains(&app.id))
-}
-
 /// The user's API tokens (never their text).
 #[server(endpoint = "list_tokens")]
 pub async fn list_tokens() -> Result<Vec<TokenView>, ServerFnError> {

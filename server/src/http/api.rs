@@ -10,7 +10,7 @@ use axum::routing::{get, patch};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use domain::{AppName, ConfigKey, SimpleName};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use slipway_core::apps::{App, Grouping, NewApp};
 use slipway_core::builds::{Build, BuildRequest};
@@ -133,47 +133,144 @@ pub fn unknown_route() -> Response {
 
 /// RFC 3339 UTC with milliseconds.
 pub fn ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    Ts(t).to_string()
+}
+
+/// A timestamp as the API writes it (RFC 3339, UTC, milliseconds), formatted without
+/// chrono's format-string parser: lists write two per row.
+#[derive(Clone, Copy)]
+struct Ts(DateTime<Utc>);
+
+impl std::fmt::Display for Ts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.timestamp_subsec_millis().min(999)
+        )
+    }
+}
+
+impl Serialize for Ts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[derive(Serialize)]
+struct Ref<'a> {
+    id: Uuid,
+    name: &'a str,
 }
 
 /// The app object. `description`, `image` and `web_url` are `""` rather than null when not
 /// known: the Akkeris CLI's `apps:info` hands them to cliui, which fails on null.
-fn app_json(a: &App) -> Value {
-    json!({
-        "id": a.id,
-        "name": a.full_name(),
-        "simple_name": a.name,
-        "space": {"id": a.space_id, "name": a.space_name},
-        "organization": {"id": a.org_id, "name": a.org_name},
-        "region": {"id": Uuid::nil(), "name": "local"},
-        "description": a.description.as_deref().unwrap_or(""),
-        "image": a.image.as_deref().unwrap_or(""),
-        "released_at": a.released_at.map(ts),
-        "web_url": "",
-        "git_url": Value::Null,
-        "git_branch": Value::Null,
-        "preview": Value::Null,
-        "created_at": ts(a.created_at),
-        "updated_at": ts(a.updated_at),
-    })
+#[derive(Serialize)]
+struct AppJson<'a> {
+    id: Uuid,
+    name: String,
+    simple_name: &'a str,
+    space: Ref<'a>,
+    organization: Ref<'a>,
+    region: Ref<'static>,
+    description: &'a str,
+    image: &'a str,
+    released_at: Option<Ts>,
+    web_url: &'static str,
+    git_url: Option<&'a str>,
+    git_branch: Option<&'a str>,
+    preview: Option<&'a str>,
+    created_at: Ts,
+    updated_at: Ts,
 }
 
-fn release_json(a: &App, r: &Release) -> Value {
-    json!({
-        "id": r.id,
-        "app": {"id": a.id, "name": a.full_name()},
-        "version": r.version,
-        "description": r.description,
-        "status": r.status.0.as_str(),
-        "state": "success",
-        "current": r.current,
-        "slug": {"id": r.build_id},
-        "user": {"id": r.user_id, "login": r.user_login, "email": r.user_email},
-        "addon_plan_names": r.addon_plan_names,
-        "pinned": r.pinned,
-        "created_at": ts(r.created_at),
-        "updated_at": ts(r.updated_at),
-    })
+fn app_json(a: &App) -> AppJson<'_> {
+    AppJson {
+        id: a.id,
+        name: a.full_name(),
+        simple_name: &a.name,
+        space: Ref {
+            id: a.space_id,
+            name: &a.space_name,
+        },
+        organization: Ref {
+            id: a.org_id,
+            name: &a.org_name,
+        },
+        region: Ref {
+            id: Uuid::nil(),
+            name: "local",
+        },
+        description: a.description.as_deref().unwrap_or(""),
+        image: a.image.as_deref().unwrap_or(""),
+        released_at: a.released_at.map(Ts),
+        web_url: "",
+        git_url: None,
+        git_branch: None,
+        preview: None,
+        created_at: Ts(a.created_at),
+        updated_at: Ts(a.updated_at),
+    }
+}
+
+#[derive(Serialize)]
+struct IdRef {
+    id: Option<Uuid>,
+}
+
+#[derive(Serialize)]
+struct UserRef<'a> {
+    id: Option<Uuid>,
+    login: Option<&'a str>,
+    email: Option<&'a str>,
+}
+
+/// The release object.
+#[derive(Serialize)]
+struct ReleaseJson<'a> {
+    id: Uuid,
+    app: Ref<'a>,
+    version: i32,
+    description: &'a str,
+    status: &'static str,
+    state: &'static str,
+    current: bool,
+    slug: IdRef,
+    user: UserRef<'a>,
+    addon_plan_names: &'a [String],
+    pinned: bool,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+fn release_json<'a>(app: Ref<'a>, r: &'a Release) -> ReleaseJson<'a> {
+    ReleaseJson {
+        id: r.id,
+        app,
+        version: r.version,
+        description: &r.description,
+        status: r.status.0.as_str(),
+        state: "success",
+        current: r.current,
+        slug: IdRef { id: r.build_id },
+        user: UserRef {
+            id: r.user_id,
+            login: r.user_login.as_deref(),
+            email: r.user_email.as_deref(),
+        },
+        addon_plan_names: &r.addon_plan_names,
+        pinned: r.pinned,
+        created_at: Ts(r.created_at),
+        updated_at: Ts(r.updated_at),
+    }
 }
 
 fn build_json(state: &AppState, a: &App, b: &Build) -> Value {
@@ -211,11 +308,11 @@ fn grouping_json(g: &Grouping) -> Value {
     json!({"id": g.id, "name": g.name, "created_at": ts(g.created_at), "updated_at": ts(g.updated_at)})
 }
 
-fn ok(v: Value) -> ApiResult {
+fn ok(v: impl Serialize) -> ApiResult {
     Ok((StatusCode::OK, Json(v)).into_response())
 }
 
-fn created(v: Value) -> ApiResult {
+fn created(v: impl Serialize) -> ApiResult {
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
@@ -236,7 +333,7 @@ async fn load_app(
 
 async fn list_apps(State(s): State<AppState>, ApiActor(actor): ApiActor) -> ApiResult {
     let apps = s.core.apps(&actor).await?;
-    ok(Value::Array(apps.iter().map(app_json).collect()))
+    ok(apps.iter().map(app_json).collect::<Vec<_>>())
 }
 
 #[derive(Deserialize)]
@@ -346,7 +443,12 @@ async fn list_releases(
     };
     let window = range.map(|r| r.window()).unwrap_or_else(Window::all);
     let (rows, more) = s.core.releases(&actor, &app, window).await?;
-    let body = Value::Array(rows.iter().map(|r| release_json(&app, r)).collect());
+    let name = app.full_name();
+    let app_ref = || Ref {
+        id: app.id,
+        name: &name,
+    };
+    let body: Vec<_> = rows.iter().map(|r| release_json(app_ref(), r)).collect();
     let Some(range) = range else { return ok(body) };
     let mut resp = (
         if more {
@@ -384,7 +486,14 @@ async fn get_release(
 ) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     let r = s.core.release(&actor, &app, release_ref(&release)?).await?;
-    ok(release_json(&app, &r))
+    let name = app.full_name();
+    ok(release_json(
+        Ref {
+            id: app.id,
+            name: &name,
+        },
+        &r,
+    ))
 }
 
 async fn release_statuses(
@@ -440,7 +549,14 @@ async fn create_release(
             ))
         }
     };
-    created(release_json(&app, &r))
+    let name = app.full_name();
+    created(release_json(
+        Ref {
+            id: app.id,
+            name: &name,
+        },
+        &r,
+    ))
 }
 
 // ---- builds ---------------------------------------------------------------------------
@@ -694,7 +810,7 @@ async fn list_addons(
 
 async fn list_favorites(State(s): State<AppState>, ApiActor(actor): ApiActor) -> ApiResult {
     let apps = s.core.favorites(&actor).await?;
-    ok(Value::Array(apps.iter().map(app_json).collect()))
+    ok(apps.iter().map(app_json).collect::<Vec<_>>())
 }
 
 #[derive(Deserialize)]
@@ -722,4 +838,21 @@ async fn remove_favorite(
     let app = load_app(&s, &actor, &app).await?;
     s.core.remove_favorite(&actor, &app).await?;
     ok(app_json(&app))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
+            + chrono::Duration::microseconds(123_999);
+        assert_eq!(super::ts(t), "2026-01-02T03:04:05.123Z");
+        assert_eq!(
+            super::ts(t),
+            t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            "the same text chrono's formatter writes"
+        );
+    }
 }
