@@ -1,11 +1,21 @@
 import { test, expect } from '@playwright/test';
 import { api, hydrated } from './helpers';
 
-// Each page at a laptop and a phone size: nothing scrolls sideways. Screenshots go to
-// end2end/test-results/ for a person to look at.
+// Each page at a laptop and a phone size: nothing scrolls sideways, and nothing moves when the
+// page hydrates (the layout-shift entries Chromium records from the start of the load).
+// Screenshots go to end2end/test-results/ for a person to look at.
 for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['phone', { width: 390, height: 844 }]] as const) {
   test(`pages fit a ${label}`, async ({ page, baseURL }) => {
     await page.setViewportSize(viewport);
+    // Every layout shift of every document, from its first layout on.
+    await page.addInitScript(() => {
+      const w = window as unknown as { __shift: number; __shifts: PerformanceObserver };
+      w.__shift = 0;
+      w.__shifts = new PerformanceObserver((list) => {
+        for (const e of list.getEntries() as unknown as { value: number }[]) w.__shift += e.value;
+      });
+      w.__shifts.observe({ type: 'layout-shift' });
+    });
     const app = `l${label}${Date.now().toString(36)}-staging`;
     const [name, space] = app.split('-');
     await api(baseURL!, 'POST', '/apps', { name, space, description: 'layout check' });
@@ -22,17 +32,30 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
       expect(overflow, `${shot} scrolls sideways`).toBeLessThanOrEqual(0);
       shots.push([shot, label]);
     };
+    const noLayoutShift = async (shot: string) => {
+      // Two frames, so whatever hydration changed has been laid out (and any shift recorded).
+      await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+      const shift = await page.evaluate(() => {
+        const w = window as unknown as { __shift: number; __shifts: PerformanceObserver };
+        const pending = w.__shifts.takeRecords() as unknown as { value: number }[];
+        return w.__shift + pending.reduce((sum, e) => sum + e.value, 0);
+      });
+      expect(shift, `${shot} moved while loading and hydrating`).toBeLessThan(0.001);
+    };
     await page.goto('/ui/signin');
     await hydrated(page);
     await noOverflow('signin');
+    await noLayoutShift('signin');
     await page.getByRole('button', { name: 'Sign in as local admin' }).click();
     await hydrated(page);
     await expect(page.getByRole('heading', { name: 'Apps' })).toBeVisible();
     await noOverflow('apps');
+    await noLayoutShift('apps');
     await page.goto(`/ui/apps/${app}`);
     await hydrated(page);
     await expect(page.locator('li[data-version="3"]')).toContainText('Current');
     await noOverflow('app');
+    await noLayoutShift('app');
     await page.locator('li[data-version="1"]').getByRole('button', { name: 'Rollback' }).click();
     await expect(page.getByRole('dialog')).toContainText('LOG_LEVEL');
     await noOverflow('rollback-dialog');
@@ -41,13 +64,16 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     await hydrated(page);
     await expect(page.getByRole('row', { name: /LOG_LEVEL/ })).toBeVisible();
     await noOverflow('config');
+    await noLayoutShift('config');
     await page.goto(`/ui/apps/${app}/compare?from=1&to=3`);
     await hydrated(page);
     await noOverflow('compare');
+    await noLayoutShift('compare');
     await page.goto(`/ui/apps/${app}/settings`);
     await hydrated(page);
     await expect(page.getByRole('button', { name: 'Delete app' })).toBeVisible();
     await noOverflow('settings');
+    await noLayoutShift('settings');
     await page.goto('/ui/account');
     await hydrated(page);
     await page.getByLabel('Description').fill(`layout ${label}`);
