@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building (and, with --test, testing) Slipway needs, when it is missing:
 # the wasm target, wasm-bindgen-cli, cargo-leptos, npm tools (wasm-opt, Playwright),
-# PostgreSQL, and for tests Chromium. Safe to run again: each step checks first.
+# PostgreSQL, Docker Engine (docker.io) and busybox-static, and for tests Chromium. Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/versions.env
@@ -51,6 +51,13 @@ fi
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
   apt_install postgresql
 fi
+
+# The container engine for builds and deploys, and the static busybox test and sample apps
+# copy into FROM-scratch images (nothing can be pulled here).
+pkgs=()
+command -v dockerd >/dev/null || pkgs+=(docker.io)
+dpkg -s busybox-static >/dev/null 2>&1 || pkgs+=(busybox-static)
+[ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 
 if [ "$want_test" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
   apt_install chromium

@@ -10,6 +10,10 @@ export SQLX_OFFLINE=true
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 start=$(date +%s)
 
+source scripts/engine.sh
+engine_start
+trap engine_stop EXIT
+
 echo "==> the wasm bundle has no server-only crates"
 if cargo tree -p frontend --target wasm32-unknown-unknown -e normal --prefix none |
    grep -E '^(sqlx|tokio|bollard|axum|tower-sessions|slipway-core|reqwest|mio) ' ; then

@@ -1,5 +1,6 @@
-//! Builds and their logs. Until a container engine is wired in, only `docker://` sources are
-//! accepted, and such a build is recorded as succeeded at once.
+//! Builds and their logs. A build from a URL (`http`, `https`, `data:`) is queued and run by a
+//! worker (`build_job`); a `docker://` build names an image that exists already and is
+//! recorded as succeeded at once.
 
 use chrono::{DateTime, Utc};
 use domain::ReleaseKind;
@@ -45,6 +46,8 @@ pub struct BuildRequest {
 /// A parsed source reference.
 enum Source {
     Docker { image: String },
+    /// Fetched and built by a worker.
+    Fetch,
 }
 
 impl Source {
@@ -69,9 +72,23 @@ impl Source {
                     image: image.to_owned(),
                 })
             }
-            "http" | "https" | "data" => Err(Error::Invalid(format!(
-                "Builds from {scheme}: sources are not supported yet; use a docker:// image."
-            ))),
+            "http" | "https" => {
+                if url::Url::parse(url).map(|u| u.host_str().is_some()) != Ok(true) {
+                    return Err(Error::Invalid(format!(
+                        "The source url \"{}\" is not a valid url.",
+                        redact(url)
+                    )));
+                }
+                Ok(Source::Fetch)
+            }
+            "data" => {
+                if !rest.contains(',') {
+                    return Err(Error::Invalid(
+                        "A data: url needs a comma before its data.".into(),
+                    ));
+                }
+                Ok(Source::Fetch)
+            }
             other => Err(Error::Invalid(format!(
                 "The source url scheme \"{other}\" is not supported."
             ))),
@@ -101,11 +118,14 @@ const BUILD_SELECT: &str = "
       from builds b";
 
 impl Core {
-    /// Records a build. A `docker://` build succeeds at once (the engine comes later); with
-    /// `auto-release` on, it is then released as `Auto-Deploy <build8>`.
+    /// Records a build. A build from a URL is queued for a worker; a `docker://` build succeeds
+    /// at once. With `auto-release` on, a succeeded build is released as `Auto-Deploy <build8>`.
     pub async fn create_build(&self, actor: &Actor, app: &App, req: BuildRequest) -> Result<Build> {
         authorize(actor, Action::Build, Some(app.id))?;
-        let Source::Docker { image } = Source::parse(&req.url)?;
+        let image = match Source::parse(&req.url)? {
+            Source::Docker { image } => image,
+            Source::Fetch => return self.queue_build(actor, app, req).await,
+        };
         let id = Uuid::new_v4();
         let sealed_source = self
             .key
@@ -113,8 +133,8 @@ impl Core {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into builds (id, app_id, status, source_url, source_enc, checksum, version, commit_sha,
-                                 author, repo, branch, message, image, user_id)
-             values ($1, $2, 'succeeded', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                 author, repo, branch, message, image, user_id, log_lines)
+             values ($1, $2, 'succeeded', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 2)",
         )
         .bind(id)
         .bind(app.id)
@@ -149,8 +169,39 @@ impl Core {
         self.find_build(app, id).await
     }
 
+    /// Records a build from a URL as queued, with its job, in one transaction.
+    async fn queue_build(&self, actor: &Actor, app: &App, req: BuildRequest) -> Result<Build> {
+        let id = Uuid::new_v4();
+        let url = req.url.trim();
+        let sealed_source = self.key.seal(&format!("build:{id}"), url.as_bytes());
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "insert into builds (id, app_id, status, source_url, source_enc, checksum, version, commit_sha,
+                                 author, repo, branch, message, user_id)
+             values ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(id)
+        .bind(app.id)
+        .bind(redact(url))
+        .bind(sealed_source)
+        .bind(&req.checksum)
+        .bind(&req.version)
+        .bind(&req.sha)
+        .bind(&req.author)
+        .bind(&req.repo)
+        .bind(&req.branch)
+        .bind(&req.message)
+        .bind(actor.user_id)
+        .execute(&mut *tx)
+        .await?;
+        crate::queue::enqueue_build(&mut tx, app.id, id).await?;
+        tx.commit().await?;
+        tracing::info!(app = %app.full_name(), actor = %actor.login, build = %id, "build queued");
+        self.find_build(app, id).await
+    }
+
     /// Releases a succeeded build when the app's `auto-release` feature is on.
-    async fn after_build_succeeded(&self, app: &App, build_id: Uuid) -> Result<()> {
+    pub(crate) async fn after_build_succeeded(&self, app: &App, build_id: Uuid) -> Result<()> {
         let auto: bool = sqlx::query_scalar("select auto_release from apps where id = $1")
             .bind(app.id)
             .fetch_optional(&self.pool)
@@ -209,18 +260,16 @@ impl Core {
                 "The build {build_id} has already finished."
             )));
         }
-        let next: i32 = sqlx::query_scalar(
-            "select coalesce(max(seq), 0) + 1 from build_log_lines where build_id = $1",
+        crate::build_job::append_lines_in(
+            &mut tx,
+            build_id,
+            &[
+                format!("Cancelled by {}.", actor.login),
+                "Finished: FAILURE".into(),
+            ],
+            None,
         )
-        .bind(build_id)
-        .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("insert into build_log_lines (build_id, seq, text) values ($1, $2, $3), ($1, $2 + 1, 'Finished: FAILURE')")
-            .bind(build_id)
-            .bind(next)
-            .bind(format!("Cancelled by {}.", actor.login))
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }

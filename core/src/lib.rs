@@ -7,25 +7,31 @@
 //! - `apps`, `releases`, `config`, `builds`, `features`, `favorites`: the ledger's use cases;
 //! - `diff`: what differs between two releases, and whether the app runs a rolled-back one;
 //! - `users`, `tokens`: who acts, and how scripts prove it;
-//! - `queue`: the job queue (`for update skip locked` + leases) and the deploy worker, which
-//!   drives a `Runtime` port;
+//! - `queue`: the job queue (`for update skip locked` + leases) and the worker, which drives
+//!   the `Runtime` port (deploys) and runs builds (`build_job`);
+//! - `source`: fetching a build's source within limits and address checks, and turning the
+//!   archive into a checked build context; `engine`: the image builder port and its Docker
+//!   Engine API adapter;
 //! - `pgtools`: where PostgreSQL's binaries are and whom they run as (embedded cluster, tests).
 //!
 //! Every rule of release semantics lives here; the API and the UI only parse, call and map.
 
 pub mod apps;
 pub mod authz;
+pub mod build_job;
 pub mod builds;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod diff;
+pub mod engine;
 mod error;
 pub mod favorites;
 pub mod features;
 pub mod pgtools;
 pub mod queue;
 pub mod releases;
+pub mod source;
 pub mod tokens;
 pub mod users;
 

@@ -55,6 +55,7 @@ pub struct Job {
     pub app_id: Uuid,
     pub kind: String,
     pub release_id: Option<Uuid>,
+    pub build_id: Option<Uuid>,
     pub attempts: i32,
 }
 
@@ -77,6 +78,27 @@ pub(crate) async fn enqueue_deploy(
     Ok(())
 }
 
+/// Queues a build, inside the transaction that recorded it.
+pub(crate) async fn enqueue_build(tx: &mut PgConnection, app_id: Uuid, build_id: Uuid) -> Result<()> {
+    sqlx::query("insert into jobs (app_id, kind, build_id) values ($1, 'build', $2)")
+        .bind(app_id)
+        .bind(build_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("select pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// What a worker drives: the runtime for deploys and the settings for builds.
+#[derive(Clone)]
+pub struct Engines {
+    pub runtime: Arc<dyn Runtime>,
+    pub builds: crate::build_job::BuildSettings,
+}
+
 impl Core {
     /// Claims the next runnable job for `worker`: the oldest of its app, not leased (or whose
     /// lease expired).
@@ -91,7 +113,7 @@ impl Core {
                   for update skip locked)
              update jobs set locked_by = $1, locked_until = now() + $2, attempts = attempts + 1
                from next where jobs.id = next.id
-             returning jobs.id, jobs.app_id, jobs.kind, jobs.release_id, jobs.attempts",
+             returning jobs.id, jobs.app_id, jobs.kind, jobs.release_id, jobs.build_id, jobs.attempts",
         )
         .bind(worker)
         .bind(lease)
@@ -114,10 +136,15 @@ impl Core {
     }
 
     /// Runs a claimed job to its end and removes it.
-    pub async fn run_job(&self, job: &Job, worker: &str, runtime: &dyn Runtime) -> Result<()> {
-        match (job.kind.as_str(), job.release_id) {
-            ("deploy", Some(release_id)) => self.run_deploy(release_id, runtime).await?,
-            (kind, _) => tracing::error!(job = job.id, kind, "unknown job kind; dropping it"),
+    pub async fn run_job(&self, job: &Job, worker: &str, engines: &Engines) -> Result<()> {
+        match (job.kind.as_str(), job.release_id, job.build_id) {
+            ("deploy", Some(release_id), _) => {
+                self.run_deploy(release_id, engines.runtime.as_ref()).await?
+            }
+            ("build", _, Some(build_id)) => {
+                self.run_build(build_id, job.attempts, &engines.builds).await?
+            }
+            (kind, _, _) => tracing::error!(job = job.id, kind, "unknown job kind; dropping it"),
         }
         sqlx::query("delete from jobs where id = $1 and locked_by = $2")
             .bind(job.id)
@@ -180,7 +207,7 @@ impl Core {
         &self,
         worker: String,
         lease: Duration,
-        runtime: Arc<dyn Runtime>,
+        engines: Engines,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) {
         tokio::pin!(shutdown);
@@ -213,7 +240,7 @@ impl Core {
                             }
                         })
                     };
-                    let result = self.run_job(&job, &worker, runtime.as_ref()).await;
+                    let result = self.run_job(&job, &worker, &engines).await;
                     renew.abort();
                     if let Err(e) = result {
                         tracing::error!(job = job.id, error = %format!("{e:#}"), "job failed; it is retried when its lease expires");

@@ -10,7 +10,9 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use leptos::prelude::LeptosOptions;
 use slipway_core::crypto::SecretKey;
-use slipway_core::queue::{NoopRuntime, Runtime};
+use slipway_core::build_job::BuildSettings;
+use slipway_core::queue::{Engines, NoopRuntime, Runtime};
+use slipway_core::source::{AddressPolicy, Limits};
 use slipway_core::Core;
 use tokio::sync::watch;
 
@@ -215,13 +217,69 @@ fn spawn_worker(
     let core = core.clone();
     let lease = opts.job_lease;
     let runtime: Arc<dyn Runtime> = Arc::new(NoopRuntime);
+    let engines = Engines {
+        runtime,
+        builds: build_settings(opts),
+    };
     let name = format!("{}-{}", hostname(), std::process::id());
     tokio::spawn(async move {
-        core.run_worker(name, lease, runtime, async move {
+        core.run_worker(name, lease, engines, async move {
             let _ = stop.wait_for(|s| *s).await;
         })
         .await
     })
+}
+
+/// The builder, limits and address policy builds run with (DESIGN §6, §8).
+fn build_settings(opts: &Options) -> BuildSettings {
+    let public_is_loopback = match &opts.public_url {
+        Some(u) => url_host_is_loopback(u),
+        None => opts.addr.ip().is_loopback(),
+    };
+    let mut allow_hosts: Vec<String> = opts
+        .source_allow_hosts
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
+    // GitHub's API host is always allowed (its archive redirects are followed from there).
+    if let Some(h) = url_host(&opts.github_api_url) {
+        allow_hosts.push(h);
+    }
+    BuildSettings {
+        builder: Arc::new(slipway_core::engine::Docker::from_env()),
+        limits: Limits {
+            max_source_bytes: opts.max_source_bytes,
+            max_unpacked_bytes: opts.max_unpacked_bytes,
+            max_files: opts.max_files,
+        },
+        policy: AddressPolicy {
+            allow_private: opts.allow_private_sources.unwrap_or(public_is_loopback),
+            allow_hosts,
+        },
+        timeout: opts.build_timeout,
+        work_dir: std::env::temp_dir().join("slipway-builds"),
+    }
+}
+
+fn url_host(u: &str) -> Option<String> {
+    let rest = u.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host = if host.starts_with('[') {
+        host.split(']').next()?.trim_start_matches('[')
+    } else {
+        host.split(':').next()?
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+fn url_host_is_loopback(u: &str) -> bool {
+    match url_host(u) {
+        Some(h) if h == "localhost" => true,
+        Some(h) => h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
 }
 
 fn hostname() -> String {

@@ -1,0 +1,417 @@
+//! Running a build: fetch the source, make the context, build the image, and write the log as it
+//! comes, line by line, in batches (DESIGN §6).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::engine::{BuildSpec, ImageBuilder};
+use crate::source::{self, AddressPolicy, Limits, Refused};
+use crate::{Core, Result};
+
+/// Channel on which a build's new log lines are announced (payload: the build id).
+pub const LOG_CHANNEL: &str = "slipway_log";
+
+/// What the worker needs to run builds.
+#[derive(Clone)]
+pub struct BuildSettings {
+    pub builder: Arc<dyn ImageBuilder>,
+    pub limits: Limits,
+    pub policy: AddressPolicy,
+    pub timeout: Duration,
+    /// Where build directories are made.
+    pub work_dir: PathBuf,
+}
+
+/// Turns the engine's output into stored lines: split on `\n` whatever the chunking, a line
+/// rewritten with `\r` kept as its last state, secrets masked, written in batches.
+pub(crate) struct LogWriter {
+    core: Core,
+    build_id: Uuid,
+    partial: String,
+    pending: Vec<String>,
+    secrets: Vec<String>,
+}
+
+/// The build finished elsewhere (cancelled) while it ran.
+#[derive(Debug)]
+pub(crate) struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the build was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// Values this short are not masked: they would mask half the log.
+const MIN_MASKED: usize = 4;
+
+impl LogWriter {
+    pub(crate) fn new(core: Core, build_id: Uuid, config: &BTreeMap<String, String>) -> Self {
+        let mut secrets: Vec<String> = config
+            .values()
+            .flat_map(|v| v.lines().map(str::trim).map(str::to_owned).collect::<Vec<_>>())
+            .filter(|v| v.chars().count() >= MIN_MASKED)
+            .collect();
+        // Longest first, so a value containing another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Self {
+            core,
+            build_id,
+            partial: String::new(),
+            pending: Vec::new(),
+            secrets,
+        }
+    }
+
+    /// Takes a chunk of output; complete lines wait in the batch.
+    pub(crate) fn push(&mut self, chunk: &str) {
+        self.partial.push_str(chunk);
+        while let Some(i) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=i).collect();
+            let line = line.trim_end_matches('\n').trim_end_matches('\r');
+            let line = line.rsplit('\r').next().unwrap_or("").to_owned();
+            let line = self.mask(line);
+            self.pending.push(line);
+        }
+    }
+
+    /// Adds one whole line.
+    pub(crate) fn line(&mut self, text: impl Into<String>) {
+        let text = self.mask(text.into());
+        self.pending.push(text);
+    }
+
+    fn mask(&self, mut line: String) -> String {
+        for s in &self.secrets {
+            if line.contains(s.as_str()) {
+                line = line.replace(s.as_str(), "***");
+            }
+        }
+        line
+    }
+
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Writes the batch (and a partial last line when `all`). A build that is no longer
+    /// running (cancelled) takes no more lines: `Cancelled`.
+    pub(crate) async fn flush(&mut self, all: bool) -> anyhow::Result<()> {
+        if all && !self.partial.is_empty() {
+            let rest = std::mem::take(&mut self.partial);
+            let rest = rest.rsplit('\r').next().unwrap_or("").to_owned();
+            let rest = self.mask(rest);
+            self.pending.push(rest);
+        }
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let lines = std::mem::take(&mut self.pending);
+        let written = append_lines(&self.core, self.build_id, &lines, Some("pending")).await?;
+        if !written {
+            return Err(Cancelled.into());
+        }
+        Ok(())
+    }
+}
+
+/// Appends `lines` to a build's log, taking their sequence numbers under the build's row lock.
+/// With `only_if`, nothing is written unless the build has that status; answers whether the
+/// lines were written.
+pub(crate) async fn append_lines(
+    core: &Core,
+    build_id: Uuid,
+    lines: &[String],
+    only_if: Option<&str>,
+) -> Result<bool> {
+    let mut tx = core.pool.begin().await?;
+    let written = append_lines_in(&mut tx, build_id, lines, only_if).await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// [`append_lines`] inside the caller's transaction.
+pub(crate) async fn append_lines_in(
+    tx: &mut sqlx::PgConnection,
+    build_id: Uuid,
+    lines: &[String],
+    only_if: Option<&str>,
+) -> Result<bool> {
+    let last: Option<i32> = sqlx::query_scalar(
+        "update builds set log_lines = log_lines + $2
+          where id = $1 and ($3::text is null or status = $3)
+          returning log_lines",
+    )
+    .bind(build_id)
+    .bind(lines.len() as i32)
+    .bind(only_if)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(last) = last else {
+        return Ok(false);
+    };
+    let first = last - lines.len() as i32 + 1;
+    sqlx::query(
+        "insert into build_log_lines (build_id, seq, text)
+         select $1, $2 + n - 1, t from unnest($3::text[]) with ordinality as u(t, n)",
+    )
+    .bind(build_id)
+    .bind(first)
+    .bind(lines)
+    .execute(&mut *tx)
+    .await?;
+    // Delivered at commit.
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(LOG_CHANNEL)
+        .bind(build_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(true)
+}
+
+/// How often a running build's log is written, and how often it looks for a cancel.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+const MAX_BATCH: usize = 1000;
+
+impl Core {
+    /// Runs a queued build to its end. A build already finished (cancelled, or finished by a
+    /// worker that died afterwards) is left alone; a build whose worker died is failed.
+    pub(crate) async fn run_build(
+        &self,
+        build_id: Uuid,
+        attempts: i32,
+        settings: &BuildSettings,
+    ) -> Result<()> {
+        if attempts > 1 {
+            // Its worker stopped while it ran (the lease expired): builds are not retried.
+            self.finish_build(
+                build_id,
+                None,
+                &["The worker running this build stopped; the build failed.".into()],
+            )
+            .await?;
+            return Ok(());
+        }
+        let row: Option<(Uuid, Option<Vec<u8>>, String, Option<String>, Option<String>, Option<String>, Option<String>)> =
+            sqlx::query_as(
+                "update builds set status = 'pending', updated_at = now()
+                  where id = $1 and status = 'queued'
+                  returning app_id, source_enc, source_url, checksum, commit_sha, branch, repo",
+            )
+            .bind(build_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some((app_id, sealed, shown_url, checksum, sha, branch, repo)) = row else {
+            return Ok(());
+        };
+        let url = match sealed {
+            Some(s) => String::from_utf8(self.key.open(&format!("build:{build_id}"), &s)?)
+                .map_err(anyhow::Error::from)?,
+            None => shown_url.clone(),
+        };
+        let mut conn = self.pool.acquire().await?;
+        let config = self.latest_snapshot(&mut conn, app_id).await?.config;
+        drop(conn);
+        let app_name: String = sqlx::query_scalar(
+            "select a.name || '-' || s.name from apps a join spaces s on s.id = a.space_id where a.id = $1",
+        )
+        .bind(app_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let mut args: Vec<(String, String)> =
+            config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (name, value) in [
+            ("AKKERIS_GIT_SHA1", sha),
+            ("AKKERIS_GIT_BRANCH", branch),
+            ("AKKERIS_GIT_REPO", repo),
+        ] {
+            if let Some(v) = value {
+                args.push((name.into(), v));
+            }
+        }
+        let tag = format!("slipway/{app_name}:{}", build_id.simple());
+        let mut log = LogWriter::new(self.clone(), build_id, &config);
+        log.line(format!("Fetching {shown_url}"));
+        let dir = settings.work_dir.join(format!("build-{}", build_id.simple()));
+        let work = async {
+            tokio::fs::create_dir_all(&dir).await?;
+            let archive = dir.join("source");
+            let context = dir.join("context.tar");
+            log.flush(false).await?;
+            source::fetch(
+                &url,
+                checksum.as_deref(),
+                &settings.limits,
+                &settings.policy,
+                &archive,
+            )
+            .await?;
+            log.line("Unpacking the source");
+            log.flush(false).await?;
+            let names: Vec<String> = args.iter().map(|(k, _)| k.clone()).collect();
+            let limits = settings.limits.clone();
+            let ctx = context.clone();
+            tokio::task::spawn_blocking(move || {
+                source::make_context(&archive, &ctx, &limits, &names)
+            })
+            .await
+            .map_err(anyhow::Error::from)??;
+            log.line(format!(
+                "Building {tag} with the engine at {}",
+                settings.builder.address()
+            ));
+            log.flush(false).await?;
+            let (tx, mut rx) = mpsc::channel::<String>(256);
+            let spec = BuildSpec {
+                context,
+                tag: tag.clone(),
+                args: args.clone(),
+            };
+            let builder = settings.builder.clone();
+            let mut engine = tokio::spawn(async move { builder.build(spec, tx).await });
+            let mut tick = tokio::time::interval(FLUSH_EVERY);
+            let outcome = loop {
+                tokio::select! {
+                    chunk = rx.recv() => match chunk {
+                        Some(c) => {
+                            log.push(&c);
+                            if log.pending.len() >= MAX_BATCH {
+                                log.flush(false).await?;
+                            }
+                        }
+                        None => {}
+                    },
+                    done = &mut engine => {
+                        // Drain what the engine sent before it finished.
+                        while let Ok(c) = rx.try_recv() {
+                            log.push(&c);
+                        }
+                        break done.map_err(anyhow::Error::from)?;
+                    }
+                    _ = tick.tick() => {
+                        // A flush also notices a cancel (the build is no longer pending).
+                        if log.has_pending() {
+                            log.flush(false).await?;
+                        } else if !self.build_is_pending(build_id).await? {
+                            engine.abort();
+                            return Err(Cancelled.into());
+                        }
+                    }
+                }
+            };
+            log.flush(true).await?;
+            outcome
+        };
+        let result = match tokio::time::timeout(settings.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(Refused(format!(
+                "The build took longer than {} (SLIPWAY_BUILD_TIMEOUT).",
+                humanize(settings.timeout)
+            ))
+            .into()),
+        };
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        match result {
+            Ok(()) => {
+                let finished = self
+                    .finish_build(build_id, Some(&tag), &[])
+                    .await?;
+                if finished {
+                    tracing::info!(build = %build_id, app = %app_name, "build succeeded");
+                    let app = self.find_app(&app_id.to_string()).await?;
+                    self.after_build_succeeded(&app, build_id).await?;
+                }
+            }
+            Err(e) if e.is::<Cancelled>() => {
+                tracing::info!(build = %build_id, app = %app_name, "build cancelled");
+            }
+            Err(e) => {
+                let reason = match e.downcast_ref::<Refused>() {
+                    Some(r) => r.0.clone(),
+                    None => {
+                        tracing::error!(build = %build_id, error = %format!("{e:#}"), "build failed");
+                        "The build failed on the server; its log has the details.".into()
+                    }
+                };
+                let mut lines = std::mem::take(&mut log.pending);
+                lines.push(log.mask(reason));
+                self.finish_build(build_id, None, &lines).await?;
+                tracing::info!(build = %build_id, app = %app_name, "build failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn build_is_pending(&self, build_id: Uuid) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar::<_, bool>("select status = 'pending' from builds where id = $1")
+                .bind(build_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(false),
+        )
+    }
+
+    /// Ends a running build: succeeded with `image`, or failed; `lines` then the final line.
+    /// Answers false when it had already finished.
+    pub(crate) async fn finish_build(
+        &self,
+        build_id: Uuid,
+        image: Option<&str>,
+        lines: &[String],
+    ) -> Result<bool> {
+        let mut all = lines.to_vec();
+        all.push(
+            if image.is_some() {
+                "Finished: SUCCESS"
+            } else {
+                "Finished: FAILURE"
+            }
+            .into(),
+        );
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "update builds set status = $2, image = coalesce($3, image), updated_at = now()
+              where id = $1 and status in ('queued', 'pending')",
+        )
+        .bind(build_id)
+        .bind(if image.is_some() { "succeeded" } else { "failed" })
+        .bind(image)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Ok(false);
+        }
+        // The final line lands with the status: a viewer that sees the status has every line.
+        append_lines_in(&mut tx, build_id, &all, None).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 && s % 60 == 0 {
+        format!("{} minutes", s / 60)
+    } else {
+        format!("{s} seconds")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn minutes_and_seconds() {
+        assert_eq!(super::humanize(std::time::Duration::from_secs(1200)), "20 minutes");
+        assert_eq!(super::humanize(std::time::Duration::from_secs(45)), "45 seconds");
+    }
+}

@@ -1,0 +1,380 @@
+//! Builds from source against the real binary: archives served by the test (HTTP and `data:`),
+//! unpacking attacks refused with their reason, and real images built by the container engine
+//! the test command started (DOCKER_HOST).
+
+mod support;
+
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use support::{Api, Slipway};
+
+/// One archive entry a test wants, written byte for byte (the tar crate refuses `..`).
+enum E<'a> {
+    File(&'a str, &'a [u8]),
+    Exec(&'a str, &'a [u8]),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+    CharDevice(&'a str),
+}
+
+fn tar_gz(entries: &[E]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        let (name, kind, data, link): (&str, tar::EntryType, &[u8], Option<&str>) = match e {
+            E::File(n, d) | E::Exec(n, d) => (n, tar::EntryType::Regular, d, None),
+            E::Dir(n) => (n, tar::EntryType::Directory, b"", None),
+            E::Symlink(n, t) => (n, tar::EntryType::Symlink, b"", Some(t)),
+            E::Hardlink(n, t) => (n, tar::EntryType::Link, b"", Some(t)),
+            E::CharDevice(n) => (n, tar::EntryType::Char, b"", None),
+        };
+        {
+            let gnu = h.as_gnu_mut().unwrap();
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            if let Some(l) = link {
+                gnu.linkname[..l.len()].copy_from_slice(l.as_bytes());
+            }
+        }
+        h.set_entry_type(kind);
+        h.set_mode(if matches!(e, E::Dir(_) | E::Exec(..)) { 0o755 } else { 0o644 });
+        h.set_size(data.len() as u64);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
+
+fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        z.start_file(*name, zip::write::SimpleFileOptions::default().unix_permissions(0o644))
+            .unwrap();
+        z.write_all(data).unwrap();
+    }
+    z.finish().unwrap().into_inner()
+}
+
+fn data_uri(bytes: &[u8]) -> String {
+    format!(
+        "data:application/gzip;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// Waits for a build to finish; answers the build and its log.
+async fn finished(api: &Api, app: &str, build: &Value, limit: Duration) -> (Value, Vec<String>) {
+    let id = build["id"].as_str().unwrap();
+    let deadline = Instant::now() + limit;
+    loop {
+        let b = api.get(&format!("/apps/{app}/builds/{id}")).await.json();
+        if b["status"] == "succeeded" || b["status"] == "failed" {
+            let result = api
+                .get(&format!("/apps/{app}/builds/{id}/result"))
+                .await
+                .json();
+            let lines = result["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().to_owned())
+                .collect();
+            return (b, lines);
+        }
+        assert!(Instant::now() < deadline, "build did not finish: {b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn build(api: &Api, app: &str, body: Value) -> Value {
+    let a = api
+        .post(&format!("/apps/{app}/builds"), &body.to_string())
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let b = a.json();
+    assert_eq!(b["status"], "queued");
+    b
+}
+
+const DOCKERFILE_SMALL: &[u8] = b"FROM slipway-test/busybox\nCMD [\"sh\"]\n";
+
+#[tokio::test]
+async fn unpacking_attacks_fail_with_their_reason_and_write_nothing_outside() {
+    let s = Slipway::start(&[
+        ("DATABASE_URL", &testkit::fresh_url().await),
+        ("SLIPWAY_SECRET_KEY", &support::fresh_key()),
+        ("SLIPWAY_MAX_UNPACKED_BYTES", "1MB"),
+        ("SLIPWAY_MAX_FILES", "50"),
+    ])
+    .unwrap();
+    let api = s.admin();
+    api.create_app("attacks", "test").await;
+    let app = "attacks-test";
+    let outside = format!("/tmp/slipway-escape-{}", uuid::Uuid::new_v4().simple());
+    let outside_rel = format!("../../../../../../..{outside}");
+    let big = vec![0u8; 2_000_000];
+    let many: Vec<(String, Vec<u8>)> = (0..60).map(|i| (format!("f{i}"), vec![b'x'])).collect();
+    let many_entries: Vec<E> = many
+        .iter()
+        .map(|(n, d)| E::File(n.as_str(), d.as_slice()))
+        .chain([E::File("Dockerfile", DOCKERFILE_SMALL)])
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "dot-dot",
+            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::File(&outside_rel, b"x")]),
+            "a path with \"..\"",
+        ),
+        (
+            "absolute",
+            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::File(&outside, b"x")]),
+            "an absolute path",
+        ),
+        (
+            "symlink escape",
+            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::Symlink("out", "../../../../../../tmp")]),
+            "a symlink pointing outside the source, out",
+        ),
+        (
+            "absolute symlink",
+            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::Symlink("out", &outside)]),
+            "a symlink pointing outside the source, out",
+        ),
+        (
+            "write through a symlink",
+            tar_gz(&[
+                E::File("Dockerfile", DOCKERFILE_SMALL),
+                E::Dir("sub"),
+                E::Symlink("link", "sub"),
+                E::File("link/x", b"x"),
+            ]),
+            "writes through a symlink, link/x",
+        ),
+        (
+            "hardlink escape",
+            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::Hardlink("h", "../../../../etc/passwd")]),
+            "a hard link pointing outside the source, h",
+        ),
+        (
+            "hardlink to a missing file",
+            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::Hardlink("h", "etc/passwd")]),
+            "a hard link pointing outside the source, h",
+        ),
+        (
+            "device file",
+            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::CharDevice("dev")]),
+            "a device or special file, dev",
+        ),
+        (
+            "oversize",
+            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::File("big", &big)]),
+            "more than the limit of 1000000 bytes",
+        ),
+        ("too many files", tar_gz(&many_entries), "more than the limit of 50 files"),
+        (
+            "no Dockerfile",
+            tar_gz(&[E::File("README", b"hello")]),
+            "The source has no Dockerfile at its root.",
+        ),
+        ("not an archive", b"just some text".to_vec(), "is not a .tar.gz, .tgz, .tar or .zip archive"),
+    ];
+    // Queued all at once: they run one after another on the worker.
+    let mut queued = Vec::new();
+    for (name, archive, _) in &cases {
+        queued.push(build(&api, app, json!({"url": data_uri(archive), "version": name})).await);
+    }
+    for ((name, _, reason), b) in cases.iter().zip(&queued) {
+        let (b, lines) = finished(&api, app, b, Duration::from_secs(60)).await;
+        assert_eq!(b["status"], "failed", "{name}: {lines:?}");
+        assert_eq!(lines.last().map(String::as_str), Some("Finished: FAILURE"), "{name}");
+        let reason_line = &lines[lines.len() - 2];
+        assert!(reason_line.contains(reason), "{name}: {reason_line:?} should say {reason:?}");
+        assert_eq!(b["source_blob"]["url"], "data:application/gzip,…", "no payload shown");
+    }
+    assert!(!std::path::Path::new(&outside).exists(), "something was written outside");
+
+    // A checksum that does not match.
+    let good = tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL)]);
+    let b = build(
+        &api,
+        app,
+        json!({"url": data_uri(&good), "checksum": format!("sha256:{}", "0".repeat(64))}),
+    )
+    .await;
+    let (b, lines) = finished(&api, app, &b, Duration::from_secs(60)).await;
+    assert_eq!(b["status"], "failed");
+    assert!(lines[lines.len() - 2].contains("checksum is sha256:"), "{lines:?}");
+
+    // Bad input is refused at once and records nothing.
+    let before = api.get(&format!("/apps/{app}/builds")).await.json();
+    for url in ["ftp://example.com/a.tgz", "https://", "data:nocomma"] {
+        let a = api
+            .post(&format!("/apps/{app}/builds"), &json!({ "url": url }).to_string())
+            .await;
+        assert_eq!(a.status, 422, "{url}: {}", a.text);
+    }
+    assert_eq!(api.get(&format!("/apps/{app}/builds")).await.json(), before);
+}
+
+/// A test HTTP server: `/source.tgz` answers `archive`, `/hop` redirects to `target`.
+async fn serve(archive: Vec<u8>, target: String) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/source.tgz", get(move || async move { archive.clone() }))
+        .route(
+            "/hop",
+            get(move || async move { axum::response::Redirect::temporary(&target) }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_private_address_is_refused() {
+    let s = Slipway::start(&[
+        ("DATABASE_URL", &testkit::fresh_url().await),
+        ("SLIPWAY_SECRET_KEY", &support::fresh_key()),
+        ("SLIPWAY_ALLOW_PRIVATE_SOURCES", "false"),
+        ("SLIPWAY_SOURCE_ALLOW_HOSTS", "127.0.0.1"),
+    ])
+    .unwrap();
+    let api = s.admin();
+    api.create_app("redirect", "test").await;
+    let archive = tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL)]);
+    // A placeholder first, to learn the port; then the real one redirecting to localhost.
+    let base = serve(archive.clone(), "http://localhost:1/".into()).await;
+    let port = base.rsplit(':').next().unwrap();
+    let base = serve(archive, format!("http://localhost:{port}/source.tgz")).await;
+    let b = build(&api, "redirect-test", json!({"url": format!("{base}/hop")})).await;
+    let (b, lines) = finished(&api, "redirect-test", &b, Duration::from_secs(60)).await;
+    assert_eq!(b["status"], "failed");
+    assert!(
+        lines[lines.len() - 2].contains("The source host localhost resolves to a private address"),
+        "{lines:?}"
+    );
+}
+
+/// The base image small test apps build on: busybox in a scratch image (nothing is pulled).
+fn base_image() {
+    let dir = std::env::temp_dir().join(format!("slipway-base-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("busybox")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .unwrap();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", "slipway-test/busybox"])
+        .arg(&dir)
+        .output()
+        .expect("the docker CLI runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "building the base image failed (is DOCKER_HOST an engine?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What a file in an image holds, read by running it.
+fn read_in_image(image: &str, path: &str) -> String {
+    let out = Command::new("docker")
+        .args(["run", "--rm", image, "cat", path])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn real_images_from_tar_gz_zip_and_data_uris_with_build_args_and_masking() {
+    base_image();
+    let s = Slipway::on_fresh_database().await;
+    let api = s.admin();
+    api.create_app("built", "test").await;
+    let app = "built-test";
+    let secret = "hunter2-very-secret";
+    let a = api
+        .patch(
+            &format!("/apps/{app}/config-vars"),
+            &json!({"GREETING": "hi", "API_SECRET": secret}).to_string(),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+
+    // tar.gz over HTTP, FROM scratch with busybox copied in, one folder at the top (lifted).
+    let busybox = std::fs::read("/bin/busybox").unwrap();
+    let dockerfile = b"FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+RUN echo \"greeting=$GREETING secret=$API_SECRET sha=$AKKERIS_GIT_SHA1\" && \\\n    echo \"$GREETING|$API_SECRET|$AKKERIS_GIT_SHA1|$AKKERIS_GIT_BRANCH|$AKKERIS_GIT_REPO\" > /built-with.txt\n\
+RUN for i in 1 2 3; do echo line $i; done\nCMD [\"sh\"]\n";
+    let archive = tar_gz(&[
+        E::Dir("app-1.0"),
+        E::File("app-1.0/Dockerfile", dockerfile),
+        E::Exec("app-1.0/busybox", &busybox),
+    ]);
+    let base = serve(archive, String::new()).await;
+    let b = build(
+        &api,
+        app,
+        json!({"url": format!("{base}/source.tgz"), "sha": "ef5c71a0", "branch": "main", "repo": "https://github.com/acme/web"}),
+    )
+    .await;
+    let (b, lines) = finished(&api, app, &b, Duration::from_secs(180)).await;
+    assert_eq!(b["status"], "succeeded", "{lines:#?}");
+    assert_eq!(lines.last().unwrap(), "Finished: SUCCESS");
+    assert!(lines[0].starts_with("Fetching http://127.0.0.1:"), "{lines:?}");
+    let echoed = lines
+        .iter()
+        .find(|l| l.starts_with("greeting="))
+        .unwrap_or_else(|| panic!("the RUN's output is in the log: {lines:#?}"));
+    assert_eq!(echoed, "greeting=hi secret=*** sha=ef5c71a0", "values under 4 characters are not masked");
+    assert!(!lines.iter().any(|l| l.contains(secret)), "the secret is masked everywhere");
+    let order: Vec<&String> = lines.iter().filter(|l| l.starts_with("line ")).collect();
+    assert_eq!(order, ["line 1", "line 2", "line 3"]);
+    let image = format!("slipway/{app}:{}", b["id"].as_str().unwrap().replace('-', ""));
+    assert_eq!(
+        read_in_image(&image, "/built-with.txt").trim(),
+        format!("hi|{secret}|ef5c71a0|main|https://github.com/acme/web")
+    );
+
+    // A zip, and a data: URI, on the base image.
+    let zipped = zip(&[(
+        "Dockerfile",
+        b"FROM slipway-test/busybox\nRUN echo \"from zip $GREETING\" > /where.txt\n",
+    )]);
+    let b = build(&api, app, json!({"url": format!("data:application/zip;base64,{}", base64::engine::general_purpose::STANDARD.encode(&zipped))})).await;
+    let (b, lines) = finished(&api, app, &b, Duration::from_secs(120)).await;
+    assert_eq!(b["status"], "succeeded", "{lines:#?}");
+    let image = format!("slipway/{app}:{}", b["id"].as_str().unwrap().replace('-', ""));
+    assert_eq!(read_in_image(&image, "/where.txt").trim(), "from zip hi");
+
+    let gz = tar_gz(&[E::File(
+        "Dockerfile",
+        b"FROM slipway-test/busybox\nRUN echo \"from data $GREETING\" > /where.txt\n",
+    )]);
+    let b = build(&api, app, json!({ "url": data_uri(&gz) })).await;
+    let (b, lines) = finished(&api, app, &b, Duration::from_secs(120)).await;
+    assert_eq!(b["status"], "succeeded", "{lines:#?}");
+    let image = format!("slipway/{app}:{}", b["id"].as_str().unwrap().replace('-', ""));
+    assert_eq!(read_in_image(&image, "/where.txt").trim(), "from data hi");
+
+    // A failing RUN fails the build with the engine's reason.
+    let gz = tar_gz(&[E::File("Dockerfile", b"FROM slipway-test/busybox\nRUN echo about to fail && false\n")]);
+    let b = build(&api, app, json!({ "url": data_uri(&gz) })).await;
+    let (b, lines) = finished(&api, app, &b, Duration::from_secs(120)).await;
+    assert_eq!(b["status"], "failed", "{lines:#?}");
+    assert!(lines.iter().any(|l| l == "about to fail"), "{lines:#?}");
+    assert!(lines[lines.len() - 2].contains("returned a non-zero code: 1"), "{lines:#?}");
+    assert_eq!(lines.last().unwrap(), "Finished: FAILURE");
+}
