@@ -56,7 +56,12 @@ impl LogWriter {
     pub(crate) fn new(core: Core, build_id: Uuid, config: &BTreeMap<String, String>) -> Self {
         let mut secrets: Vec<String> = config
             .values()
-            .flat_map(|v| v.lines().map(str::trim).map(str::to_owned).collect::<Vec<_>>())
+            .flat_map(|v| {
+                v.lines()
+                    .map(str::trim)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
             .filter(|v| v.chars().count() >= MIN_MASKED)
             .collect();
         // Longest first, so a value containing another is masked whole.
@@ -74,10 +79,7 @@ impl LogWriter {
     /// Takes a chunk of output; complete lines wait in the batch.
     pub(crate) fn push(&mut self, chunk: &str) {
         self.partial.push_str(chunk);
-        while let Some(i) = self.partial.find('\n') {
-            let line: String = self.partial.drain(..=i).collect();
-            let line = line.trim_end_matches('\n').trim_end_matches('\r');
-            let line = line.rsplit('\r').next().unwrap_or("").to_owned();
+        for line in take_lines(&mut self.partial) {
             let line = self.mask(line);
             self.pending.push(line);
         }
@@ -177,6 +179,21 @@ pub(crate) async fn append_lines_in(
     Ok(true)
 }
 
+/// The complete lines at the front of `partial` (which keeps the unfinished rest). A line
+/// rewritten with `\r` (progress output) is kept as its last state.
+fn take_lines(partial: &mut String) -> Vec<String> {
+    let Some(end) = partial.rfind('\n') else {
+        return Vec::new();
+    };
+    let done: String = partial.drain(..=end).collect();
+    done.split_terminator('\n')
+        .map(|l| {
+            let l = l.trim_end_matches('\r');
+            l.rsplit('\r').next().unwrap_or("").to_owned()
+        })
+        .collect()
+}
+
 /// How often a running build's log is written, and how often it looks for a cancel.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 const MAX_BATCH: usize = 1000;
@@ -200,16 +217,34 @@ impl Core {
             .await?;
             return Ok(());
         }
-        let row: Option<(Uuid, Option<Vec<u8>>, String, Option<String>, Option<String>, Option<String>, Option<String>)> =
-            sqlx::query_as(
-                "update builds set status = 'pending', updated_at = now()
+        #[derive(sqlx::FromRow)]
+        struct Claimed {
+            app_id: Uuid,
+            source_enc: Option<Vec<u8>>,
+            source_url: String,
+            checksum: Option<String>,
+            commit_sha: Option<String>,
+            branch: Option<String>,
+            repo: Option<String>,
+        }
+        let row: Option<Claimed> = sqlx::query_as(
+            "update builds set status = 'pending', updated_at = now()
                   where id = $1 and status = 'queued'
                   returning app_id, source_enc, source_url, checksum, commit_sha, branch, repo",
-            )
-            .bind(build_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some((app_id, sealed, shown_url, checksum, sha, branch, repo)) = row else {
+        )
+        .bind(build_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(Claimed {
+            app_id,
+            source_enc: sealed,
+            source_url: shown_url,
+            checksum,
+            commit_sha: sha,
+            branch,
+            repo,
+        }) = row
+        else {
             return Ok(());
         };
         let url = match sealed {
@@ -240,7 +275,9 @@ impl Core {
         let tag = format!("slipway/{app_name}:{}", build_id.simple());
         let mut log = LogWriter::new(self.clone(), build_id, &config);
         log.line(format!("Fetching {shown_url}"));
-        let dir = settings.work_dir.join(format!("build-{}", build_id.simple()));
+        let dir = settings
+            .work_dir
+            .join(format!("build-{}", build_id.simple()));
         let work = async {
             tokio::fs::create_dir_all(&dir).await?;
             let archive = dir.join("source");
@@ -276,20 +313,21 @@ impl Core {
                 args: args.clone(),
             };
             let builder = settings.builder.clone();
-            let mut engine = tokio::spawn(async move { builder.build(spec, tx).await });
+            // Aborted when this future is dropped (shutdown, timeout, cancel): the engine sees
+            // its connection close and stops the build.
+            let mut engine =
+                AbortOnDrop(tokio::spawn(async move { builder.build(spec, tx).await }));
             let mut tick = tokio::time::interval(FLUSH_EVERY);
             let outcome = loop {
                 tokio::select! {
-                    chunk = rx.recv() => match chunk {
-                        Some(c) => {
-                            log.push(&c);
-                            if log.pending.len() >= MAX_BATCH {
-                                log.flush(false).await?;
-                            }
+                    // Once the engine is done the channel closes; its branch below then wins.
+                    Some(c) = rx.recv() => {
+                        log.push(&c);
+                        if log.pending.len() >= MAX_BATCH {
+                            log.flush(false).await?;
                         }
-                        None => {}
-                    },
-                    done = &mut engine => {
+                    }
+                    done = &mut engine.0 => {
                         // Drain what the engine sent before it finished.
                         while let Ok(c) = rx.try_recv() {
                             log.push(&c);
@@ -301,7 +339,6 @@ impl Core {
                         if log.has_pending() {
                             log.flush(false).await?;
                         } else if !self.build_is_pending(build_id).await? {
-                            engine.abort();
                             return Err(Cancelled.into());
                         }
                     }
@@ -321,9 +358,7 @@ impl Core {
         let _ = tokio::fs::remove_dir_all(&dir).await;
         match result {
             Ok(()) => {
-                let finished = self
-                    .finish_build(build_id, Some(&tag), &[])
-                    .await?;
+                let finished = self.finish_build(build_id, Some(&tag), &[]).await?;
                 if finished {
                     tracing::info!(build = %build_id, app = %app_name, "build succeeded");
                     let app = self.find_app(&app_id.to_string()).await?;
@@ -383,7 +418,11 @@ impl Core {
               where id = $1 and status in ('queued', 'pending')",
         )
         .bind(build_id)
-        .bind(if image.is_some() { "succeeded" } else { "failed" })
+        .bind(if image.is_some() {
+            "succeeded"
+        } else {
+            "failed"
+        })
         .bind(image)
         .execute(&mut *tx)
         .await?
@@ -398,9 +437,17 @@ impl Core {
     }
 }
 
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn humanize(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
+    if s >= 60 && s.is_multiple_of(60) {
         format!("{} minutes", s / 60)
     } else {
         format!("{s} seconds")
@@ -409,9 +456,42 @@ fn humanize(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::take_lines;
+
+    #[test]
+    fn lines_are_split_on_newlines_whatever_the_chunks() {
+        let mut partial = String::new();
+        let mut lines = Vec::new();
+        for chunk in [
+            "Step 1/2 : FROM x",
+            "\n ---> abc\nhal",
+            "f\n",
+            "",
+            "\n",
+            "tail",
+        ] {
+            partial.push_str(chunk);
+            lines.extend(take_lines(&mut partial));
+        }
+        assert_eq!(lines, ["Step 1/2 : FROM x", " ---> abc", "half", ""]);
+        assert_eq!(partial, "tail");
+    }
+
+    #[test]
+    fn a_progress_line_keeps_its_last_state() {
+        let mut partial = "10%\r50%\r100%\r\ndone\r\n".to_owned();
+        assert_eq!(take_lines(&mut partial), ["100%", "done"]);
+    }
+
     #[test]
     fn minutes_and_seconds() {
-        assert_eq!(super::humanize(std::time::Duration::from_secs(1200)), "20 minutes");
-        assert_eq!(super::humanize(std::time::Duration::from_secs(45)), "45 seconds");
+        assert_eq!(
+            super::humanize(std::time::Duration::from_secs(1200)),
+            "20 minutes"
+        );
+        assert_eq!(
+            super::humanize(std::time::Duration::from_secs(45)),
+            "45 seconds"
+        );
     }
 }

@@ -45,7 +45,9 @@ pub struct BuildRequest {
 
 /// A parsed source reference.
 enum Source {
-    Docker { image: String },
+    Docker {
+        image: String,
+    },
     /// Fetched and built by a worker.
     Fetch,
 }
@@ -195,9 +197,14 @@ impl Core {
         .execute(&mut *tx)
         .await?;
         crate::queue::enqueue_build(&mut tx, app.id, id).await?;
+        // Read before commit: a worker may take it the moment it is committed.
+        let build = sqlx::query_as(&format!("{BUILD_SELECT} where b.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
         tracing::info!(app = %app.full_name(), actor = %actor.login, build = %id, "build queued");
-        self.find_build(app, id).await
+        Ok(build)
     }
 
     /// Releases a succeeded build when the app's `auto-release` feature is on.

@@ -45,17 +45,11 @@ impl Docker {
     }
 
     fn client(&self) -> anyhow::Result<&bollard::Docker> {
-        self.client
-            .as_ref()
-            .ok_or_else(|| self.unreachable())
+        self.client.as_ref().ok_or_else(|| self.unreachable())
     }
 
     fn unreachable(&self) -> anyhow::Error {
-        crate::source::Refused(format!(
-            "no container engine reachable at {}",
-            self.address
-        ))
-        .into()
+        crate::source::Refused(format!("no container engine reachable at {}", self.address)).into()
     }
 
     /// Whether the engine answers.

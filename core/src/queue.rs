@@ -79,7 +79,11 @@ pub(crate) async fn enqueue_deploy(
 }
 
 /// Queues a build, inside the transaction that recorded it.
-pub(crate) async fn enqueue_build(tx: &mut PgConnection, app_id: Uuid, build_id: Uuid) -> Result<()> {
+pub(crate) async fn enqueue_build(
+    tx: &mut PgConnection,
+    app_id: Uuid,
+    build_id: Uuid,
+) -> Result<()> {
     sqlx::query("insert into jobs (app_id, kind, build_id) values ($1, 'build', $2)")
         .bind(app_id)
         .bind(build_id)
@@ -97,6 +101,23 @@ pub(crate) async fn enqueue_build(tx: &mut PgConnection, app_id: Uuid, build_id:
 pub struct Engines {
     pub runtime: Arc<dyn Runtime>,
     pub builds: crate::build_job::BuildSettings,
+}
+
+impl Engines {
+    /// `runtime` for deploys; builds on the engine at `DOCKER_HOST` with the default limits
+    /// and no private sources.
+    pub fn with_runtime(runtime: Arc<dyn Runtime>) -> Self {
+        Self {
+            runtime,
+            builds: crate::build_job::BuildSettings {
+                builder: Arc::new(crate::engine::Docker::from_env()),
+                limits: crate::source::Limits::default(),
+                policy: crate::source::AddressPolicy::default(),
+                timeout: Duration::from_secs(20 * 60),
+                work_dir: std::env::temp_dir().join("slipway-builds"),
+            },
+        }
+    }
 }
 
 impl Core {
@@ -139,10 +160,12 @@ impl Core {
     pub async fn run_job(&self, job: &Job, worker: &str, engines: &Engines) -> Result<()> {
         match (job.kind.as_str(), job.release_id, job.build_id) {
             ("deploy", Some(release_id), _) => {
-                self.run_deploy(release_id, engines.runtime.as_ref()).await?
+                self.run_deploy(release_id, engines.runtime.as_ref())
+                    .await?
             }
             ("build", _, Some(build_id)) => {
-                self.run_build(build_id, job.attempts, &engines.builds).await?
+                self.run_build(build_id, job.attempts, &engines.builds)
+                    .await?
             }
             (kind, _, _) => tracing::error!(job = job.id, kind, "unknown job kind; dropping it"),
         }
@@ -240,7 +263,26 @@ impl Core {
                             }
                         })
                     };
-                    let result = self.run_job(&job, &worker, &engines).await;
+                    let result = tokio::select! {
+                        r = self.run_job(&job, &worker, &engines) => r,
+                        _ = &mut shutdown => {
+                            renew.abort();
+                            // A build cannot resume elsewhere: it fails now rather than when
+                            // its lease expires. A deploy is taken again by another worker.
+                            if let (Some(build_id), "build") = (job.build_id, job.kind.as_str()) {
+                                let line = "Slipway stopped while this build ran; the build failed.".to_owned();
+                                if let Err(e) = self.finish_build(build_id, None, &[line]).await {
+                                    tracing::error!(error = %format!("{e:#}"), "cannot fail the interrupted build");
+                                }
+                                let _ = sqlx::query("delete from jobs where id = $1 and locked_by = $2")
+                                    .bind(job.id)
+                                    .bind(&worker)
+                                    .execute(&self.pool)
+                                    .await;
+                            }
+                            return;
+                        }
+                    };
                     renew.abort();
                     if let Err(e) = result {
                         tracing::error!(job = job.id, error = %format!("{e:#}"), "job failed; it is retried when its lease expires");

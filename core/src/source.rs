@@ -105,9 +105,11 @@ pub async fn fetch(
     tokio::io::AsyncWriteExt::flush(&mut file).await?;
     if let Some(want) = checksum {
         let want = want.trim();
-        let hex_want = want
-            .strip_prefix("sha256:")
-            .ok_or_else(|| Refused(format!("The checksum \"{want}\" is not of the form sha256:<hex>.")))?;
+        let hex_want = want.strip_prefix("sha256:").ok_or_else(|| {
+            Refused(format!(
+                "The checksum \"{want}\" is not of the form sha256:<hex>."
+            ))
+        })?;
         let got = hex::encode(hash.finalize());
         if !got.eq_ignore_ascii_case(hex_want) {
             return refuse(format!(
@@ -137,7 +139,11 @@ async fn open(url: &str, policy: &AddressPolicy) -> anyhow::Result<reqwest::Resp
         let port = current.port_or_known_default().unwrap_or(80);
         let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|_| Refused(format!("The host {host} of the source could not be resolved.")))?
+            .map_err(|_| {
+                Refused(format!(
+                    "The host {host} of the source could not be resolved."
+                ))
+            })?
             .collect();
         let allowed_host = policy.allow_hosts.iter().any(|h| h == &host);
         let addr = addrs
@@ -167,9 +173,9 @@ async fn open(url: &str, policy: &AddressPolicy) -> anyhow::Result<reqwest::Resp
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .ok_or_else(|| Refused(format!("The source {shown} redirected nowhere.")))?;
-            current = current
-                .join(location)
-                .map_err(|_| Refused(format!("The source {shown} redirected to an invalid url.")))?;
+            current = current.join(location).map_err(|_| {
+                Refused(format!("The source {shown} redirected to an invalid url."))
+            })?;
             continue;
         }
         if !status.is_success() {
@@ -177,7 +183,9 @@ async fn open(url: &str, policy: &AddressPolicy) -> anyhow::Result<reqwest::Resp
         }
         return Ok(resp);
     }
-    refuse(format!("The source redirected more than {MAX_REDIRECTS} times."))
+    refuse(format!(
+        "The source redirected more than {MAX_REDIRECTS} times."
+    ))
 }
 
 /// reqwest's error texts repeat the url, which may carry credentials.
@@ -379,7 +387,9 @@ fn list_entries(archive: &Path, format: Format, limits: &Limits) -> anyhow::Resu
                         Kind::Symlink(target)
                     }
                     0o020000 | 0o060000 | 0o010000 | 0o140000 => {
-                        return refuse(format!("The archive holds a device or special file, {raw}."))
+                        return refuse(format!(
+                            "The archive holds a device or special file, {raw}."
+                        ))
                     }
                     _ if f.is_dir() => Kind::Dir,
                     _ => Kind::File {
@@ -387,7 +397,14 @@ fn list_entries(archive: &Path, format: Format, limits: &Limits) -> anyhow::Resu
                         executable: mode & 0o111 != 0,
                     },
                 };
-                push(&mut entries, Entry { index: i, path, kind })?;
+                push(
+                    &mut entries,
+                    Entry {
+                        index: i,
+                        path,
+                        kind,
+                    },
+                )?;
             }
         }
         Format::Tar | Format::TarGz => {
@@ -428,17 +445,28 @@ fn list_entries(archive: &Path, format: Format, limits: &Limits) -> anyhow::Resu
                         }
                     }
                     Char | Block | Fifo => {
-                        return refuse(format!("The archive holds a device or special file, {raw}."))
+                        return refuse(format!(
+                            "The archive holds a device or special file, {raw}."
+                        ))
                     }
                     other => {
-                        return refuse(format!("The archive holds an entry of an unsupported kind ({other:?}), {raw}."))
+                        return refuse(format!(
+                            "The archive holds an entry of an unsupported kind ({other:?}), {raw}."
+                        ))
                     }
                 };
                 let path = clean_path(&raw)?;
                 if path.is_empty() {
                     continue;
                 }
-                push(&mut entries, Entry { index: i, path, kind })?;
+                push(
+                    &mut entries,
+                    Entry {
+                        index: i,
+                        path,
+                        kind,
+                    },
+                )?;
             }
         }
     }
@@ -540,7 +568,9 @@ pub fn make_context(
     match dockerfile.map(|e| &e.kind) {
         Some(Kind::File { size, .. }) if *size <= MAX_DOCKERFILE => {}
         Some(Kind::File { .. }) => return refuse("The Dockerfile is larger than 1 MB."),
-        Some(_) => return refuse("The Dockerfile at the root of the source is not a regular file."),
+        Some(_) => {
+            return refuse("The Dockerfile at the root of the source is not a regular file.")
+        }
         None => return refuse("The source has no Dockerfile at its root."),
     }
     let by_index: BTreeMap<usize, &Entry> = entries.iter().map(|e| (e.index, e)).collect();
@@ -561,9 +591,9 @@ pub fn make_context(
                 h.set_mode(if *executable { 0o755 } else { 0o644 });
                 if path == "Dockerfile" {
                     let mut text = String::new();
-                    data.take(MAX_DOCKERFILE).read_to_string(&mut text).map_err(|_| {
-                        Refused("The Dockerfile is not UTF-8 text.".into())
-                    })?;
+                    data.take(MAX_DOCKERFILE)
+                        .read_to_string(&mut text)
+                        .map_err(|_| Refused("The Dockerfile is not UTF-8 text.".into()))?;
                     let text = with_args(&text, args);
                     h.set_size(text.len() as u64);
                     builder.append_data(&mut h, &path, text.as_bytes())?;
@@ -642,9 +672,66 @@ pub fn with_args(dockerfile: &str, args: &[String]) -> String {
 
 /// Reads a file fully, for callers that need the context as bytes.
 pub fn read_all(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut v = Vec::new();
     f.rewind()?;
     f.read_to_end(&mut v)?;
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_gets_an_arg_for_each_build_arg() {
+        let df = "FROM a AS build\nRUN make\nfrom --platform=x \\\n  b\nCOPY --from=build /x /x";
+        let out = with_args(df, &["GREETING".into(), "AKKERIS_GIT_SHA1".into()]);
+        assert_eq!(
+            out,
+            "FROM a AS build\nARG GREETING\nARG AKKERIS_GIT_SHA1\nRUN make\nfrom --platform=x \\\n  b\nARG GREETING\nARG AKKERIS_GIT_SHA1\nCOPY --from=build /x /x"
+        );
+        assert_eq!(with_args(df, &[]), df);
+    }
+
+    #[test]
+    fn private_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["140.82.112.3", "8.8.8.8", "2606:4700::1111"] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn paths_and_links_stay_inside() {
+        assert_eq!(clean_path("./a//b/").unwrap(), ["a", "b"]);
+        assert!(clean_path("a/../../b").is_err());
+        assert!(clean_path("/etc/passwd").is_err());
+        let at = |p: &str| p.split('/').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(resolve_link(&at("a/b/link"), "../c"), Some(at("a/c")));
+        assert_eq!(resolve_link(&at("link"), ".."), None);
+        assert_eq!(resolve_link(&at("a/link"), "/etc"), None);
+    }
+
+    #[test]
+    fn data_uris_decode() {
+        assert_eq!(decode_data_uri("data:;base64,aGk=").unwrap(), b"hi");
+        assert_eq!(decode_data_uri("data:text/plain,a%20b").unwrap(), b"a b");
+        assert!(decode_data_uri("data:;base64,***").is_err());
+    }
 }

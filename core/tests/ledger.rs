@@ -1,12 +1,13 @@
 //! The release ledger against a real PostgreSQL (a throwaway cluster, a fresh database per test).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{AppName, ConfigKey, ReleaseKind, ReleaseStatus, Role, SimpleName};
 use slipway_core::apps::{App, NewApp};
 use slipway_core::authz::Actor;
 use slipway_core::builds::BuildRequest;
-use slipway_core::queue::NoopRuntime;
+use slipway_core::queue::{Engines, NoopRuntime};
 use slipway_core::releases::{Release, ReleaseRef, SlugRef, Window};
 use slipway_core::{Core, Error};
 
@@ -45,7 +46,9 @@ async fn drain(core: &Core) {
         .await
         .unwrap()
     {
-        core.run_job(&job, "test", &NoopRuntime).await.unwrap();
+        core.run_job(&job, "test", &Engines::with_runtime(Arc::new(NoopRuntime)))
+            .await
+            .unwrap();
     }
 }
 
@@ -534,7 +537,9 @@ async fn the_queue_deploys_each_apps_releases_one_at_a_time_in_order() {
     assert_eq!((j1.app_id, j2.app_id), (one.id, two.id));
     // one's second release waits for its first; two has nothing more.
     assert!(core.claim_job("w3", lease).await.unwrap().is_none());
-    core.run_job(&j1, "w1", &NoopRuntime).await.unwrap();
+    core.run_job(&j1, "w1", &Engines::with_runtime(Arc::new(NoopRuntime)))
+        .await
+        .unwrap();
     let j3 = core.claim_job("w3", lease).await.unwrap().unwrap();
     let v: i32 = sqlx::query_scalar("select version from releases where id = $1")
         .bind(j3.release_id)
@@ -542,8 +547,12 @@ async fn the_queue_deploys_each_apps_releases_one_at_a_time_in_order() {
         .await
         .unwrap();
     assert_eq!((j3.app_id, v), (one.id, 2));
-    core.run_job(&j3, "w3", &NoopRuntime).await.unwrap();
-    core.run_job(&j2, "w2", &NoopRuntime).await.unwrap();
+    core.run_job(&j3, "w3", &Engines::with_runtime(Arc::new(NoopRuntime)))
+        .await
+        .unwrap();
+    core.run_job(&j2, "w2", &Engines::with_runtime(Arc::new(NoopRuntime)))
+        .await
+        .unwrap();
     drain(&core).await;
     let statuses: Vec<ReleaseStatus> = all_releases(&core, &a, &one)
         .await
@@ -575,11 +584,17 @@ async fn a_job_whose_lease_expired_is_taken_again() {
     let again = core.claim_job("w2", lease).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts), (held.id, 2));
     // The dead worker's late completion does not remove the job it no longer holds.
-    core.run_job(&held, "dead-worker", &NoopRuntime)
+    core.run_job(
+        &held,
+        "dead-worker",
+        &Engines::with_runtime(Arc::new(NoopRuntime)),
+    )
+    .await
+    .unwrap();
+    assert!(!core.renew_lease(&held, "dead-worker", lease).await.unwrap());
+    core.run_job(&again, "w2", &Engines::with_runtime(Arc::new(NoopRuntime)))
         .await
         .unwrap();
-    assert!(!core.renew_lease(&held, "dead-worker", lease).await.unwrap());
-    core.run_job(&again, "w2", &NoopRuntime).await.unwrap();
     let left: i64 = sqlx::query_scalar("select count(*) from jobs")
         .fetch_one(core.pool())
         .await
@@ -613,7 +628,9 @@ async fn a_failed_deploy_leaves_the_previous_release_current() {
         .await
         .unwrap()
         .unwrap();
-    core.run_job(&job, "w", &Failing).await.unwrap();
+    core.run_job(&job, "w", &Engines::with_runtime(Arc::new(Failing)))
+        .await
+        .unwrap();
     let app = fresh(&core, &app).await;
     assert_eq!(app.current_version, Some(1));
     let rels = all_releases(&core, &a, &app).await;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Parser;
 use leptos::prelude::LeptosOptions;
-use slipway_core::crypto::SecretKey;
 use slipway_core::build_job::BuildSettings;
+use slipway_core::crypto::SecretKey;
 use slipway_core::queue::{Engines, NoopRuntime, Runtime};
 use slipway_core::source::{AddressPolicy, Limits};
 use slipway_core::Core;
@@ -265,7 +265,10 @@ fn build_settings(opts: &Options) -> BuildSettings {
 fn url_host(u: &str) -> Option<String> {
     let rest = u.split_once("://")?.1;
     let authority = rest.split('/').next()?;
-    let host = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
     let host = if host.starts_with('[') {
         host.split(']').next()?.trim_start_matches('[')
     } else {
@@ -277,7 +280,9 @@ fn url_host(u: &str) -> Option<String> {
 fn url_host_is_loopback(u: &str) -> bool {
     match url_host(u) {
         Some(h) if h == "localhost" => true,
-        Some(h) => h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        Some(h) => h
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
         None => false,
     }
 }

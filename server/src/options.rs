@@ -159,7 +159,12 @@ pub struct Options {
     #[arg(long, env = "SLIPWAY_ALLOW_PRIVATE_SOURCES", global = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub allow_private_sources: Option<bool>,
     /// Hosts builds may fetch sources from whatever address they resolve to (comma-separated).
-    #[arg(long, env = "SLIPWAY_SOURCE_ALLOW_HOSTS", global = true, value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "SLIPWAY_SOURCE_ALLOW_HOSTS",
+        global = true,
+        value_delimiter = ','
+    )]
     pub source_allow_hosts: Vec<String>,
     /// Ports for apps' stable addresses.
     #[arg(long, env = "SLIPWAY_APP_PORTS", default_value = "42000-42999", value_parser = port_range, global = true)]

@@ -347,8 +347,8 @@ async fn bad_builds_and_releases_are_refused_and_write_nothing() {
         .await
         .json();
     for (body, status) in [
-        (r#"{"url":"https://example.com/src.tgz"}"#, 422),
-        (r#"{"url":"data:application/gzip;base64,AAAA"}"#, 422),
+        (r#"{"url":"https://"}"#, 422),
+        (r#"{"url":"data:application/gzip;base64"}"#, 422),
         (r#"{"url":"ftp://x/y"}"#, 422),
         (r#"{"url":"docker://"}"#, 422),
         (r#"{"url":""}"#, 422),
@@ -360,11 +360,11 @@ async fn bad_builds_and_releases_are_refused_and_write_nothing() {
     let unsupported = api
         .post(
             "/apps/web-prod/builds",
-            r#"{"url":"https://example.com/src.tgz"}"#,
+            r#"{"url":"ftp://example.com/src.tgz"}"#,
         )
         .await;
     assert!(
-        unsupported.text.contains("not supported yet"),
+        unsupported.text.contains("is not supported"),
         "{}",
         unsupported.text
     );

@@ -41,7 +41,11 @@ fn tar_gz(entries: &[E]) -> Vec<u8> {
             }
         }
         h.set_entry_type(kind);
-        h.set_mode(if matches!(e, E::Dir(_) | E::Exec(..)) { 0o755 } else { 0o644 });
+        h.set_mode(if matches!(e, E::Dir(_) | E::Exec(..)) {
+            0o755
+        } else {
+            0o644
+        });
         h.set_size(data.len() as u64);
         h.set_mtime(0);
         h.set_cksum();
@@ -56,8 +60,11 @@ fn tar_gz(entries: &[E]) -> Vec<u8> {
 fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, data) in entries {
-        z.start_file(*name, zip::write::SimpleFileOptions::default().unix_permissions(0o644))
-            .unwrap();
+        z.start_file(
+            *name,
+            zip::write::SimpleFileOptions::default().unix_permissions(0o644),
+        )
+        .unwrap();
         z.write_all(data).unwrap();
     }
     z.finish().unwrap().into_inner()
@@ -130,22 +137,34 @@ async fn unpacking_attacks_fail_with_their_reason_and_write_nothing_outside() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "dot-dot",
-            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::File(&outside_rel, b"x")]),
+            tar_gz(&[
+                E::File("Dockerfile", DOCKERFILE_SMALL),
+                E::File(&outside_rel, b"x"),
+            ]),
             "a path with \"..\"",
         ),
         (
             "absolute",
-            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::File(&outside, b"x")]),
+            tar_gz(&[
+                E::File("Dockerfile", DOCKERFILE_SMALL),
+                E::File(&outside, b"x"),
+            ]),
             "an absolute path",
         ),
         (
             "symlink escape",
-            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::Symlink("out", "../../../../../../tmp")]),
+            tar_gz(&[
+                E::File("Dockerfile", DOCKERFILE_SMALL),
+                E::Symlink("out", "../../../../../../tmp"),
+            ]),
             "a symlink pointing outside the source, out",
         ),
         (
             "absolute symlink",
-            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::Symlink("out", &outside)]),
+            tar_gz(&[
+                E::File("Dockerfile", DOCKERFILE_SMALL),
+                E::Symlink("out", &outside),
+            ]),
             "a symlink pointing outside the source, out",
         ),
         (
@@ -160,46 +179,86 @@ async fn unpacking_attacks_fail_with_their_reason_and_write_nothing_outside() {
         ),
         (
             "hardlink escape",
-            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::Hardlink("h", "../../../../etc/passwd")]),
+            tar_gz(&[
+                E::File("Dockerfile", DOCKERFILE_SMALL),
+                E::Hardlink("h", "../../../../etc/passwd"),
+            ]),
             "a hard link pointing outside the source, h",
         ),
         (
             "hardlink to a missing file",
-            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::Hardlink("h", "etc/passwd")]),
+            tar_gz(&[
+                E::File("Dockerfile", DOCKERFILE_SMALL),
+                E::Hardlink("h", "etc/passwd"),
+            ]),
             "a hard link pointing outside the source, h",
         ),
         (
             "device file",
-            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::CharDevice("dev")]),
+            tar_gz(&[
+                E::File("Dockerfile", DOCKERFILE_SMALL),
+                E::CharDevice("dev"),
+            ]),
             "a device or special file, dev",
         ),
         (
             "oversize",
-            tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL), E::File("big", &big)]),
+            tar_gz(&[
+                E::File("Dockerfile", DOCKERFILE_SMALL),
+                E::File("big", &big),
+            ]),
             "more than the limit of 1000000 bytes",
         ),
-        ("too many files", tar_gz(&many_entries), "more than the limit of 50 files"),
+        (
+            "too many files",
+            tar_gz(&many_entries),
+            "more than the limit of 50 files",
+        ),
         (
             "no Dockerfile",
             tar_gz(&[E::File("README", b"hello")]),
             "The source has no Dockerfile at its root.",
         ),
-        ("not an archive", b"just some text".to_vec(), "is not a .tar.gz, .tgz, .tar or .zip archive"),
+        (
+            "not an archive",
+            b"just some text".to_vec(),
+            "is not a .tar.gz, .tgz, .tar or .zip archive",
+        ),
     ];
     // Queued all at once: they run one after another on the worker.
     let mut queued = Vec::new();
     for (name, archive, _) in &cases {
-        queued.push(build(&api, app, json!({"url": data_uri(archive), "version": name})).await);
+        queued.push(
+            build(
+                &api,
+                app,
+                json!({"url": data_uri(archive), "version": name}),
+            )
+            .await,
+        );
     }
     for ((name, _, reason), b) in cases.iter().zip(&queued) {
         let (b, lines) = finished(&api, app, b, Duration::from_secs(60)).await;
         assert_eq!(b["status"], "failed", "{name}: {lines:?}");
-        assert_eq!(lines.last().map(String::as_str), Some("Finished: FAILURE"), "{name}");
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("Finished: FAILURE"),
+            "{name}"
+        );
         let reason_line = &lines[lines.len() - 2];
-        assert!(reason_line.contains(reason), "{name}: {reason_line:?} should say {reason:?}");
-        assert_eq!(b["source_blob"]["url"], "data:application/gzip,…", "no payload shown");
+        assert!(
+            reason_line.contains(reason),
+            "{name}: {reason_line:?} should say {reason:?}"
+        );
+        assert_eq!(
+            b["source_blob"]["url"], "data:application/gzip,…",
+            "no payload shown"
+        );
     }
-    assert!(!std::path::Path::new(&outside).exists(), "something was written outside");
+    assert!(
+        !std::path::Path::new(&outside).exists(),
+        "something was written outside"
+    );
 
     // A checksum that does not match.
     let good = tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL)]);
@@ -211,13 +270,19 @@ async fn unpacking_attacks_fail_with_their_reason_and_write_nothing_outside() {
     .await;
     let (b, lines) = finished(&api, app, &b, Duration::from_secs(60)).await;
     assert_eq!(b["status"], "failed");
-    assert!(lines[lines.len() - 2].contains("checksum is sha256:"), "{lines:?}");
+    assert!(
+        lines[lines.len() - 2].contains("checksum is sha256:"),
+        "{lines:?}"
+    );
 
     // Bad input is refused at once and records nothing.
     let before = api.get(&format!("/apps/{app}/builds")).await.json();
     for url in ["ftp://example.com/a.tgz", "https://", "data:nocomma"] {
         let a = api
-            .post(&format!("/apps/{app}/builds"), &json!({ "url": url }).to_string())
+            .post(
+                &format!("/apps/{app}/builds"),
+                &json!({ "url": url }).to_string(),
+            )
             .await;
         assert_eq!(a.status, 422, "{url}: {}", a.text);
     }
@@ -293,7 +358,11 @@ fn read_in_image(image: &str, path: &str) -> String {
         .args(["run", "--rm", image, "cat", path])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -313,6 +382,8 @@ async fn real_images_from_tar_gz_zip_and_data_uris_with_build_args_and_masking()
         .await;
     assert_eq!(a.status, 200);
 
+    // A new sha each run, so the engine's cache cannot skip the RUN steps that print.
+    let sha = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     // tar.gz over HTTP, FROM scratch with busybox copied in, one folder at the top (lifted).
     let busybox = std::fs::read("/bin/busybox").unwrap();
     let dockerfile = b"FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
@@ -327,25 +398,38 @@ RUN for i in 1 2 3; do echo line $i; done\nCMD [\"sh\"]\n";
     let b = build(
         &api,
         app,
-        json!({"url": format!("{base}/source.tgz"), "sha": "ef5c71a0", "branch": "main", "repo": "https://github.com/acme/web"}),
+        json!({"url": format!("{base}/source.tgz"), "sha": sha, "branch": "main", "repo": "https://github.com/acme/web"}),
     )
     .await;
     let (b, lines) = finished(&api, app, &b, Duration::from_secs(180)).await;
     assert_eq!(b["status"], "succeeded", "{lines:#?}");
     assert_eq!(lines.last().unwrap(), "Finished: SUCCESS");
-    assert!(lines[0].starts_with("Fetching http://127.0.0.1:"), "{lines:?}");
+    assert!(
+        lines[0].starts_with("Fetching http://127.0.0.1:"),
+        "{lines:?}"
+    );
     let echoed = lines
         .iter()
         .find(|l| l.starts_with("greeting="))
         .unwrap_or_else(|| panic!("the RUN's output is in the log: {lines:#?}"));
-    assert_eq!(echoed, "greeting=hi secret=*** sha=ef5c71a0", "values under 4 characters are not masked");
-    assert!(!lines.iter().any(|l| l.contains(secret)), "the secret is masked everywhere");
+    assert_eq!(
+        *echoed,
+        format!("greeting=hi secret=*** sha={sha}"),
+        "values under 4 characters are not masked"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains(secret)),
+        "the secret is masked everywhere"
+    );
     let order: Vec<&String> = lines.iter().filter(|l| l.starts_with("line ")).collect();
     assert_eq!(order, ["line 1", "line 2", "line 3"]);
-    let image = format!("slipway/{app}:{}", b["id"].as_str().unwrap().replace('-', ""));
+    let image = format!(
+        "slipway/{app}:{}",
+        b["id"].as_str().unwrap().replace('-', "")
+    );
     assert_eq!(
         read_in_image(&image, "/built-with.txt").trim(),
-        format!("hi|{secret}|ef5c71a0|main|https://github.com/acme/web")
+        format!("hi|{secret}|{sha}|main|https://github.com/acme/web")
     );
 
     // A zip, and a data: URI, on the base image.
@@ -356,7 +440,10 @@ RUN for i in 1 2 3; do echo line $i; done\nCMD [\"sh\"]\n";
     let b = build(&api, app, json!({"url": format!("data:application/zip;base64,{}", base64::engine::general_purpose::STANDARD.encode(&zipped))})).await;
     let (b, lines) = finished(&api, app, &b, Duration::from_secs(120)).await;
     assert_eq!(b["status"], "succeeded", "{lines:#?}");
-    let image = format!("slipway/{app}:{}", b["id"].as_str().unwrap().replace('-', ""));
+    let image = format!(
+        "slipway/{app}:{}",
+        b["id"].as_str().unwrap().replace('-', "")
+    );
     assert_eq!(read_in_image(&image, "/where.txt").trim(), "from zip hi");
 
     let gz = tar_gz(&[E::File(
@@ -366,15 +453,93 @@ RUN for i in 1 2 3; do echo line $i; done\nCMD [\"sh\"]\n";
     let b = build(&api, app, json!({ "url": data_uri(&gz) })).await;
     let (b, lines) = finished(&api, app, &b, Duration::from_secs(120)).await;
     assert_eq!(b["status"], "succeeded", "{lines:#?}");
-    let image = format!("slipway/{app}:{}", b["id"].as_str().unwrap().replace('-', ""));
+    let image = format!(
+        "slipway/{app}:{}",
+        b["id"].as_str().unwrap().replace('-', "")
+    );
     assert_eq!(read_in_image(&image, "/where.txt").trim(), "from data hi");
 
     // A failing RUN fails the build with the engine's reason.
-    let gz = tar_gz(&[E::File("Dockerfile", b"FROM slipway-test/busybox\nRUN echo about to fail && false\n")]);
+    let gz = tar_gz(&[E::File(
+        "Dockerfile",
+        format!("FROM slipway-test/busybox\nRUN echo about to fail {sha} && false\n").as_bytes(),
+    )]);
     let b = build(&api, app, json!({ "url": data_uri(&gz) })).await;
     let (b, lines) = finished(&api, app, &b, Duration::from_secs(120)).await;
     assert_eq!(b["status"], "failed", "{lines:#?}");
-    assert!(lines.iter().any(|l| l == "about to fail"), "{lines:#?}");
-    assert!(lines[lines.len() - 2].contains("returned a non-zero code: 1"), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| *l == format!("about to fail {sha}")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[lines.len() - 2].contains("returned a non-zero code: 1"),
+        "{lines:#?}"
+    );
     assert_eq!(lines.last().unwrap(), "Finished: FAILURE");
+}
+
+#[tokio::test]
+async fn a_running_build_is_cancelled_from_another_process() {
+    base_image();
+    let db = testkit::fresh_url().await;
+    let key = support::fresh_key();
+    let worker = Slipway::start(&[("DATABASE_URL", &db), ("SLIPWAY_SECRET_KEY", &key)]).unwrap();
+    let web = Slipway::start(&[
+        ("DATABASE_URL", &db),
+        ("SLIPWAY_SECRET_KEY", &key),
+        ("SLIPWAY_NO_WORKER", "true"),
+    ])
+    .unwrap();
+    let (api, other) = (worker.admin(), web.admin());
+    api.create_app("cancel", "test").await;
+    let app = "cancel-test";
+    let marker = uuid::Uuid::new_v4().simple().to_string();
+    let gz = tar_gz(&[E::File(
+        "Dockerfile",
+        format!("FROM slipway-test/busybox\nRUN echo started {marker} && sleep 60\n").as_bytes(),
+    )]);
+    let b = build(&api, app, json!({ "url": data_uri(&gz) })).await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    // Wait until the RUN has started (its line is in the log).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = other
+            .get(&format!("/apps/{app}/builds/{id}/result"))
+            .await
+            .json();
+        if r["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| *l == format!("started {marker}"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the build never started: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = other.delete(&format!("/apps/{app}/builds/{id}")).await;
+    assert_eq!(a.status, 205, "{}", a.text);
+    assert_eq!(a.json()["status"], "failed");
+    let again = other.delete(&format!("/apps/{app}/builds/{id}")).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    // The worker notices, stops the engine's build, and writes nothing after the last line.
+    let (b, lines) = finished(&api, app, &b, Duration::from_secs(5)).await;
+    assert_eq!(b["status"], "failed");
+    assert_eq!(lines[lines.len() - 2], "Cancelled by ops.");
+    assert_eq!(lines.last().unwrap(), "Finished: FAILURE");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = worker.logs();
+        if log.contains("build cancelled") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not stop the build: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, after) = finished(&api, app, &b, Duration::from_secs(5)).await;
+    assert_eq!(after, lines, "no line after Finished: FAILURE");
 }
