@@ -10,12 +10,14 @@ engine_answers() { # socket path
 }
 
 engine_start() {
-  local sock=${DOCKER_HOST#unix://}
-  if [ -n "${DOCKER_HOST:-}" ] && [ "$sock" != "$DOCKER_HOST" ]; then
+  local host=${DOCKER_HOST:-}
+  local sock=${host#unix://}
+  if [ -n "$host" ] && [ "$sock" = "$host" ]; then
+    # Not a unix socket (tcp://, ssh://): used as given.
     echo "==> using the container engine at $DOCKER_HOST" >&2
     return 0
   fi
-  if [ -n "${DOCKER_HOST:-}" ] && engine_answers "$sock"; then
+  if [ -n "$host" ] && engine_answers "$sock"; then
     echo "==> using the container engine at $DOCKER_HOST" >&2
     return 0
   fi
