@@ -129,61 +129,46 @@ impl Core {
             Source::Fetch => return self.queue_build(actor, app, req).await,
         };
         let id = Uuid::new_v4();
-        let sealed_source = self
-            .key
-            .seal(&format!("build:{id}"), req.url.trim().as_bytes());
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "insert into builds (id, app_id, status, source_url, source_enc, checksum, version, commit_sha,
-                                 author, repo, branch, message, image, user_id, log_lines)
-             values ($1, $2, 'succeeded', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 2)",
+        self.insert_build(&mut tx, id, actor, app, &req, Some(&image))
+            .await?;
+        crate::build_job::append_lines_in(
+            &mut tx,
+            id,
+            &[
+                format!("Using the image {image} as is (docker:// sources are not built)."),
+                "Finished: SUCCESS".into(),
+            ],
+            None,
         )
-        .bind(id)
-        .bind(app.id)
-        .bind(redact(req.url.trim()))
-        .bind(sealed_source)
-        .bind(&req.checksum)
-        .bind(&req.version)
-        .bind(&req.sha)
-        .bind(&req.author)
-        .bind(&req.repo)
-        .bind(&req.branch)
-        .bind(&req.message)
-        .bind(&image)
-        .bind(actor.user_id)
-        .execute(&mut *tx)
         .await?;
-        let lines = [
-            format!("Using the image {image} as is (docker:// sources are not built)."),
-            "Finished: SUCCESS".into(),
-        ];
-        for (i, line) in lines.iter().enumerate() {
-            sqlx::query("insert into build_log_lines (build_id, seq, text) values ($1, $2, $3)")
-                .bind(id)
-                .bind(i as i32 + 1)
-                .bind(line)
-                .execute(&mut *tx)
-                .await?;
-        }
         tx.commit().await?;
         tracing::info!(app = %app.full_name(), actor = %actor.login, build = %id, "build recorded");
         self.after_build_succeeded(app, id).await?;
         self.find_build(app, id).await
     }
 
-    /// Records a build from a URL as queued, with its job, in one transaction.
-    async fn queue_build(&self, actor: &Actor, app: &App, req: BuildRequest) -> Result<Build> {
-        let id = Uuid::new_v4();
+    /// Inserts a build: succeeded with `image`, else queued. The source URL is stored sealed
+    /// (it may carry credentials) and shown redacted.
+    async fn insert_build(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        id: Uuid,
+        actor: &Actor,
+        app: &App,
+        req: &BuildRequest,
+        image: Option<&str>,
+    ) -> Result<()> {
         let url = req.url.trim();
         let sealed_source = self.key.seal(&format!("build:{id}"), url.as_bytes());
-        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into builds (id, app_id, status, source_url, source_enc, checksum, version, commit_sha,
-                                 author, repo, branch, message, user_id)
-             values ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                 author, repo, branch, message, image, user_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(id)
         .bind(app.id)
+        .bind(if image.is_some() { "succeeded" } else { "queued" })
         .bind(redact(url))
         .bind(sealed_source)
         .bind(&req.checksum)
@@ -193,10 +178,20 @@ impl Core {
         .bind(&req.repo)
         .bind(&req.branch)
         .bind(&req.message)
+        .bind(image)
         .bind(actor.user_id)
         .execute(&mut *tx)
         .await?;
-        crate::queue::enqueue_build(&mut tx, app.id, id).await?;
+        Ok(())
+    }
+
+    /// Records a build from a URL as queued, with its job, in one transaction.
+    async fn queue_build(&self, actor: &Actor, app: &App, req: BuildRequest) -> Result<Build> {
+        let id = Uuid::new_v4();
+        let mut tx = self.pool.begin().await?;
+        self.insert_build(&mut tx, id, actor, app, &req, None)
+            .await?;
+        crate::queue::enqueue(&mut tx, app.id, crate::queue::JobFor::Build(id)).await?;
         // Read before commit: a worker may take it the moment it is committed.
         let build = sqlx::query_as(&format!("{BUILD_SELECT} where b.id = $1"))
             .bind(id)

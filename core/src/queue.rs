@@ -59,33 +59,25 @@ pub struct Job {
     pub attempts: i32,
 }
 
-/// Queues the deploy of a release, inside the transaction that created it.
-pub(crate) async fn enqueue_deploy(
-    tx: &mut PgConnection,
-    app_id: Uuid,
-    release_id: Uuid,
-) -> Result<()> {
-    sqlx::query("insert into jobs (app_id, kind, release_id) values ($1, 'deploy', $2)")
-        .bind(app_id)
-        .bind(release_id)
-        .execute(&mut *tx)
-        .await?;
-    // Delivered at commit.
-    sqlx::query("select pg_notify($1, '')")
-        .bind(CHANNEL)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+/// What a job is for.
+pub(crate) enum JobFor {
+    /// Deploying a release.
+    Deploy(Uuid),
+    /// Running a build.
+    Build(Uuid),
 }
 
-/// Queues a build, inside the transaction that recorded it.
-pub(crate) async fn enqueue_build(
-    tx: &mut PgConnection,
-    app_id: Uuid,
-    build_id: Uuid,
-) -> Result<()> {
-    sqlx::query("insert into jobs (app_id, kind, build_id) values ($1, 'build', $2)")
+/// Queues a job, inside the transaction that made its release or build; workers hear of it
+/// at commit.
+pub(crate) async fn enqueue(tx: &mut PgConnection, app_id: Uuid, job: JobFor) -> Result<()> {
+    let (kind, release_id, build_id) = match job {
+        JobFor::Deploy(r) => ("deploy", Some(r), None),
+        JobFor::Build(b) => ("build", None, Some(b)),
+    };
+    sqlx::query("insert into jobs (app_id, kind, release_id, build_id) values ($1, $2, $3, $4)")
         .bind(app_id)
+        .bind(kind)
+        .bind(release_id)
         .bind(build_id)
         .execute(&mut *tx)
         .await?;

@@ -422,7 +422,7 @@ impl Core {
         .bind(cause.actor.map(|a| a.user_id))
         .execute(&mut *tx)
         .await?;
-        crate::queue::enqueue_deploy(tx, app.id, id).await?;
+        crate::queue::enqueue(tx, app.id, crate::queue::JobFor::Deploy(id)).await?;
         tracing::info!(
             app = %app.full_name(),
             actor = cause.actor.map(|a| a.login.as_str()).unwrap_or("slipway"),
