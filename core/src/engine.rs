@@ -51,14 +51,6 @@ impl Docker {
     fn unreachable(&self) -> anyhow::Error {
         crate::source::Refused(format!("no container engine reachable at {}", self.address)).into()
     }
-
-    /// Whether the engine answers.
-    pub async fn ping(&self) -> bool {
-        match &self.client {
-            Some(c) => c.ping().await.is_ok(),
-            None => false,
-        }
-    }
 }
 
 #[async_trait::async_trait]

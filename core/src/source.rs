@@ -7,12 +7,11 @@
 //! files are refused with a reason, as are archives over the size and file-count limits.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context;
 use base64::Engine as _;
 
 /// Limits on what a build may fetch and unpack (DESIGN §8).
@@ -668,16 +667,6 @@ pub fn with_args(dockerfile: &str, args: &[String]) -> String {
         }
     }
     out
-}
-
-/// Reads a file fully, for callers that need the context as bytes.
-pub fn read_all(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut v = Vec::new();
-    f.rewind()?;
-    f.read_to_end(&mut v)?;
-    Ok(v)
 }
 
 #[cfg(test)]
