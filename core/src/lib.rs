@@ -8,7 +8,8 @@
 //! - `diff`: what differs between two releases, and whether the app runs a rolled-back one;
 //! - `users`, `tokens`: who acts, and how scripts prove it;
 //! - `queue`: the job queue (`for update skip locked` + leases) and the worker, which drives
-//!   the `Runtime` port (deploys) and runs builds (`build_job`);
+//!   the `Runtime` port (deploys) and runs builds (`build_job`); `log_feed`: live build logs
+//!   for any number of viewers, through one `LISTEN` per process;
 //! - `source`: fetching a build's source within limits and address checks, and turning the
 //!   archive into a checked build context; `engine`: the image builder port and its Docker
 //!   Engine API adapter;
@@ -28,6 +29,7 @@ pub mod engine;
 mod error;
 pub mod favorites;
 pub mod features;
+pub mod log_feed;
 pub mod pgtools;
 pub mod queue;
 pub mod releases;

@@ -185,6 +185,7 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
         .build();
     let state = AppState {
         core: db.core.clone(),
+        logs: slipway_core::log_feed::LogHub::start(db.core.clone()),
         leptos,
         public: Arc::new(public),
         local_sign_in: !oauth && bound.ip().is_loopback(),

@@ -543,3 +543,177 @@ async fn a_running_build_is_cancelled_from_another_process() {
     let (_, after) = finished(&api, app, &b, Duration::from_secs(5)).await;
     assert_eq!(after, lines, "no line after Finished: FAILURE");
 }
+
+/// A websocket viewer of a build's log, as an Akkeris-style client would be.
+struct Viewer {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// What a viewer read: lines (seq, text), then maybe the final status and close code.
+#[derive(Debug, PartialEq)]
+enum Frame {
+    Lines(Vec<(i64, String)>),
+    Status(String),
+    Closed(Option<u16>),
+}
+
+impl Viewer {
+    async fn open(api: &Api, path: &str) -> Result<Viewer, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}{path}", api.base.replacen("http", "ws", 1));
+        let mut req = url.into_client_request().unwrap();
+        if let Some(t) = &api.token {
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => Ok(Viewer { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+            Err(e) => panic!("websocket: {e}"),
+        }
+    }
+
+    async fn frame(&mut self) -> Frame {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(60), self.ws.next())
+                .await
+                .expect("a frame within a minute");
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    if let Some(status) = v["status"].as_str() {
+                        return Frame::Status(status.to_owned());
+                    }
+                    let lines = v["lines"].as_array().unwrap_or_else(|| panic!("{v}"));
+                    assert!(!lines.is_empty(), "a lines frame has lines");
+                    return Frame::Lines(
+                        lines
+                            .iter()
+                            .map(|l| {
+                                (
+                                    l["seq"].as_i64().unwrap(),
+                                    l["text"].as_str().unwrap().to_owned(),
+                                )
+                            })
+                            .collect(),
+                    );
+                }
+                Some(Ok(Message::Close(c))) => {
+                    return Frame::Closed(c.map(|c| u16::from(c.code)));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("websocket error: {e}"),
+                None => return Frame::Closed(None),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_build_is_watched_live_through_another_process_across_a_reconnect() {
+    base_image();
+    let db = testkit::fresh_url().await;
+    let key = support::fresh_key();
+    let worker = Slipway::start(&[("DATABASE_URL", &db), ("SLIPWAY_SECRET_KEY", &key)]).unwrap();
+    let web = Slipway::start(&[
+        ("DATABASE_URL", &db),
+        ("SLIPWAY_SECRET_KEY", &key),
+        ("SLIPWAY_NO_WORKER", "true"),
+    ])
+    .unwrap();
+    let (api, other) = (worker.admin(), web.admin());
+    api.create_app("live", "test").await;
+    let app = "live-test";
+    // About four seconds of output, a line every 10 ms.
+    let gz = tar_gz(&[E::File(
+        "Dockerfile",
+        b"FROM slipway-test/busybox\nRUN i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo \"tick $i\"; usleep 10000; done\n",
+    )]);
+    let b = build(&api, app, json!({ "url": data_uri(&gz) })).await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let stream = format!("/apps/{app}/builds/{id}/stream");
+
+    // Refusals first: no token, a bad `from`, an unknown build.
+    assert_eq!(
+        Viewer::open(&web.anonymous(), &stream).await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        Viewer::open(&other, &format!("{stream}?from=0"))
+            .await
+            .err(),
+        Some(400)
+    );
+    let unknown = uuid::Uuid::new_v4();
+    assert_eq!(
+        Viewer::open(&other, &format!("/apps/{app}/builds/{unknown}/stream"))
+            .await
+            .err(),
+        Some(404)
+    );
+
+    // Watch through the process without a worker until tick 100, then hang up mid-build.
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    let mut v = Viewer::open(&other, &stream).await.unwrap();
+    while !seen.iter().any(|(_, t)| t == "tick 100") {
+        match v.frame().await {
+            Frame::Lines(l) => seen.extend(l),
+            f => panic!("the build ended before tick 100: {f:?} after {seen:?}"),
+        }
+    }
+    drop(v);
+    let status = other.get(&format!("/apps/{app}/builds/{id}")).await.json()["status"].clone();
+    assert_eq!(status, "pending", "the hang-up was mid-build");
+    let last = seen.last().unwrap().0;
+
+    // Resume from the next line; read to the end.
+    let mut v = Viewer::open(&other, &format!("{stream}?from={}", last + 1))
+        .await
+        .unwrap();
+    let end = loop {
+        match v.frame().await {
+            Frame::Lines(l) => seen.extend(l),
+            Frame::Status(s) => break s,
+            Frame::Closed(c) => panic!("closed ({c:?}) before the status"),
+        }
+    };
+    assert_eq!(end, "succeeded");
+    assert_eq!(v.frame().await, Frame::Closed(Some(1000)));
+
+    // Every line exactly once, in order, and the same as the stored log.
+    let seqs: Vec<i64> = seen.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (1..=seen.len() as i64).collect::<Vec<_>>());
+    let (_, stored) = finished(&api, app, &b, Duration::from_secs(5)).await;
+    let texts: Vec<String> = seen.iter().map(|(_, t)| t.clone()).collect();
+    assert_eq!(texts, stored);
+    let ticks: Vec<&String> = texts.iter().filter(|t| t.starts_with("tick ")).collect();
+    assert_eq!(ticks.len(), 400, "{texts:?}");
+    assert_eq!(texts.last().unwrap(), "Finished: SUCCESS");
+
+    // A finished build replays from any line, then ends.
+    let n = stored.len() as i64;
+    let mut v = Viewer::open(&api, &format!("{stream}?from={}", n - 2))
+        .await
+        .unwrap();
+    let mut tail = Vec::new();
+    loop {
+        match v.frame().await {
+            Frame::Lines(l) => tail.extend(l),
+            Frame::Status(s) => {
+                assert_eq!(s, "succeeded");
+                break;
+            }
+            f => panic!("{f:?}"),
+        }
+    }
+    assert_eq!(
+        tail,
+        (n - 2..=n)
+            .map(|s| (s, stored[s as usize - 1].clone()))
+            .collect::<Vec<_>>()
+    );
+}

@@ -22,6 +22,7 @@ use super::json::Body;
 use super::AppState;
 
 mod range;
+mod stream;
 
 /// The API's errors, each a status and a plain-text reason (internal text never leaves).
 #[derive(Debug)]
@@ -99,6 +100,10 @@ pub fn routes() -> Router<AppState> {
             get(get_build).delete(cancel_build).put(rebuild),
         )
         .route("/apps/{app}/builds/{build}/result", get(build_result))
+        .route(
+            "/apps/{app}/builds/{build}/stream",
+            get(stream::build_stream),
+        )
         .route("/slugs/{slug}", get(get_slug))
         .route(
             "/apps/{app}/config-vars",

@@ -25,6 +25,8 @@ use tower_sessions_sqlx_store::PostgresStore;
 #[derive(Clone)]
 pub struct AppState {
     pub core: Core,
+    /// Live build logs: this process's one listener and its feeds.
+    pub logs: slipway_core::log_feed::LogHub,
     pub leptos: LeptosOptions,
     pub public: Arc<guard::PublicUrl>,
     /// Local admin sign-in is offered (loopback, no OAuth).

@@ -1,0 +1,438 @@
+//! Live build logs for any number of viewers in any number of processes.
+//!
+//! Each process holds one `LISTEN slipway_log` connection (the [`LogHub`]). A build that has
+//! viewers gets one shared feed: on each notification it reads the new lines once and keeps the
+//! most recent ones in memory. A viewer ([`Tail`]) holds only a cursor: it reads from the feed's
+//! memory when its next line is there, and from the database when it has fallen behind (or
+//! starts before the feed). Nothing is pushed into a viewer, so a slow viewer costs nothing but
+//! its own reads, never slows the build or other viewers, and is never skipped.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::postgres::PgListener;
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+use crate::build_job::LOG_CHANNEL;
+use crate::{Core, Result};
+
+/// A stored log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LogLine {
+    pub seq: i32,
+    pub text: String,
+}
+
+/// What a viewer gets next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailEvent {
+    /// One or more lines, in order, continuing from the previous event.
+    Lines(Vec<LogLine>),
+    /// The build finished with this status (`succeeded` or `failed`) and every line was sent.
+    Done(String),
+}
+
+/// Lines a feed keeps in memory, and their bytes; older lines are read from the database.
+const FEED_LINES: usize = 20_000;
+const FEED_BYTES: usize = 8 << 20;
+/// Lines read or sent at once.
+const BATCH: i32 = 2_000;
+/// A feed re-reads this often without a notification (one lost while the listener reconnected).
+const POLL: Duration = Duration::from_secs(2);
+
+/// The process's listener and its feeds. Cheap to clone.
+#[derive(Clone)]
+pub struct LogHub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    core: Core,
+    feeds: Mutex<HashMap<Uuid, Arc<Feed>>>,
+}
+
+struct Feed {
+    build_id: Uuid,
+    state: watch::Sender<Snapshot>,
+    poke: Notify,
+}
+
+/// What a feed has read so far.
+#[derive(Default)]
+struct Snapshot {
+    /// The first read has happened.
+    ready: bool,
+    /// The seq of the first line in `chunks`, and one past the last.
+    first: i32,
+    next: i32,
+    chunks: VecDeque<Arc<[LogLine]>>,
+    lines: usize,
+    bytes: usize,
+    /// The final status, once every line up to `next` is all there is.
+    done: Option<String>,
+}
+
+impl LogHub {
+    /// Starts the process's listener. Feeds also poll, so a listener that is down (and
+    /// reconnecting) only delays lines.
+    pub fn start(core: Core) -> Self {
+        let hub = LogHub {
+            inner: Arc::new(HubInner {
+                core,
+                feeds: Mutex::new(HashMap::new()),
+            }),
+        };
+        let listener = hub.clone();
+        tokio::spawn(async move { listener.listen().await });
+        hub
+    }
+
+    async fn listen(self) {
+        loop {
+            let mut listener = match PgListener::connect_with(self.inner.core.pool()).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "log listener: cannot connect; feeds poll meanwhile");
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(LOG_CHANNEL).await {
+                tracing::warn!(error = %e, "log listener: LISTEN failed; feeds poll meanwhile");
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(n)) => {
+                        if let Ok(id) = n.payload().parse::<Uuid>() {
+                            let feed = self.inner.feeds.lock().unwrap().get(&id).cloned();
+                            if let Some(feed) = feed {
+                                feed.poke.notify_one();
+                            }
+                        }
+                    }
+                    // The connection dropped and will be re-made: notifications may be lost.
+                    Ok(None) => self.poke_all(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "log listener lost its connection");
+                        self.poke_all();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn poke_all(&self) {
+        for feed in self.inner.feeds.lock().unwrap().values() {
+            feed.poke.notify_one();
+        }
+    }
+
+    /// A viewer of `build_id`'s log from line `from` (1 is the first). The caller has checked
+    /// the viewer may read the build.
+    pub fn tail(&self, build_id: Uuid, from: i32) -> Tail {
+        let mut feeds = self.inner.feeds.lock().unwrap();
+        let feed = feeds
+            .entry(build_id)
+            .or_insert_with(|| {
+                let feed = Arc::new(Feed {
+                    build_id,
+                    state: watch::Sender::new(Snapshot::default()),
+                    poke: Notify::new(),
+                });
+                tokio::spawn(self.clone().run_feed(feed.clone()));
+                feed
+            })
+            .clone();
+        // Subscribed under the lock, so the feed cannot retire between lookup and subscribe.
+        let rx = feed.state.subscribe();
+        Tail {
+            core: self.inner.core.clone(),
+            _feed: feed,
+            rx,
+            build_id,
+            next: from.max(1),
+        }
+    }
+
+    /// Reads new lines whenever poked (or every [`POLL`]) until the build is done or nobody
+    /// watches.
+    async fn run_feed(self, feed: Arc<Feed>) {
+        let mut cursor: Option<i32> = None;
+        loop {
+            match read_new(&self.inner.core, feed.build_id, cursor).await {
+                Ok((status, lines)) => {
+                    let full = lines.len() as i32 >= BATCH;
+                    let finished = matches!(status.as_deref(), None | Some("succeeded" | "failed"));
+                    let start = lines.first().map(|l| l.seq);
+                    if let Some(last) = lines.last() {
+                        cursor = Some(last.seq + 1);
+                    }
+                    feed.state.send_modify(|s| {
+                        if !s.ready {
+                            s.ready = true;
+                            s.first = start.or(cursor).unwrap_or(1);
+                            s.next = s.first;
+                        }
+                        if !lines.is_empty() {
+                            s.push(lines);
+                        }
+                        if finished && !full {
+                            // A build that is gone ends as failed.
+                            s.done = Some(status.clone().unwrap_or_else(|| "failed".into()));
+                        }
+                    });
+                    if cursor.is_none() {
+                        // Nothing logged yet: the first line will be 1.
+                        cursor = Some(feed.state.borrow().next);
+                    }
+                    if finished && !full {
+                        break;
+                    }
+                    if full {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, build = %feed.build_id, "log feed read failed")
+                }
+            }
+            tokio::select! {
+                _ = feed.poke.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = feed.state.closed() => {}
+            }
+            if self.retire_if_unwatched(&feed) {
+                return;
+            }
+        }
+        // Done: viewers read what remains; the feed leaves the map once they have gone.
+        loop {
+            feed.state.closed().await;
+            if self.retire_if_unwatched(&feed) {
+                return;
+            }
+        }
+    }
+
+    fn retire_if_unwatched(&self, feed: &Arc<Feed>) -> bool {
+        let mut feeds = self.inner.feeds.lock().unwrap();
+        if feed.state.receiver_count() > 0 {
+            return false;
+        }
+        if feeds
+            .get(&feed.build_id)
+            .is_some_and(|f| Arc::ptr_eq(f, feed))
+        {
+            feeds.remove(&feed.build_id);
+        }
+        true
+    }
+
+    /// How many builds have a live feed in this process (for tests and metrics).
+    pub fn feeds(&self) -> usize {
+        self.inner.feeds.lock().unwrap().len()
+    }
+}
+
+impl Snapshot {
+    fn push(&mut self, lines: Vec<LogLine>) {
+        self.next = lines.last().map_or(self.next, |l| l.seq + 1);
+        self.lines += lines.len();
+        self.bytes += lines.iter().map(|l| l.text.len() + 32).sum::<usize>();
+        self.chunks.push_back(lines.into());
+        while self.chunks.len() > 1 && (self.lines > FEED_LINES || self.bytes > FEED_BYTES) {
+            let old = self.chunks.pop_front().expect("more than one chunk");
+            self.lines -= old.len();
+            self.bytes -= old.iter().map(|l| l.text.len() + 32).sum::<usize>();
+            self.first = self.chunks[0][0].seq;
+        }
+    }
+
+    /// Up to `max` lines from `from`, if the feed has them in memory.
+    fn lines_from(&self, from: i32, max: usize) -> Vec<LogLine> {
+        let mut out = Vec::new();
+        for chunk in &self.chunks {
+            let last = chunk[chunk.len() - 1].seq;
+            if last < from {
+                continue;
+            }
+            let skip = (from - chunk[0].seq).max(0) as usize;
+            for line in &chunk[skip..] {
+                if out.len() == max {
+                    return out;
+                }
+                out.push(line.clone());
+            }
+        }
+        out
+    }
+}
+
+/// The build's status and its lines from `from` (at most [`BATCH`]). Without `from`, the
+/// lines start near the end, so a fresh feed holds the recent lines. One statement, so when
+/// the status is final the lines are complete (the last line is written with the status).
+async fn read_new(
+    core: &Core,
+    build_id: Uuid,
+    from: Option<i32>,
+) -> Result<(Option<String>, Vec<LogLine>)> {
+    let rows: Vec<(String, Option<i32>, Option<String>)> = sqlx::query_as(
+        "select b.status, l.seq, l.text
+           from builds b
+           left join lateral (
+                select seq, text from build_log_lines
+                 where build_id = b.id
+                   and seq >= coalesce($2, greatest(1, b.log_lines + 1 - $3 / 2))
+                 order by seq limit $3
+           ) l on true
+          where b.id = $1
+          order by l.seq",
+    )
+    .bind(build_id)
+    .bind(from)
+    .bind(BATCH)
+    .fetch_all(&core.pool)
+    .await?;
+    let status = rows.first().map(|r| r.0.clone());
+    let lines = rows
+        .into_iter()
+        .filter_map(|(_, seq, text)| {
+            Some(LogLine {
+                seq: seq?,
+                text: text?,
+            })
+        })
+        .collect();
+    Ok((status, lines))
+}
+
+/// One viewer's cursor over a build's log.
+pub struct Tail {
+    core: Core,
+    _feed: Arc<Feed>,
+    rx: watch::Receiver<Snapshot>,
+    build_id: Uuid,
+    next: i32,
+}
+
+impl Tail {
+    /// The seq of the next line this viewer will get.
+    pub fn position(&self) -> i32 {
+        self.next
+    }
+
+    /// Waits for the next lines, or the end. Cancel-safe: a cancelled call loses nothing.
+    pub async fn next(&mut self) -> Result<TailEvent> {
+        loop {
+            enum Step {
+                Lines(Vec<LogLine>),
+                FromDb(i32),
+                Done(String),
+                Wait,
+            }
+            let step = {
+                let s = self.rx.borrow_and_update();
+                if !s.ready {
+                    Step::Wait
+                } else if self.next < s.first {
+                    Step::FromDb(s.first)
+                } else if self.next < s.next {
+                    Step::Lines(s.lines_from(self.next, BATCH as usize))
+                } else if let Some(done) = &s.done {
+                    Step::Done(done.clone())
+                } else {
+                    Step::Wait
+                }
+            };
+            match step {
+                Step::Lines(lines) if !lines.is_empty() => {
+                    self.next = lines[lines.len() - 1].seq + 1;
+                    return Ok(TailEvent::Lines(lines));
+                }
+                Step::Lines(_) | Step::Wait => {
+                    if self.rx.changed().await.is_err() {
+                        // The feed's sender lives as long as this tail; unreachable in practice.
+                        return Ok(TailEvent::Done("failed".into()));
+                    }
+                }
+                Step::FromDb(upto) => {
+                    let lines: Vec<LogLine> = sqlx::query_as(
+                        "select seq, text from build_log_lines
+                          where build_id = $1 and seq >= $2 and seq < $3
+                          order by seq limit $4",
+                    )
+                    .bind(self.build_id)
+                    .bind(self.next)
+                    .bind(upto)
+                    .bind(BATCH)
+                    .fetch_all(&self.core.pool)
+                    .await?;
+                    match lines.last() {
+                        Some(last) => {
+                            self.next = last.seq + 1;
+                            return Ok(TailEvent::Lines(lines));
+                        }
+                        None => self.next = upto,
+                    }
+                }
+                Step::Done(status) => return Ok(TailEvent::Done(status)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(from: i32, n: i32) -> Vec<LogLine> {
+        (from..from + n)
+            .map(|seq| LogLine {
+                seq,
+                text: format!("line {seq}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_feed_keeps_recent_lines_and_serves_from_any_seq_it_holds() {
+        let mut s = Snapshot {
+            ready: true,
+            first: 1,
+            next: 1,
+            ..Default::default()
+        };
+        s.push(lines(1, 10));
+        s.push(lines(11, 5));
+        assert_eq!(s.next, 16);
+        let got = s.lines_from(9, 4);
+        assert_eq!(
+            got.iter().map(|l| l.seq).collect::<Vec<_>>(),
+            vec![9, 10, 11, 12]
+        );
+        assert!(s.lines_from(16, 10).is_empty());
+    }
+
+    #[test]
+    fn a_feed_drops_old_chunks_past_its_bound() {
+        let mut s = Snapshot {
+            ready: true,
+            first: 1,
+            next: 1,
+            ..Default::default()
+        };
+        for k in 0..30 {
+            s.push(lines(1 + k * 1000, 1000));
+        }
+        assert!(s.lines <= FEED_LINES);
+        assert_eq!(s.first, s.chunks[0][0].seq);
+        assert_eq!(s.next, 30_001);
+        assert_eq!(s.lines_from(s.first, 1)[0].seq, s.first);
+    }
+}

@@ -1,0 +1,93 @@
+//! The live build log websocket (DESIGN §5): `…/builds/{id}/stream?from=N`. Frames are JSON:
+//! `{"lines": [{"seq", "text"}, …]}` until the build ends, then `{"status"}`, then a close with
+//! code 1000. The server pings every 20 s.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use slipway_core::log_feed::{LogLine, Tail, TailEvent};
+
+use super::{build_id, load_app, ApiError, ApiResult};
+use crate::http::auth::ApiActor;
+use crate::http::AppState;
+
+const PING_EVERY: Duration = Duration::from_secs(20);
+
+#[derive(Deserialize)]
+pub(super) struct From {
+    from: Option<String>,
+}
+
+pub(super) async fn build_stream(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((app, build)): Path<(String, String)>,
+    Query(q): Query<From>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let from =
+        match q.from.as_deref() {
+            None | Some("") => 1,
+            Some(f) => f.parse::<i32>().ok().filter(|f| *f >= 1).ok_or_else(|| {
+                ApiError::BadRequest("from must be a line number, 1 or more.".into())
+            })?,
+        };
+    let app = load_app(&s, &actor, &app).await?;
+    let build = s.core.build(&actor, &app, build_id(&build)?).await?;
+    let tail = s.logs.tail(build.id, from);
+    Ok(ws
+        .on_upgrade(move |socket| async move {
+            if let Err(e) = stream(socket, tail).await {
+                tracing::debug!(error = %e, "log stream ended early");
+            }
+        })
+        .into_response())
+}
+
+#[derive(serde::Serialize)]
+struct LinesFrame<'a> {
+    lines: &'a [LogLine],
+}
+
+async fn stream(mut socket: WebSocket, mut tail: Tail) -> anyhow::Result<()> {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    loop {
+        tokio::select! {
+            event = tail.next() => match event? {
+                TailEvent::Lines(lines) => {
+                    let frame = serde_json::to_string(&LinesFrame { lines: &lines })?;
+                    socket.send(Message::Text(frame.into())).await?;
+                }
+                TailEvent::Done(status) => {
+                    let frame = serde_json::json!({ "status": status }).to_string();
+                    socket.send(Message::Text(frame.into())).await?;
+                    socket
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 1000,
+                            reason: "".into(),
+                        })))
+                        .await?;
+                    // Wait (briefly) for the client's close, so the close handshake completes.
+                    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                        while let Some(Ok(m)) = socket.recv().await {
+                            if matches!(m, Message::Close(_)) {
+                                break;
+                            }
+                        }
+                    })
+                    .await;
+                    return Ok(());
+                }
+            },
+            _ = ping.tick() => socket.send(Message::Ping(Default::default())).await?,
+            msg = socket.recv() => match msg {
+                // The viewer went away.
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
