@@ -13,6 +13,7 @@ start=$(date +%s)
 source scripts/engine.sh
 engine_start
 trap engine_stop EXIT
+scripts/test-images.sh
 
 echo "==> the wasm bundle has no server-only crates"
 if cargo tree -p frontend --target wasm32-unknown-unknown -e normal --prefix none |

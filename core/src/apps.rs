@@ -27,6 +27,8 @@ pub struct App {
     pub current_version: Option<i32>,
     pub current_description: Option<String>,
     pub image: Option<String>,
+    /// Where the app answers (DESIGN §6); none before its first deploy.
+    pub web_url: Option<String>,
 }
 
 impl App {
@@ -55,7 +57,7 @@ pub(crate) const APP_SELECT: &str = "
     select a.id, a.name, a.space_id, s.name as space_name, a.org_id, o.name as org_name,
            a.description, a.auto_release, a.auto_release_paused, a.created_at, a.updated_at,
            cur.created_at as released_at, cur.version as current_version,
-           cur.description as current_description, cur.image
+           cur.description as current_description, cur.image, a.web_url
       from apps a
       join spaces s on s.id = a.space_id
       join orgs o on o.id = a.org_id
@@ -136,10 +138,18 @@ impl Core {
     pub async fn delete_app(&self, actor: &Actor, key: &str) -> Result<App> {
         let app = self.find_app(key).await?;
         authorize(actor, Action::DeleteApp, Some(app.id))?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("delete from apps where id = $1")
             .bind(app.id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        // Workers remove its containers and images (and its address) when they hear of it.
+        sqlx::query("select pg_notify($1, $2)")
+            .bind(crate::runtime::RECONCILE_CHANNEL)
+            .bind(format!("{} {}", app.id, app.full_name()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         tracing::info!(app = %app.full_name(), actor = %actor.login, "app deleted");
         Ok(app)
     }

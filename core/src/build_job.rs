@@ -54,25 +54,12 @@ const MIN_MASKED: usize = 4;
 
 impl LogWriter {
     pub(crate) fn new(core: Core, build_id: Uuid, config: &BTreeMap<String, String>) -> Self {
-        let mut secrets: Vec<String> = config
-            .values()
-            .flat_map(|v| {
-                v.lines()
-                    .map(str::trim)
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .filter(|v| v.chars().count() >= MIN_MASKED)
-            .collect();
-        // Longest first, so a value containing another is masked whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
         Self {
             core,
             build_id,
             partial: String::new(),
             pending: Vec::new(),
-            secrets,
+            secrets: secrets_of(config),
         }
     }
 
@@ -91,13 +78,8 @@ impl LogWriter {
         self.pending.push(text);
     }
 
-    fn mask(&self, mut line: String) -> String {
-        for s in &self.secrets {
-            if line.contains(s.as_str()) {
-                line = line.replace(s.as_str(), "***");
-            }
-        }
-        line
+    fn mask(&self, line: String) -> String {
+        mask(line, &self.secrets)
     }
 
     pub(crate) fn has_pending(&self) -> bool {
@@ -123,6 +105,34 @@ impl LogWriter {
         }
         Ok(())
     }
+}
+
+/// The config values that logs must not show: 4 characters or longer, multi-line values line by
+/// line, longest first (so a value containing another is masked whole).
+pub(crate) fn secrets_of(config: &BTreeMap<String, String>) -> Vec<String> {
+    let mut secrets: Vec<String> = config
+        .values()
+        .flat_map(|v| {
+            v.lines()
+                .map(str::trim)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|v| v.chars().count() >= MIN_MASKED)
+        .collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    secrets
+}
+
+/// `line` with every secret replaced by `***`.
+pub(crate) fn mask(mut line: String, secrets: &[String]) -> String {
+    for s in secrets {
+        if line.contains(s.as_str()) {
+            line = line.replace(s.as_str(), "***");
+        }
+    }
+    line
 }
 
 /// Appends `lines` to a build's log, taking their sequence numbers under the build's row lock.

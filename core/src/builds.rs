@@ -121,35 +121,61 @@ const BUILD_SELECT: &str = "
 
 impl Core {
     /// Records a build. A build from a URL is queued for a worker; a `docker://` build succeeds
-    /// at once. With `auto-release` on, a succeeded build is released as `Auto-Deploy <build8>`.
+    /// at once when the engine has its image (never pulled). With `auto-release` on, a succeeded build is released as `Auto-Deploy <build8>`.
     pub async fn create_build(&self, actor: &Actor, app: &App, req: BuildRequest) -> Result<Build> {
         authorize(actor, Action::Build, Some(app.id))?;
         let image = match Source::parse(&req.url)? {
             Source::Docker { image } => image,
             Source::Fetch => return self.queue_build(actor, app, req).await,
         };
+        // The engine must have the image: it is never pulled. Without an engine (the ledger's
+        // own tests), the build is recorded as succeeded.
+        let missing = match &self.engine {
+            None => None,
+            Some(engine) => match engine.has_image(&image).await {
+                Ok(true) => None,
+                Ok(false) => Some(format!(
+                    "The container engine at {} has no image {image}. Slipway never pulls images: build or load it there first.",
+                    engine.address()
+                )),
+                Err(e) => Some(match e.downcast_ref::<crate::source::Refused>() {
+                    Some(r) => r.0.clone(),
+                    None => {
+                        tracing::warn!(error = %format!("{e:#}"), "cannot look up an image");
+                        format!("The container engine at {} did not answer.", engine.address())
+                    }
+                }),
+            },
+        };
         let id = Uuid::new_v4();
         let mut tx = self.pool.begin().await?;
-        self.insert_build(&mut tx, id, actor, app, &req, Some(&image))
-            .await?;
-        crate::build_job::append_lines_in(
-            &mut tx,
-            id,
-            &[
-                format!("Using the image {image} as is (docker:// sources are not built)."),
-                "Finished: SUCCESS".into(),
-            ],
-            None,
-        )
-        .await?;
+        let lines = match &missing {
+            None => {
+                self.insert_build(&mut tx, id, actor, app, &req, "succeeded", Some(&image))
+                    .await?;
+                [
+                    format!("Using the image {image} as is (docker:// sources are not built)."),
+                    "Finished: SUCCESS".into(),
+                ]
+            }
+            Some(why) => {
+                self.insert_build(&mut tx, id, actor, app, &req, "failed", None)
+                    .await?;
+                [why.clone(), "Finished: FAILURE".into()]
+            }
+        };
+        crate::build_job::append_lines_in(&mut tx, id, &lines, None).await?;
         tx.commit().await?;
         tracing::info!(app = %app.full_name(), actor = %actor.login, build = %id, "build recorded");
-        self.after_build_succeeded(app, id).await?;
+        if missing.is_none() {
+            self.after_build_succeeded(app, id).await?;
+        }
         self.find_build(app, id).await
     }
 
-    /// Inserts a build: succeeded with `image`, else queued. The source URL is stored sealed
-    /// (it may carry credentials) and shown redacted.
+    /// Inserts a build with `status` (and `image` when it succeeded). The source URL is stored
+    /// sealed (it may carry credentials) and shown redacted.
+    #[allow(clippy::too_many_arguments)]
     async fn insert_build(
         &self,
         tx: &mut sqlx::PgConnection,
@@ -157,6 +183,7 @@ impl Core {
         actor: &Actor,
         app: &App,
         req: &BuildRequest,
+        status: &str,
         image: Option<&str>,
     ) -> Result<()> {
         let url = req.url.trim();
@@ -168,7 +195,7 @@ impl Core {
         )
         .bind(id)
         .bind(app.id)
-        .bind(if image.is_some() { "succeeded" } else { "queued" })
+        .bind(status)
         .bind(redact(url))
         .bind(sealed_source)
         .bind(&req.checksum)
@@ -189,7 +216,7 @@ impl Core {
     async fn queue_build(&self, actor: &Actor, app: &App, req: BuildRequest) -> Result<Build> {
         let id = Uuid::new_v4();
         let mut tx = self.pool.begin().await?;
-        self.insert_build(&mut tx, id, actor, app, &req, None)
+        self.insert_build(&mut tx, id, actor, app, &req, "queued", None)
             .await?;
         crate::queue::enqueue(&mut tx, app.id, crate::queue::JobFor::Build(id)).await?;
         // Read before commit: a worker may take it the moment it is committed.

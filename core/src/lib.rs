@@ -12,7 +12,7 @@
 //!   for any number of viewers, through one `LISTEN` per process;
 //! - `source`: fetching a build's source within limits and address checks, and turning the
 //!   archive into a checked build context; `engine`: the image builder port and its Docker
-//!   Engine API adapter;
+//!   Engine API adapter; `runtime`: releases as containers behind each app's stable address;
 //! - `pgtools`: where PostgreSQL's binaries are and whom they run as (embedded cluster, tests).
 //!
 //! Every rule of release semantics lives here; the API and the UI only parse, call and map.
@@ -33,6 +33,7 @@ pub mod log_feed;
 pub mod pgtools;
 pub mod queue;
 pub mod releases;
+pub mod runtime;
 pub mod source;
 pub mod tokens;
 pub mod users;
@@ -48,6 +49,8 @@ use sqlx::PgPool;
 pub struct Core {
     pub(crate) pool: PgPool,
     pub(crate) key: Arc<crypto::SecretKey>,
+    /// The engine `docker://` builds are checked against; none in the ledger's own tests.
+    pub(crate) engine: Option<Arc<dyn engine::ImageBuilder>>,
 }
 
 impl Core {
@@ -56,7 +59,14 @@ impl Core {
         Self {
             pool,
             key: Arc::new(key),
+            engine: None,
         }
+    }
+
+    /// Checks `docker://` builds against `engine`.
+    pub fn with_engine(mut self, engine: Arc<dyn engine::ImageBuilder>) -> Self {
+        self.engine = Some(engine);
+        self
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -36,6 +36,12 @@ pub struct Deployment {
 pub trait Runtime: Send + Sync {
     /// Starts the release and makes it the app's running one; an error fails the release.
     async fn deploy(&self, d: &Deployment) -> anyhow::Result<()>;
+    /// How many recent releases keep their images; `None`: images are never removed.
+    fn keep_releases(&self) -> Option<u32> {
+        None
+    }
+    /// Removes images no kept release needs.
+    async fn remove_images(&self, _images: &[String]) {}
 }
 
 /// The runtime until a container engine is wired in: runs nothing, every release succeeds.
@@ -169,51 +175,110 @@ impl Core {
         Ok(())
     }
 
-    async fn run_deploy(&self, release_id: Uuid, runtime: &dyn Runtime) -> Result<()> {
-        // Idempotent: a release that already finished (a worker died after finishing it) is done.
-        let row: Option<(Uuid, String, String, i32, Option<String>, i32)> = sqlx::query_as(
-            "update releases r set status = 'pending', updated_at = now()
-               from apps a join spaces s on s.id = a.space_id
-              where r.id = $1 and a.id = r.app_id and r.status in ('queued', 'pending')
-             returning a.id, a.name, s.name, r.version,
-                       (select image from builds b where b.id = r.build_id), r.port",
+    /// What the runtime needs to run a release.
+    pub(crate) async fn deployment(&self, release_id: Uuid) -> Result<Deployment> {
+        let (app_id, name, space, version, image, port): (
+            Uuid,
+            String,
+            String,
+            i32,
+            Option<String>,
+            i32,
+        ) = sqlx::query_as(
+            "select a.id, a.name, s.name, r.version,
+                        (select image from builds b where b.id = r.build_id), r.port
+                   from releases r join apps a on a.id = r.app_id join spaces s on s.id = a.space_id
+                  where r.id = $1",
         )
         .bind(release_id)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        let Some((app_id, name, space, version, image, port)) = row else {
-            return Ok(());
-        };
         let mut conn = self.pool.acquire().await?;
         let config = self.open_snapshot_config(&mut conn, release_id).await?;
-        drop(conn);
-        let app_name = format!("{name}-{space}");
-        let d = Deployment {
+        Ok(Deployment {
             app_id,
-            app_name,
+            app_name: format!("{name}-{space}"),
             release_id,
             version,
             image,
             config,
             port,
-        };
+        })
+    }
+
+    async fn run_deploy(&self, release_id: Uuid, runtime: &dyn Runtime) -> Result<()> {
+        // Idempotent: a release that already finished (a worker died after finishing it) is done.
+        let n = sqlx::query(
+            "update releases set status = 'pending', updated_at = now()
+              where id = $1 and status in ('queued', 'pending')",
+        )
+        .bind(release_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(());
+        }
+        let d = self.deployment(release_id).await?;
+        let version = d.version;
         let outcome = runtime.deploy(&d).await;
-        let status = if outcome.is_ok() {
+        let failure = match &outcome {
+            Ok(()) => {
+                tracing::info!(app = %d.app_name, version, "release deployed");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(app = %d.app_name, version, error = %format!("{e:#}"), "release failed");
+                // Only reasons written for people are shown; anything else stays in the log.
+                Some(match e.downcast_ref::<crate::source::Refused>() {
+                    Some(r) => r.0.clone(),
+                    None => "The container engine failed while deploying; the server log has the details.".to_owned(),
+                })
+            }
+        };
+        sqlx::query(
+            "update releases set status = $2, failure = $3, updated_at = now() where id = $1",
+        )
+        .bind(release_id)
+        .bind(if failure.is_none() {
             "succeeded"
         } else {
             "failed"
-        };
-        match &outcome {
-            Ok(()) => tracing::info!(app = %d.app_name, version, "release deployed"),
-            Err(e) => {
-                tracing::warn!(app = %d.app_name, version, error = %format!("{e:#}"), "release failed")
-            }
+        })
+        .bind(&failure)
+        .execute(&self.pool)
+        .await?;
+        if failure.is_none() {
+            self.forget_old_images(d.app_id, runtime).await?;
         }
-        sqlx::query("update releases set status = $2, updated_at = now() where id = $1")
-            .bind(release_id)
-            .bind(status)
-            .execute(&self.pool)
-            .await?;
+        Ok(())
+    }
+
+    /// Removes the images no kept release needs (DESIGN §6): kept are the images of the
+    /// app's last `keep` releases, of pinned releases, and of builds never released.
+    async fn forget_old_images(&self, app_id: Uuid, runtime: &dyn Runtime) -> Result<()> {
+        let Some(keep) = runtime.keep_releases() else {
+            return Ok(());
+        };
+        let gone: Vec<(Uuid, String)> = sqlx::query_as(
+            "with kept as (
+                 select build_id from releases
+                  where app_id = $1 and build_id is not null
+                    and (pinned or version > (select last_version from apps where id = $1) - $2))
+             update builds b set image_removed = true
+              where b.app_id = $1 and b.image is not null and not b.image_removed
+                and exists (select 1 from releases r where r.build_id = b.id)
+                and b.id not in (select build_id from kept)
+             returning b.id, b.image",
+        )
+        .bind(app_id)
+        .bind(keep as i32)
+        .fetch_all(&self.pool)
+        .await?;
+        if !gone.is_empty() {
+            let images: Vec<String> = gone.into_iter().map(|(_, i)| i).collect();
+            runtime.remove_images(&images).await;
+        }
         Ok(())
     }
 

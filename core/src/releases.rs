@@ -46,13 +46,18 @@ pub struct Release {
     /// Whether this is the app's current release (the newest that succeeded), read in the
     /// same statement as the status so the two always agree.
     pub current: bool,
+    /// The release's image was removed from the engine (DESIGN §6): it cannot run again.
+    pub image_gone: bool,
+    /// Why the release failed, for people (a failed deploy's reason and the container's last
+    /// lines, config values masked).
+    pub failure: Option<String>,
 }
 
 impl Release {
-    /// Whether a rollback to this release is allowed now: it succeeded and is not current
-    /// (DESIGN §2). `Core::rollback` checks the same under the app's lock.
+    /// Whether a rollback to this release is allowed now: it succeeded, is not current, and its
+    /// image is kept (DESIGN §2). `Core::rollback` checks the same under the app's lock.
     pub fn is_rollback_target(&self) -> bool {
-        self.status.0 == ReleaseStatus::Succeeded && !self.current
+        self.status.0 == ReleaseStatus::Succeeded && !self.current && !self.image_gone
     }
 }
 
@@ -150,7 +155,8 @@ const RELEASE_SELECT: &str = "
            u.email as user_email, b.image, b.commit_sha, b.message as commit_message,
            r.created_at, r.updated_at,
            coalesce(r.version = (select max(c.version) from releases c
-                                  where c.app_id = $1 and c.status = 'succeeded'), false) as current
+                                  where c.app_id = $1 and c.status = 'succeeded'), false) as current,
+           coalesce(b.image_removed, false) as image_gone, r.failure
       from releases r
       left join users u on u.id = r.user_id
       left join builds b on b.id = r.build_id";
@@ -304,14 +310,22 @@ impl Core {
         .bind(app.id)
         .fetch_one(&mut *tx)
         .await?;
-        let status: String = sqlx::query_scalar("select status from releases where id = $1")
-            .bind(target.id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (status, image_gone): (String, bool) = sqlx::query_as(
+            "select r.status, coalesce(b.image_removed, false)
+               from releases r left join builds b on b.id = r.build_id where r.id = $1",
+        )
+        .bind(target.id)
+        .fetch_one(&mut *tx)
+        .await?;
         let v = target.version;
         if status != "succeeded" {
             return Err(Error::Conflict(format!(
                 "Cannot roll back to v{v}: it has not succeeded (its status is {status})."
+            )));
+        }
+        if image_gone {
+            return Err(Error::Conflict(format!(
+                "Cannot roll back to v{v}: its image is no longer kept (only the last releases' and pinned releases' images are; pin a release to keep it)."
             )));
         }
         if current == Some(v) {

@@ -11,7 +11,8 @@ use clap::Parser;
 use leptos::prelude::LeptosOptions;
 use slipway_core::build_job::BuildSettings;
 use slipway_core::crypto::SecretKey;
-use slipway_core::queue::{Engines, NoopRuntime, Runtime};
+use slipway_core::queue::{Engines, Runtime};
+use slipway_core::runtime::{DockerRuntime, RuntimeSettings};
 use slipway_core::source::{AddressPolicy, Limits};
 use slipway_core::Core;
 use tokio::sync::watch;
@@ -77,7 +78,9 @@ async fn open_database(opts: &Options, max_connections: u32) -> anyhow::Result<D
         let options: sqlx::postgres::PgConnectOptions = url
             .parse()
             .context("DATABASE_URL is not a PostgreSQL URL")?;
-        let core = slipway_core::db::connect(options, max_connections, key).await?;
+        let core = slipway_core::db::connect(options, max_connections, key)
+            .await?
+            .with_engine(Arc::new(slipway_core::engine::Docker::from_env()));
         return Ok(Database {
             core,
             embedded: None,
@@ -94,7 +97,7 @@ async fn open_database(opts: &Options, max_connections: u32) -> anyhow::Result<D
     };
     match core {
         Ok(core) => Ok(Database {
-            core,
+            core: core.with_engine(Arc::new(slipway_core::engine::Docker::from_env())),
             embedded: Some(embedded),
         }),
         Err(e) => {
@@ -217,17 +220,31 @@ fn spawn_worker(
 ) -> tokio::task::JoinHandle<()> {
     let core = core.clone();
     let lease = opts.job_lease;
-    let runtime: Arc<dyn Runtime> = Arc::new(NoopRuntime);
+    let docker = Arc::new(DockerRuntime::new(
+        core.clone(),
+        RuntimeSettings {
+            health_timeout: opts.health_timeout,
+            ports: opts.app_ports,
+            host: opts.app_host,
+            keep_releases: opts.keep_releases,
+        },
+    ));
+    let runtime: Arc<dyn Runtime> = docker.clone();
     let engines = Engines {
         runtime,
         builds: build_settings(opts),
     };
     let name = format!("{}-{}", hostname(), std::process::id());
     tokio::spawn(async move {
+        let mut stop2 = stop.clone();
+        let reconciler = tokio::spawn(docker.run_reconciler(async move {
+            let _ = stop2.wait_for(|s| *s).await;
+        }));
         core.run_worker(name, lease, engines, async move {
             let _ = stop.wait_for(|s| *s).await;
         })
-        .await
+        .await;
+        let _ = reconciler.await;
     })
 }
 

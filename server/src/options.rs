@@ -176,7 +176,7 @@ pub struct Options {
         default_value = "127.0.0.1",
         global = true
     )]
-    pub app_host: String,
+    pub app_host: std::net::IpAddr,
     /// Releases whose images are kept.
     #[arg(
         long,

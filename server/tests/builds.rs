@@ -628,10 +628,11 @@ async fn a_build_is_watched_live_through_another_process_across_a_reconnect() {
     let (api, other) = (worker.admin(), web.admin());
     api.create_app("live", "test").await;
     let app = "live-test";
-    // About four seconds of output, a line every 10 ms.
+    // About four seconds of output, a line every 10 ms; the nonce defeats the engine's cache.
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
     let gz = tar_gz(&[E::File(
         "Dockerfile",
-        b"FROM slipway-test/busybox\nRUN i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo \"tick $i\"; usleep 10000; done\n",
+        format!("FROM slipway-test/busybox\nRUN echo {nonce}; i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo \"tick $i\"; usleep 10000; done\n").as_bytes(),
     )]);
     let b = build(&api, app, json!({ "url": data_uri(&gz) })).await;
     let id = b["id"].as_str().unwrap().to_owned();

@@ -189,7 +189,7 @@ struct AppJson<'a> {
     description: &'a str,
     image: &'a str,
     released_at: Option<Ts>,
-    web_url: &'static str,
+    web_url: &'a str,
     git_url: Option<&'a str>,
     git_branch: Option<&'a str>,
     preview: Option<&'a str>,
@@ -217,7 +217,7 @@ fn app_json(a: &App) -> AppJson<'_> {
         description: a.description.as_deref().unwrap_or(""),
         image: a.image.as_deref().unwrap_or(""),
         released_at: a.released_at.map(Ts),
-        web_url: "",
+        web_url: a.web_url.as_deref().unwrap_or(""),
         git_url: None,
         git_branch: None,
         preview: None,
@@ -252,6 +252,8 @@ struct ReleaseJson<'a> {
     user: UserRef<'a>,
     addon_plan_names: &'a [String],
     pinned: bool,
+    /// Why the deploy failed (Slipway's own field), or null.
+    failure: Option<&'a str>,
     created_at: Ts,
     updated_at: Ts,
 }
@@ -273,6 +275,7 @@ fn release_json<'a>(app: Ref<'a>, r: &'a Release) -> ReleaseJson<'a> {
         },
         addon_plan_names: &r.addon_plan_names,
         pinned: r.pinned,
+        failure: r.failure.as_deref(),
         created_at: Ts(r.created_at),
         updated_at: Ts(r.updated_at),
     }

@@ -1,0 +1,6 @@
+-- The runtime (issue 4): each app's stable address, why a release failed, and which builds'
+-- images were removed (a release whose image is gone cannot be rolled back to).
+alter table apps add column web_port integer unique;
+alter table apps add column web_url text;
+alter table releases add column failure text;
+alter table builds add column image_removed boolean not null default false;

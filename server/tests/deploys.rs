@@ -1,0 +1,287 @@
+//! Deploys on the real container engine (DESIGN §2, §6): the app answers at one address with
+//! each release's environment; releases that exit or never answer fail with their reason and
+//! leave the previous one running; restarts reconcile; deleting an app removes its containers.
+//! The images come from `scripts/test-images.sh` (run by the test command).
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{Api, Slipway};
+
+/// Builds a small image on the engine with the docker CLI.
+fn image(tag: &str, dockerfile: &str) {
+    let dir = std::env::temp_dir().join(format!(
+        "slipway-img-{}-{}",
+        std::process::id(),
+        tag.replace(['/', ':'], "-")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(&dir)
+        .output()
+        .expect("the docker CLI runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Containers the engine has for an app (running or not).
+fn containers(app_id: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=slipway.app={app_id}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Records a `docker://` build of `image` and releases it; answers the release once settled.
+async fn deploy_image(api: &Api, app: &str, image: &str) -> Value {
+    let b = api
+        .post(
+            &format!("/apps/{app}/builds"),
+            &json!({ "url": format!("docker://{image}") }).to_string(),
+        )
+        .await;
+    assert_eq!(b.status, 201, "{}", b.text);
+    assert_eq!(b.json()["status"], "succeeded", "{}", b.text);
+    let r = api
+        .post(
+            &format!("/apps/{app}/releases"),
+            &json!({ "slug": b.json()["id"] }).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    settled(api, app, r.json()["version"].as_i64().unwrap()).await
+}
+
+/// Waits for release `version` to succeed or fail.
+async fn settled(api: &Api, app: &str, version: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let r = api
+            .get(&format!("/apps/{app}/releases/{version}"))
+            .await
+            .json();
+        if r["status"] == "succeeded" || r["status"] == "failed" {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "release did not settle: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The environment the app's container reports at its address.
+async fn env_at(url: &str) -> String {
+    let r = support::client()
+        .get(format!("{url}/env.txt"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the app answers at {url}: {e}"));
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+fn has(env: &str, line: &str) -> bool {
+    env.lines().any(|l| l == line)
+}
+
+#[tokio::test]
+async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
+    image(
+        "slipway-test/exits",
+        "FROM slipway-test/busybox\nCMD [\"sh\", \"-c\", \"echo starting with $API_KEY; echo boom; exit 3\"]\n",
+    );
+    image(
+        "slipway-test/silent",
+        "FROM slipway-test/busybox\nCMD [\"sleep\", \"3600\"]\n",
+    );
+    let db = testkit::fresh_url().await;
+    let key = support::fresh_key();
+    let env = [
+        ("DATABASE_URL", db.as_str()),
+        ("SLIPWAY_SECRET_KEY", key.as_str()),
+        ("SLIPWAY_HEALTH_TIMEOUT", "4s"),
+    ];
+    let mut s = Slipway::start(&env).unwrap();
+    let api = s.admin();
+    let created = api.create_app("runs", "test").await;
+    let app_id = created["id"].as_str().unwrap().to_owned();
+    let app = "runs-test";
+    assert_eq!(created["web_url"], "", "no address before the first deploy");
+
+    // v1: the image runs with PORT and answers at the app's address.
+    let v1 = deploy_image(&api, app, "slipway-test/web").await;
+    assert_eq!(v1["status"], "succeeded", "{v1}");
+    let url = api.get(&format!("/apps/{app}")).await.json()["web_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:42"), "{url}");
+    let e = env_at(&url).await;
+    assert!(has(&e, "PORT=9000"), "{e}");
+    assert!(!e.contains("GREETING="), "{e}");
+
+    // v2: a config change restarts the app with the new value, same address.
+    let p = api
+        .patch(
+            &format!("/apps/{app}/config-vars"),
+            r#"{"GREETING":"hello there","API_KEY":"sekrit-value-123"}"#,
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert_eq!(settled(&api, app, 2).await["status"], "succeeded");
+    let e = env_at(&url).await;
+    assert!(has(&e, "GREETING=hello there"), "{e}");
+    assert_eq!(
+        containers(&app_id).len(),
+        1,
+        "the previous container stopped"
+    );
+
+    // v3: a port change runs the app on the new PORT behind the same address.
+    let f = api
+        .call(
+            "PATCH",
+            &format!("/apps/{app}/formation/web"),
+            Some(r#"{"port":8080}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(f.status, 200, "{}", f.text);
+    assert_eq!(settled(&api, app, 3).await["status"], "succeeded");
+    assert!(has(&env_at(&url).await, "PORT=8080"));
+
+    // v4: an image that exits fails with its reason and last lines, secrets masked; v3 runs on.
+    let v4 = deploy_image(&api, app, "slipway-test/exits").await;
+    assert_eq!(v4["status"], "failed", "{v4}");
+    let why = v4["failure"].as_str().unwrap();
+    assert!(why.contains("exited with code 3"), "{why}");
+    assert!(why.contains("boom"), "{why}");
+    assert!(why.contains("starting with ***"), "{why}");
+    assert!(!why.contains("sekrit-value-123"), "{why}");
+    assert!(has(&env_at(&url).await, "GREETING=hello there"));
+    assert_eq!(
+        api.get(&format!("/apps/{app}/releases/3")).await.json()["current"],
+        true
+    );
+
+    // v5: an image that runs but never answers HTTP fails after the health timeout; v3 runs on.
+    let v5 = deploy_image(&api, app, "slipway-test/silent").await;
+    assert_eq!(v5["status"], "failed", "{v5}");
+    assert!(
+        v5["failure"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer HTTP on port 8080 within 4s"),
+        "{v5}"
+    );
+    assert!(has(&env_at(&url).await, "GREETING=hello there"));
+    assert_eq!(
+        containers(&app_id).len(),
+        1,
+        "failed containers are removed"
+    );
+
+    // v6: rollback to v1 runs v1's image with v1's config and port, same address.
+    let rb = api
+        .post(&format!("/apps/{app}/releases"), r#"{"release":"v1"}"#)
+        .await;
+    assert_eq!(rb.status, 201, "{}", rb.text);
+    assert_eq!(settled(&api, app, 6).await["status"], "succeeded");
+    let e = env_at(&url).await;
+    assert!(has(&e, "PORT=9000"), "{e}");
+    assert!(!e.contains("GREETING="), "{e}");
+
+    // A restarted Slipway takes the app's address back and routes it to the running release.
+    s.terminate();
+    assert!(
+        support::client()
+            .get(format!("{url}/env.txt"))
+            .send()
+            .await
+            .is_err(),
+        "the address closed with the process"
+    );
+    let s = Slipway::start(&env).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = support::client().get(format!("{url}/env.txt")).send().await {
+            if r.status() == 200 {
+                assert!(has(&r.text().await.unwrap(), "PORT=9000"));
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the address did not come back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Deleting the app removes its containers and closes its address.
+    let api = s.admin();
+    assert_eq!(api.delete(&format!("/apps/{app}")).await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !containers(&app_id).is_empty() {
+        assert!(Instant::now() < deadline, "containers outlived their app");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(support::client()
+        .get(format!("{url}/env.txt"))
+        .send()
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_docker_build_needs_the_image_on_the_engine() {
+    let s = Slipway::on_fresh_database().await;
+    let api = s.admin();
+    api.create_app("noimage", "test").await;
+    let b = api
+        .post(
+            "/apps/noimage-test/builds",
+            r#"{"url":"docker://registry.invalid/nothing:1"}"#,
+        )
+        .await;
+    assert_eq!(b.status, 201, "{}", b.text);
+    let b = b.json();
+    assert_eq!(b["status"], "failed", "{b}");
+    let id = b["id"].as_str().unwrap();
+    let log = api
+        .get(&format!("/apps/noimage-test/builds/{id}/result"))
+        .await
+        .json();
+    let lines: Vec<&str> = log["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        lines[0].contains("has no image registry.invalid/nothing:1"),
+        "{lines:?}"
+    );
+    assert_eq!(*lines.last().unwrap(), "Finished: FAILURE");
+    let r = api
+        .post(
+            "/apps/noimage-test/releases",
+            &json!({"slug": id}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+}
