@@ -255,7 +255,8 @@ impl Core {
     }
 
     /// Removes the images no kept release needs (DESIGN §6): kept are the images of the
-    /// app's last `keep` releases, of pinned releases, and of builds never released.
+    /// app's last `keep` releases, of pinned releases, and of builds never released. Only
+    /// images Slipway built are removed: a `docker://` image belongs to whoever made it.
     async fn forget_old_images(&self, app_id: Uuid, runtime: &dyn Runtime) -> Result<()> {
         let Some(keep) = runtime.keep_releases() else {
             return Ok(());
@@ -267,6 +268,7 @@ impl Core {
                     and (pinned or version > (select last_version from apps where id = $1) - $2))
              update builds b set image_removed = true
               where b.app_id = $1 and b.image is not null and not b.image_removed
+                and b.source_url not like 'docker://%'
                 and exists (select 1 from releases r where r.build_id = b.id)
                 and b.id not in (select build_id from kept)
              returning b.id, b.image",

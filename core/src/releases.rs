@@ -298,6 +298,25 @@ impl Core {
     }
 
     /// Rolls back to `target`: a new release copying its slug, config vars and port (DESIGN §2).
+    /// Pins or unpins a release: a pinned release's image is kept whatever its age (DESIGN §6).
+    pub async fn set_pinned(
+        &self,
+        actor: &Actor,
+        app: &App,
+        which: ReleaseRef,
+        pinned: bool,
+    ) -> Result<Release> {
+        authorize(actor, Action::Rollback, Some(app.id))?;
+        let r = self.find_release(app, which).await?;
+        sqlx::query("update releases set pinned = $2 where id = $1")
+            .bind(r.id)
+            .bind(pinned)
+            .execute(&self.pool)
+            .await?;
+        tracing::info!(app = %app.full_name(), version = r.version, pinned, actor = %actor.login, "release pin changed");
+        self.find_release(app, ReleaseRef::Id(r.id)).await
+    }
+
     pub async fn rollback(&self, actor: &Actor, app: &App, target: ReleaseRef) -> Result<Release> {
         authorize(actor, Action::Rollback, Some(app.id))?;
         let target = self.find_release(app, target).await?;

@@ -71,14 +71,17 @@ async fn deploy_image(api: &Api, app: &str, image: &str) -> Value {
     settled(api, app, r.json()["version"].as_i64().unwrap()).await
 }
 
-/// Waits for release `version` to succeed or fail.
+/// Waits for release `version` to exist and succeed or fail.
 async fn settled(api: &Api, app: &str, version: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let r = api
-            .get(&format!("/apps/{app}/releases/{version}"))
-            .await
-            .json();
+        let a = api.get(&format!("/apps/{app}/releases/{version}")).await;
+        // Not there yet (an auto-release waits for its build): 404.
+        let r = if a.status == 404 {
+            Value::Null
+        } else {
+            a.json()
+        };
         if r["status"] == "succeeded" || r["status"] == "failed" {
             return r;
         }
@@ -284,4 +287,111 @@ async fn a_docker_build_needs_the_image_on_the_engine() {
         )
         .await;
     assert_eq!(r.status, 409, "{}", r.text);
+}
+
+/// A `data:` URI of a tar.gz holding just `Dockerfile`.
+fn source(dockerfile: &str) -> String {
+    use base64::Engine as _;
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(dockerfile.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "Dockerfile", dockerfile.as_bytes())
+        .unwrap();
+    let gz = tar.into_inner().unwrap().finish().unwrap();
+    format!(
+        "data:application/gzip;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(gz)
+    )
+}
+
+/// Builds from source and deploys it (auto-release is on); answers (build, release).
+async fn build_and_deploy(api: &Api, app: &str, version: i64) -> (Value, Value) {
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let url = source(&format!(
+        "FROM slipway-test/web\nRUN echo {nonce} > /nonce\n"
+    ));
+    let b = api
+        .post(
+            &format!("/apps/{app}/builds"),
+            &json!({ "url": url }).to_string(),
+        )
+        .await;
+    assert_eq!(b.status, 201, "{}", b.text);
+    let id = b.json()["id"].as_str().unwrap().to_owned();
+    let r = settled(api, app, version).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(r["slug"]["id"], id.as_str());
+    let b = api.get(&format!("/apps/{app}/builds/{id}")).await.json();
+    (b, r)
+}
+
+fn image_exists(image: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[tokio::test]
+async fn images_of_old_releases_go_unless_pinned_and_their_rollback_is_refused() {
+    let s = Slipway::start(&[
+        ("DATABASE_URL", &testkit::fresh_url().await),
+        ("SLIPWAY_SECRET_KEY", &support::fresh_key()),
+        ("SLIPWAY_KEEP_RELEASES", "2"),
+    ])
+    .unwrap();
+    let api = s.admin();
+    api.create_app("keep", "test").await;
+    let app = "keep-test";
+    let f = api
+        .patch(
+            &format!("/apps/{app}/features/auto-release"),
+            r#"{"enabled":true}"#,
+        )
+        .await;
+    assert_eq!(f.status, 200, "{}", f.text);
+    let (b1, _) = build_and_deploy(&api, app, 1).await;
+    let (b2, _) = build_and_deploy(&api, app, 2).await;
+    let pin = api
+        .call(
+            "PATCH",
+            &format!("/apps/{app}/releases/v2"),
+            Some(r#"{"pinned":true}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(pin.status, 200, "{}", pin.text);
+    assert_eq!(pin.json()["pinned"], true);
+    let (_, _) = build_and_deploy(&api, app, 3).await;
+    let (_, _) = build_and_deploy(&api, app, 4).await;
+    let image_of = |b: &Value| {
+        format!(
+            "slipway/{app}:{}",
+            b["id"].as_str().unwrap().replace('-', "")
+        )
+    };
+    // v1 is outside the last two releases: its image is gone, and so is its rollback.
+    assert!(!image_exists(&image_of(&b1)), "v1's image was removed");
+    let r = api
+        .post(&format!("/apps/{app}/releases"), r#"{"release":"v1"}"#)
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("no longer kept"), "{}", r.text);
+    // v2 is pinned: kept, and rolling back to it works.
+    assert!(
+        image_exists(&image_of(&b2)),
+        "the pinned v2's image was kept"
+    );
+    let r = api
+        .post(&format!("/apps/{app}/releases"), r#"{"release":"v2"}"#)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(settled(&api, app, 5).await["status"], "succeeded");
 }

@@ -89,7 +89,10 @@ pub fn routes() -> Router<AppState> {
             "/apps/{app}/releases",
             get(list_releases).post(create_release),
         )
-        .route("/apps/{app}/releases/{release}", get(get_release))
+        .route(
+            "/apps/{app}/releases/{release}",
+            get(get_release).patch(patch_release),
+        )
         .route(
             "/apps/{app}/releases/{release}/statuses",
             get(release_statuses),
@@ -485,6 +488,36 @@ async fn list_releases(
 fn release_ref(s: &str) -> ApiResult<ReleaseRef> {
     ReleaseRef::parse(s)
         .ok_or_else(|| ApiError::NotFound(format!("The release \"{s}\" was not found.")))
+}
+
+#[derive(Deserialize)]
+struct ReleasePatch {
+    pinned: Option<bool>,
+}
+
+/// `PATCH …/releases/{id}` `{"pinned": bool}` (Slipway's own): keep the release's image.
+async fn patch_release(
+    State(s): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((app, release)): Path<(String, String)>,
+    Body(body): Body<ReleasePatch>,
+) -> ApiResult {
+    let app = load_app(&s, &actor, &app).await?;
+    let Some(pinned) = body.pinned else {
+        return Err(ApiError::Invalid("Give pinned: true or false.".into()));
+    };
+    let r = s
+        .core
+        .set_pinned(&actor, &app, release_ref(&release)?, pinned)
+        .await?;
+    let name = app.full_name();
+    ok(release_json(
+        Ref {
+            id: app.id,
+            name: &name,
+        },
+        &r,
+    ))
 }
 
 async fn get_release(
