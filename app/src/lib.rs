@@ -43,6 +43,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/ui/apps") view=pages::AppsPage/>
                 <Route path=path!("/ui/apps/:app") view=pages::AppPage/>
                 <Route path=path!("/ui/apps/:app/compare") view=pages::ComparePage/>
+                <Route path=path!("/ui/apps/:app/builds/:build") view=pages::BuildLogPage/>
                 <Route path=path!("/ui/apps/:app/config") view=pages::ConfigPage/>
                 <Route path=path!("/ui/apps/:app/settings") view=pages::SettingsPage/>
                 <Route path=path!("/ui/account") view=pages::AccountPage/>

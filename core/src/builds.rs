@@ -344,6 +344,29 @@ impl Core {
             })
     }
 
+    /// A build and the last `max` lines of its log (seq, text), with the log's line count.
+    pub async fn build_log_tail(
+        &self,
+        actor: &Actor,
+        app: &App,
+        build_id: Uuid,
+        max: i32,
+    ) -> Result<(Build, Vec<crate::log_feed::LogLine>, i32)> {
+        let build = self.build(actor, app, build_id).await?;
+        let total: i32 = sqlx::query_scalar("select log_lines from builds where id = $1")
+            .bind(build_id)
+            .fetch_one(&self.pool)
+            .await?;
+        let lines = sqlx::query_as(
+            "select seq, text from build_log_lines where build_id = $1 and seq > $2 order by seq",
+        )
+        .bind(build_id)
+        .bind(total - max)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((build, lines, total))
+    }
+
     /// A build's log lines, in order.
     pub async fn build_log(
         &self,

@@ -92,6 +92,9 @@ impl LogHub {
 
     async fn listen(self) {
         loop {
+            if self.inner.core.pool().is_closed() {
+                return;
+            }
             let mut listener = match PgListener::connect_with(self.inner.core.pool()).await {
                 Ok(l) => l,
                 Err(e) => {
@@ -117,6 +120,7 @@ impl LogHub {
                     }
                     // The connection dropped and will be re-made: notifications may be lost.
                     Ok(None) => self.poke_all(),
+                    Err(_) if self.inner.core.pool().is_closed() => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "log listener lost its connection");
                         self.poke_all();

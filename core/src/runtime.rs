@@ -321,18 +321,29 @@ impl DockerRuntime {
         out.lines().map(|l| mask(l.to_owned(), &secrets)).collect()
     }
 
-    /// The app's running container's last log lines (the app page's runtime log).
+    /// The app's running container's last log lines (the app page's runtime log), with its
+    /// release's config values masked.
     pub async fn app_log(&self, app_id: Uuid, lines: usize) -> anyhow::Result<Vec<String>> {
         let c = self.client()?;
         let running = self.containers(&format!("{LABEL_APP}={app_id}")).await?;
-        let Some(id) = running
-            .iter()
+        let Some(newest) = running
+            .into_iter()
             .filter(|c| c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING))
             .max_by_key(|c| c.created)
-            .and_then(|c| c.id.clone())
         else {
             return Ok(Vec::new());
         };
+        let (Some(id), Some(release)) = (
+            newest.id.clone(),
+            newest
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_RELEASE))
+                .and_then(|r| r.parse::<Uuid>().ok()),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let secrets = secrets_of(&self.core.deployment(release).await?.config);
         let options = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
@@ -343,7 +354,7 @@ impl DockerRuntime {
         while let Some(Ok(chunk)) = logs.next().await {
             out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
         }
-        Ok(out.lines().map(str::to_owned).collect())
+        Ok(out.lines().map(|l| mask(l.to_owned(), &secrets)).collect())
     }
 
     /// Brings the engine in line with the ledger: containers of deleted apps and of releases

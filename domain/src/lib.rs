@@ -4,6 +4,7 @@
 //! Raw strings stop at the boundary: `AppName::parse`, `ConfigKey::parse` and friends are the
 //! only ways in, and their errors are the user-facing reasons (they end up in 422 bodies).
 
+pub mod ansi;
 mod names;
 mod status;
 mod views;
@@ -11,6 +12,7 @@ mod views;
 pub use names::{AppName, ConfigKey, NameError, SimpleName, SpaceName};
 pub use status::{BuildStatus, ReleaseKind, ReleaseStatus, Role, Version};
 pub use views::{
-    relative_time, AppListItem, AppSummary, CommitView, ConfigPage, DiffView, HistoryPage,
-    KeyDiffView, ReleaseView, RolledBackView, TokenView, ROLLBACK_WARNING,
+    relative_time, AppListItem, AppSummary, BuildPage, CommitView, ConfigPage, DiffView,
+    HistoryPage, KeyDiffView, LogLineView, ReleaseView, RolledBackView, TokenView,
+    ROLLBACK_WARNING,
 };

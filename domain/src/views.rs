@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ReleaseKind, ReleaseStatus};
+use crate::{BuildStatus, ReleaseKind, ReleaseStatus};
 
 /// One row of the apps list: the app and its current release.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +32,8 @@ pub struct AppSummary {
     pub rolled_back: Option<RolledBackView>,
     /// Whether the signed-in user starred it.
     pub favorite: bool,
+    /// Where the app answers, once deployed.
+    pub web_url: Option<String>,
 }
 
 /// "Running v7, rolled back from v9".
@@ -57,8 +59,45 @@ pub struct ReleaseView {
     pub commit_sha: Option<String>,
     pub commit_message: Option<String>,
     pub current: bool,
-    /// Whether "Rollback" is offered: succeeded, not current, and the actor may roll back.
+    /// Whether "Rollback" is offered: succeeded, not current, image kept, and the actor may
+    /// roll back.
     pub can_rollback: bool,
+    /// The build it runs, for a link to its log.
+    pub build_id: Option<String>,
+    /// Why its deploy failed.
+    pub failure: Option<String>,
+    pub pinned: bool,
+    /// Its image was removed (DESIGN §6): it cannot be rolled back to.
+    pub image_gone: bool,
+}
+
+/// A line of a build log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLineView {
+    pub seq: i32,
+    pub text: String,
+}
+
+/// The build log page: the build, and its log so far (the last lines of a long one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildPage {
+    pub app: String,
+    pub id: String,
+    pub status: BuildStatus,
+    /// The source, redacted (no credentials, no `data:` payload).
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+    pub user: Option<String>,
+    pub commit_sha: Option<String>,
+    pub commit_message: Option<String>,
+    /// The release that deployed it, if any.
+    pub release_version: Option<i32>,
+    pub lines: Vec<LogLineView>,
+    /// Lines in the whole log (more than `lines` holds when the log is long).
+    pub total_lines: i32,
+    /// Whether the viewer may deploy it.
+    pub can_deploy: bool,
+    pub now: DateTime<Utc>,
 }
 
 /// A page of an app's history, newest first.

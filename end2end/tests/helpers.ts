@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, type Page } from '@playwright/test';
 
 /** A token made by `slipway token create`, sharing the server's embedded PostgreSQL. */
@@ -30,3 +33,16 @@ export async function signIn(page: Page, path: string) {
   await page.getByRole('button', { name: 'Sign in as local admin' }).click();
   await hydrated(page);
 }
+
+/** A .tar.gz with a Dockerfile whose RUN prints `line 1` … `line N`, 50 ms apart. */
+export function sourceArchive(lines: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'slwp-src-'));
+  const nonce = `${Date.now()}-${Math.random()}`;
+  writeFileSync(join(dir, 'Dockerfile'),
+    'FROM slipway-test/web\n' +
+    `RUN echo ${nonce}; i=0; while [ $i -lt ${lines} ]; do i=$((i+1)); printf '\\033[32mline %s\\033[0m\\n' $i; usleep 50000; done\n`);
+  const archive = join(dir, 'app.tar.gz');
+  execFileSync('tar', ['czf', archive, '-C', dir, 'Dockerfile']);
+  return archive;
+}
+

@@ -1,5 +1,6 @@
 import { test, expect } from '@playwright/test';
-import { api, hydrated } from './helpers';
+import { readFileSync } from 'node:fs';
+import { api, hydrated, sourceArchive } from './helpers';
 
 // Each page at a laptop and a phone size: nothing scrolls sideways, and nothing moves when the
 // page hydrates (the layout-shift entries Chromium records from the start of the load).
@@ -24,6 +25,8 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     const builds = await api(baseURL!, 'GET', `/apps/${app}/builds`);
     await api(baseURL!, 'POST', `/apps/${app}/releases`, { slug: builds[0].id });
     await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { LOG_LEVEL: 'debug' });
+    const source = 'data:application/gzip;base64,' + readFileSync(sourceArchive(30)).toString('base64');
+    const build = await api(baseURL!, 'POST', `/apps/${app}/builds`, { url: source });
 
     const shots: [string, string][] = [];
     const noOverflow = async (shot: string) => {
@@ -74,6 +77,11 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     await expect(page.getByRole('button', { name: 'Delete app' })).toBeVisible();
     await noOverflow('settings');
     await noLayoutShift('settings');
+    await page.goto(`/ui/apps/${app}/builds/${build.id}`);
+    await hydrated(page);
+    await expect(page.getByText('Finished: SUCCESS')).toBeVisible({ timeout: 45_000 });
+    await noOverflow('build');
+    await noLayoutShift('build');
     await page.goto('/ui/account');
     await hydrated(page);
     await page.getByLabel('Description').fill(`layout ${label}`);

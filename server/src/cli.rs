@@ -186,16 +186,20 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
         .site_root(site_root(&opts).to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .build();
+    let runtime = docker_runtime(&db.core, &opts);
     let state = AppState {
         core: db.core.clone(),
         logs: slipway_core::log_feed::LogHub::start(db.core.clone()),
+        runtime: runtime.clone(),
+        max_upload: usize::try_from(opts.max_source_bytes).unwrap_or(usize::MAX),
         leptos,
         public: Arc::new(public),
         local_sign_in: !oauth && bound.ip().is_loopback(),
         oauth,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker = (!opts.no_worker).then(|| spawn_worker(&db.core, &opts, stop_rx.clone()));
+    let worker =
+        (!opts.no_worker).then(|| spawn_worker(&db.core, runtime.clone(), &opts, stop_rx.clone()));
     let app = http::router(state);
     println!("listening on http://{bound}");
     tracing::info!(addr = %bound, "listening");
@@ -213,14 +217,9 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
     result
 }
 
-fn spawn_worker(
-    core: &Core,
-    opts: &Options,
-    mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    let core = core.clone();
-    let lease = opts.job_lease;
-    let docker = Arc::new(DockerRuntime::new(
+/// The process's one runtime: deploys (in the worker) and runtime logs (in the UI).
+fn docker_runtime(core: &Core, opts: &Options) -> Arc<DockerRuntime> {
+    Arc::new(DockerRuntime::new(
         core.clone(),
         RuntimeSettings {
             health_timeout: opts.health_timeout,
@@ -228,7 +227,17 @@ fn spawn_worker(
             host: opts.app_host,
             keep_releases: opts.keep_releases,
         },
-    ));
+    ))
+}
+
+fn spawn_worker(
+    core: &Core,
+    docker: Arc<DockerRuntime>,
+    opts: &Options,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let core = core.clone();
+    let lease = opts.job_lease;
     let runtime: Arc<dyn Runtime> = docker.clone();
     let engines = Engines {
         runtime,
@@ -315,7 +324,7 @@ async fn worker(opts: Options) -> anyhow::Result<()> {
     let stop = shutdown_signal()?;
     let db = open_database(&opts, 5).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let w = spawn_worker(&db.core, &opts, stop_rx);
+    let w = spawn_worker(&db.core, docker_runtime(&db.core, &opts), &opts, stop_rx);
     tracing::info!("worker running");
     stop.await;
     let _ = stop_tx.send(true);

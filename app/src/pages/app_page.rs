@@ -6,7 +6,10 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::rollback::RollbackDialog;
 use super::Header;
-use crate::server::{app_history, resume_auto_deploy, set_favorite, DeployImage};
+use crate::server::{
+    app_history, resume_auto_deploy, runtime_log, set_auto_deploy, set_favorite, set_pinned,
+    DeployImage,
+};
 
 /// `/ui/apps/{app}`: the app and its release history, newest first (`?before=N` pages back).
 #[component]
@@ -66,10 +69,16 @@ fn History(
     let name = app.name.clone();
     let versions: Vec<i32> = releases.iter().map(|r| r.version).collect();
     view! {
-        <AppHeading app=app.clone()/>
+        <AppHeading app=app.clone() can_deploy on_change/>
         <super::AppNav app=name.clone() here="releases"/>
         {app.rolled_back.map(|rb| view! { <RolledBackBanner app=name.clone() rb can_deploy on_change/> })}
-        {can_deploy.then(|| view! { <DeployForm app=name.clone() deploy/> })}
+        {can_deploy.then(|| view! {
+            <div class="forms">
+                <NewBuildForm app=name.clone()/>
+                <DeployForm app=name.clone() deploy/>
+            </div>
+        })}
+        {app.web_url.is_some().then(|| view! { <RuntimeLog app=name.clone()/> })}
         <section aria-labelledby="history-title">
             <div class="section-head">
                 <h2 id="history-title">"Releases"</h2>
@@ -80,7 +89,7 @@ fn History(
             } else {
                 view! {
                     <ol class="history">
-                        {releases.into_iter().map(|r| view! { <ReleaseRow release=r now target/> }).collect_view()}
+                        {releases.into_iter().map(|r| view! { <ReleaseRow app=name.clone() release=r now target can_deploy on_change/> }).collect_view()}
                     </ol>
                 }.into_any()
             }}
@@ -93,7 +102,18 @@ fn History(
 }
 
 #[component]
-fn AppHeading(app: AppSummary) -> impl IntoView {
+fn AppHeading(app: AppSummary, can_deploy: bool, on_change: Callback<()>) -> impl IntoView {
+    let name = app.name.clone();
+    let switch = Action::new(move |(app, on): &(String, bool)| {
+        let (app, on) = (app.clone(), *on);
+        async move { set_auto_deploy(app, on).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = switch.value().get() {
+            on_change.run(());
+        }
+    });
+    let auto = app.auto_release;
     view! {
         <div class="app-head">
             <p class="crumbs"><a href="/ui/apps">"Apps"</a>" / "</p>
@@ -103,12 +123,77 @@ fn AppHeading(app: AppSummary) -> impl IntoView {
             </div>
             <dl class="facts">
                 <div><dt>"Running"</dt><dd>{app.current_version.map(|v| format!("v{v}")).unwrap_or_else(|| "nothing yet".into())}</dd></div>
+                <div><dt>"Address"</dt><dd>{match app.web_url.clone() {
+                    Some(url) => { let text = url.clone(); view! { <a class="mono" href=url rel="noopener">{text}</a> }.into_any() }
+                    None => view! { <span class="muted">"after the first deploy"</span> }.into_any(),
+                }}</dd></div>
                 <div><dt>"Image"</dt><dd class="mono">{app.image.clone().unwrap_or_else(|| "none".into())}</dd></div>
                 <div><dt>"Org"</dt><dd>{app.org.clone()}</dd></div>
-                <div><dt>"Auto-deploy"</dt><dd>{if app.auto_release { "on" } else { "off" }}</dd></div>
+                <div><dt>"Auto-deploy"</dt><dd>
+                    {if can_deploy {
+                        view! {
+                            <button type="button" class="switch" role="switch" aria-checked=if auto { "true" } else { "false" }
+                                title="Release every build that succeeds"
+                                on:click=move |_| { switch.dispatch((name.clone(), !auto)); }>
+                                {if auto { "On" } else { "Off" }}
+                            </button>
+                        }.into_any()
+                    } else {
+                        view! { <span>{if auto { "on" } else { "off" }}</span> }.into_any()
+                    }}
+                    {move || switch.value().get().and_then(|r| r.err()).map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })}
+                </dd></div>
             </dl>
             {app.description.map(|d| view! { <p class="muted">{d}</p> })}
         </div>
+    }
+}
+
+/// Builds from a source archive: a URL, or a file uploaded from the browser. A plain form, so it
+/// works without JavaScript; the server answers with the new build's log page.
+#[component]
+fn NewBuildForm(app: String) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="build-title">
+            <h2 id="build-title">"New build"</h2>
+            <form class="set-form" method="post" action=format!("/ui/apps/{app}/builds") enctype="multipart/form-data">
+                <div class="field grow">
+                    <label for="build-url">"Source URL (.tar.gz, .tgz or .zip)"</label>
+                    <input id="build-url" name="url" type="url" autocomplete="off" spellcheck="false"
+                        placeholder="https://example.com/app.tar.gz"/>
+                </div>
+                <div class="field grow">
+                    <label for="build-archive">"or upload an archive"</label>
+                    <input id="build-archive" name="archive" type="file" accept=".tar.gz,.tgz,.zip,application/gzip,application/zip"/>
+                </div>
+                <button type="submit" class="primary">"Build"</button>
+            </form>
+            <p class="muted small">"The archive needs a Dockerfile at its root. The app's config vars are passed as build args, which Docker keeps in the image's history."</p>
+        </section>
+    }
+}
+
+/// The running container's last lines, on request.
+#[component]
+fn RuntimeLog(app: String) -> impl IntoView {
+    let load = Action::new(move |app: &String| {
+        let app = app.clone();
+        async move { runtime_log(app).await }
+    });
+    view! {
+        <section class="card" aria-labelledby="runtime-title">
+            <div class="section-head tight">
+                <h2 id="runtime-title">"Runtime log"</h2>
+                <button type="button" on:click=move |_| { load.dispatch(app.clone()); }>
+                    {move || if load.value().with(Option::is_some) { "Refresh" } else { "Show the last 100 lines" }}
+                </button>
+            </div>
+            {move || load.value().get().map(|r| match r {
+                Ok(lines) if lines.is_empty() => view! { <p class="muted">"Nothing logged (or nothing running)."</p> }.into_any(),
+                Ok(lines) => view! { <pre class="runtime-log">{lines.join("\n")}</pre> }.into_any(),
+                Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </section>
     }
 }
 
@@ -177,9 +262,12 @@ fn CompareForm(app: String, versions: Vec<i32>, current: Option<i32>) -> impl In
 
 #[component]
 fn ReleaseRow(
+    app: String,
     release: ReleaseView,
     now: chrono::DateTime<chrono::Utc>,
     target: RwSignal<Option<i32>>,
+    can_deploy: bool,
+    on_change: Callback<()>,
 ) -> impl IntoView {
     let r = release;
     let v = r.version;
@@ -192,8 +280,31 @@ fn ReleaseRow(
             <span class="commit"><code title=sha>{short}</code>" "{r.commit_message.clone().unwrap_or_default()}</span>
         }
     });
+    let log = r.build_id.clone().map(|b| {
+        view! { " · "<a href=format!("/ui/apps/{app}/builds/{b}")>"Build log"</a> }
+    });
+    let pin = Action::new(move |(app, on): &(String, bool)| {
+        let (app, on) = (app.clone(), *on);
+        async move { set_pinned(app, v, on).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = pin.value().get() {
+            on_change.run(());
+        }
+    });
+    let pinned = r.pinned;
+    let pin_button = (can_deploy && r.build_id.is_some() && !r.image_gone).then(|| {
+        let app = app.clone();
+        view! {
+            <button type="button" class="pin" aria-pressed=if pinned { "true" } else { "false" }
+                title="A pinned release keeps its image, so it can always be rolled back to"
+                on:click=move |_| { pin.dispatch((app.clone(), !pinned)); }>
+                {if pinned { "Pinned" } else { "Pin" }}
+            </button>
+        }
+    });
     view! {
-        <li class="release" class:current=r.current data-version=v>
+        <li class="release" class:current=r.current data-version=v id=format!("v{v}")>
             <span class="v">{format!("v{v}")}</span>
             <div class="what">
                 <span class="desc">{r.description.clone()}</span>
@@ -201,11 +312,20 @@ fn ReleaseRow(
                 <span class="meta">
                     <time datetime=r.created_at.to_rfc3339() title=absolute>{when}</time>
                     {r.user.clone().map(|u| view! { " · "<span class="who">{u}</span> })}
+                    {log}
+                    {r.image_gone.then(|| view! { " · "<span title="Its image was removed; only the last releases' and pinned releases' images are kept">"image removed"</span> })}
                 </span>
+                {r.failure.clone().map(|why| view! {
+                    <details class="failure">
+                        <summary>"Why it failed"</summary>
+                        <pre>{why}</pre>
+                    </details>
+                })}
             </div>
             <span class=format!("status status-{status}")>{status}</span>
             <span class="actions">
                 {r.current.then(|| view! { <span class="badge">"Current"</span> })}
+                {pin_button}
                 {r.can_rollback.then(|| view! {
                     <button type="button" aria-haspopup="dialog" on:click=move |_| target.set(Some(v))>"Rollback"</button>
                 })}
@@ -214,7 +334,7 @@ fn ReleaseRow(
     }
 }
 
-/// Until real builds exist: record a `docker://` build of an image and deploy it.
+/// Deploys an image the engine already has: records a `docker://` build and releases it.
 #[component]
 fn DeployForm(app: String, deploy: ServerAction<DeployImage>) -> impl IntoView {
     view! {

@@ -3,10 +3,13 @@
 mod account;
 mod app_page;
 mod apps;
+mod build_log;
 mod chrome;
 mod compare;
 mod config;
 mod diff;
+#[cfg(feature = "hydrate")]
+mod live_log;
 mod not_found;
 mod rollback;
 mod settings;
@@ -15,6 +18,7 @@ mod signin;
 pub use account::AccountPage;
 pub use app_page::AppPage;
 pub use apps::AppsPage;
+pub use build_log::BuildLogPage;
 pub use chrome::{AppNav, Header};
 pub use compare::ComparePage;
 pub use config::ConfigPage;

@@ -182,6 +182,10 @@ mod ssr {
             commit_message: r.commit_message.clone(),
             current: r.current,
             can_rollback: may_roll_back && r.is_rollback_target(),
+            build_id: r.build_id.map(|b| b.to_string()),
+            failure: r.failure.clone(),
+            pinned: r.pinned,
+            image_gone: r.image_gone,
         }
     }
 
@@ -244,6 +248,7 @@ mod ssr {
                 auto_release_paused: r.auto_release_paused,
             }),
             favorite,
+            web_url: app.web_url.clone(),
         })
     }
 }

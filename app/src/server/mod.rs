@@ -1,10 +1,12 @@
 //! Server functions. Each is a public endpoint: it authenticates, authorises (through `core`),
 //! calls `core`, and maps errors without letting internal text reach the browser.
 
+mod builds;
 mod config;
 mod history;
 mod manage;
 
+pub use builds::*;
 pub use config::*;
 pub use history::*;
 pub use manage::*;
@@ -77,6 +79,8 @@ pub mod ssr {
         pub local_users: bool,
         /// `SLIPWAY_PUBLIC_URL`, without a trailing slash.
         pub public_url: String,
+        /// The container engine, for apps' runtime logs.
+        pub runtime: std::sync::Arc<slipway_core::runtime::DockerRuntime>,
     }
 
     pub fn context() -> Result<UiContext, ServerFnError> {

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod guard;
 mod json;
+mod ui_builds;
 
 use std::sync::Arc;
 
@@ -32,6 +33,10 @@ pub struct AppState {
     /// Local admin sign-in is offered (loopback, no OAuth).
     pub local_sign_in: bool,
     pub oauth: bool,
+    /// The container engine, for apps' runtime logs (deploys run in the worker).
+    pub runtime: Arc<slipway_core::runtime::DockerRuntime>,
+    /// The largest archive the build form takes (`SLIPWAY_MAX_SOURCE_BYTES`).
+    pub max_upload: usize,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -48,6 +53,7 @@ impl AppState {
             github_sign_in: self.oauth,
             local_users: !self.oauth,
             public_url: self.public.base.clone(),
+            runtime: self.runtime.clone(),
         }
     }
 }
@@ -70,6 +76,7 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .route("/api/{*fn_name}", post(server_fn).get(server_fn))
+        .merge(ui_builds::routes(state.max_upload))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_ui_session,

@@ -1,0 +1,62 @@
+import { test, expect } from '@playwright/test';
+import { api, hydrated, signIn, sourceArchive } from './helpers';
+
+/** The log lines on the page: [seq, text] in document order. */
+async function logLines(page: import('@playwright/test').Page): Promise<[number, string][]> {
+  return page.locator('ol.log li').evaluateAll(els =>
+    els.map(li => [Number(li.id.slice(1)), li.querySelector('.text')!.textContent ?? ''] as [number, string]));
+}
+
+test('a build started from the browser streams live, survives a reload, and deploys', async ({ page, baseURL }) => {
+  const app = `b${Date.now().toString(36)}-prod`;
+  const [name, space] = app.split('-');
+  await api(baseURL!, 'POST', '/apps', { name, space });
+  await signIn(page, `/ui/apps/${app}`);
+
+  // Auto-deploy on, so the build is released when it succeeds.
+  await page.getByRole('switch').click();
+  await expect(page.getByRole('switch')).toHaveAttribute('aria-checked', 'true');
+
+  await page.getByLabel('or upload an archive').setInputFiles(sourceArchive(100));
+  await page.getByRole('button', { name: 'Build', exact: true }).click();
+  await expect(page).toHaveURL(/\/ui\/apps\/[^/]+\/builds\/[0-9a-f-]{36}$/);
+  await hydrated(page);
+
+  // Lines arrive while the build runs, coloured as the engine printed them.
+  await expect(page.locator('ol.log .text', { hasText: /^line 10$/ })).toBeVisible();
+  await expect(page.locator('ol.log .ansi-fg-2', { hasText: 'line 10' })).toBeVisible();
+  await expect(page.getByRole('status').filter({ hasText: 'pending' })).toBeVisible();
+
+  // Reload mid-build: the server renders what is stored, the websocket continues from there.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.locator('.link-state')).toHaveText('Live');
+  await expect(page.getByText('Finished: SUCCESS')).toBeVisible({ timeout: 45_000 });
+  await expect(page.locator('.title-row .status')).toHaveText('succeeded');
+
+  const lines = await logLines(page);
+  const seqs = lines.map(([s]) => s);
+  expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  const printed = lines.map(([, t]) => t).filter(t => /^line \d+$/.test(t));
+  expect(printed).toEqual(Array.from({ length: 100 }, (_, i) => `line ${i + 1}`));
+  // The log page's raw download has the same lines.
+  const raw = await page.request.get(page.url() + '/log.txt');
+  const rawLines = (await raw.text()).trimEnd().split('\n').map(t => t.replace(/\u001b\[[0-9;]*m/g, ''));
+  expect(rawLines).toEqual(lines.map(([, t]) => t));
+
+  // Search finds lines and links to them.
+  await page.getByLabel('Search the log').fill('line 42');
+  await expect(page.getByRole('region', { name: 'Search results' })).toContainText('1 matching line');
+
+  // The build was released and the app answers at its address.
+  await page.goto(`/ui/apps/${app}`);
+  await hydrated(page);
+  const v1 = page.locator('li[data-version="1"]');
+  await expect(v1).toContainText('succeeded', { timeout: 30_000 });
+  await expect(v1).toContainText('Current');
+  await expect(v1.getByRole('link', { name: 'Build log' })).toBeVisible();
+  const address = await page.locator('.facts a.mono').getAttribute('href');
+  expect(address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  const answer = await fetch(`${address}/env.txt`);
+  expect(await answer.text()).toContain('PORT=9000');
+});
