@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building (and, with --test, testing) Slipway needs, when it is missing:
 # the wasm target, wasm-bindgen-cli, cargo-leptos, npm tools (wasm-opt, Playwright),
-# PostgreSQL, Docker Engine (docker.io) and busybox-static, and for tests Chromium. Safe to run again: each step checks first.
+# PostgreSQL, Docker Engine (docker.io) and busybox-static, and for tests Chromium and Podman. Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/versions.env
@@ -59,6 +59,13 @@ command -v dockerd >/dev/null || pkgs+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || pkgs+=(busybox-static)
 [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 
-if [ "$want_test" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
-  apt_install chromium
+if [ "$want_test" = "--test" ]; then
+  # Chromium for Playwright; Podman (with runc, and catatonit for `init`) for the engine test
+  # that runs against Podman's Docker-compatible service.
+  pkgs=()
+  [ -x /usr/bin/chromium ] || pkgs+=(chromium)
+  command -v podman >/dev/null || pkgs+=(podman)
+  command -v runc >/dev/null || pkgs+=(runc)
+  [ -x /usr/bin/catatonit ] || pkgs+=(catatonit)
+  [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 fi

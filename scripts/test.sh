@@ -11,8 +11,9 @@ target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 start=$(date +%s)
 
 source scripts/engine.sh
+source scripts/podman.sh
 engine_start
-trap engine_stop EXIT
+trap 'engine_stop; podman_stop' EXIT
 scripts/test-images.sh
 
 echo "==> the wasm bundle has no server-only crates"
@@ -33,5 +34,21 @@ cargo leptos build
 echo "==> Playwright (Debian's Chromium)"
 SLIPWAY_BIN="$target_dir/debug/slipway" SLIPWAY_SITE_ROOT="$PWD/target/site" \
   npx playwright test --config end2end/playwright.config.ts
+
+# Podman last, alone: its service and dockerd both program the host's firewall.
+echo "==> the same build and deploy on Podman"
+if [ "${SLIPWAY_PODMAN:-}" = skip ]; then
+  echo "NOT RUN: the Podman test (SLIPWAY_PODMAN=skip)" >&2
+elif [ -n "${ENGINE_PID:-}" ]; then
+  engine_stop
+  podman_start
+  scripts/test-images.sh
+  cargo test -p server --test podman
+  podman_stop
+else
+  echo "a container engine this script did not start runs at $DOCKER_HOST, and Podman cannot run" >&2
+  echo "beside it; stop it, or set SLIPWAY_PODMAN=skip to leave the Podman test out" >&2
+  exit 1
+fi
 
 echo "==> all tests passed in $(( $(date +%s) - start ))s"

@@ -204,8 +204,10 @@ fn take_lines(partial: &mut String) -> Vec<String> {
         .collect()
 }
 
-/// How often a running build's log is written, and how often it looks for a cancel.
-const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// How often a running build's new lines are written (sooner when a batch fills).
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// Idle ticks between looks for a cancel (every 200 ms).
+const CANCEL_CHECK_TICKS: u32 = 4;
 const MAX_BATCH: usize = 1000;
 
 impl Core {
@@ -328,6 +330,7 @@ impl Core {
             let mut engine =
                 AbortOnDrop(tokio::spawn(async move { builder.build(spec, tx).await }));
             let mut tick = tokio::time::interval(FLUSH_EVERY);
+            let mut idle = 0u32;
             let outcome = loop {
                 tokio::select! {
                     // Once the engine is done the channel closes; its branch below then wins.
@@ -348,8 +351,12 @@ impl Core {
                         // A flush also notices a cancel (the build is no longer pending).
                         if log.has_pending() {
                             log.flush(false).await?;
-                        } else if !self.build_is_pending(build_id).await? {
-                            return Err(Cancelled.into());
+                            idle = 0;
+                        } else {
+                            idle += 1;
+                            if idle % CANCEL_CHECK_TICKS == 0 && !self.build_is_pending(build_id).await? {
+                                return Err(Cancelled.into());
+                            }
                         }
                     }
                 }

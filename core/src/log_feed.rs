@@ -30,9 +30,65 @@ pub struct LogLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TailEvent {
     /// One or more lines, in order, continuing from the previous event.
-    Lines(Vec<LogLine>),
+    Lines(Batch),
     /// The build finished with this status (`succeeded` or `failed`) and every line was sent.
     Done(String),
+}
+
+/// Lines read once and shared by every viewer of the feed, with their websocket frame
+/// (`{"lines": […]}`) serialized once too.
+#[derive(Debug, PartialEq, Eq)]
+struct Chunk {
+    lines: Vec<LogLine>,
+    frame: Arc<str>,
+}
+
+impl Chunk {
+    fn new(lines: Vec<LogLine>) -> Self {
+        let frame = frame_of(&lines).into();
+        Chunk { lines, frame }
+    }
+}
+
+#[derive(Serialize)]
+struct Frame<'a> {
+    lines: &'a [LogLine],
+}
+
+fn frame_of(lines: &[LogLine]) -> String {
+    serde_json::to_string(&Frame { lines }).expect("lines serialize")
+}
+
+/// A viewer's next lines: a whole shared chunk, part of one, or lines read for this viewer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    chunk: Arc<Chunk>,
+    start: usize,
+    end: usize,
+}
+
+impl Batch {
+    fn owned(lines: Vec<LogLine>) -> Self {
+        let end = lines.len();
+        Batch {
+            chunk: Arc::new(Chunk::new(lines)),
+            start: 0,
+            end,
+        }
+    }
+
+    pub fn lines(&self) -> &[LogLine] {
+        &self.chunk.lines[self.start..self.end]
+    }
+
+    /// The websocket frame `{"lines": […]}`; shared when the batch is a whole chunk.
+    pub fn frame(&self) -> Arc<str> {
+        if self.start == 0 && self.end == self.chunk.lines.len() {
+            self.chunk.frame.clone()
+        } else {
+            frame_of(self.lines()).into()
+        }
+    }
 }
 
 /// Lines a feed keeps in memory, and their bytes; older lines are read from the database.
@@ -68,7 +124,7 @@ struct Snapshot {
     /// The seq of the first line in `chunks`, and one past the last.
     first: i32,
     next: i32,
-    chunks: VecDeque<Arc<[LogLine]>>,
+    chunks: VecDeque<Arc<Chunk>>,
     lines: usize,
     bytes: usize,
     /// The final status, once every line up to `next` is all there is.
@@ -248,34 +304,34 @@ impl Snapshot {
     fn push(&mut self, lines: Vec<LogLine>) {
         self.next = lines.last().map_or(self.next, |l| l.seq + 1);
         self.lines += lines.len();
-        self.bytes += lines.iter().map(|l| l.text.len() + 32).sum::<usize>();
-        self.chunks.push_back(lines.into());
+        self.bytes += weight(&lines);
+        self.chunks.push_back(Arc::new(Chunk::new(lines)));
         while self.chunks.len() > 1 && (self.lines > FEED_LINES || self.bytes > FEED_BYTES) {
             let old = self.chunks.pop_front().expect("more than one chunk");
-            self.lines -= old.len();
-            self.bytes -= old.iter().map(|l| l.text.len() + 32).sum::<usize>();
-            self.first = self.chunks[0][0].seq;
+            self.lines -= old.lines.len();
+            self.bytes -= weight(&old.lines);
+            self.first = self.chunks[0].lines[0].seq;
         }
     }
 
-    /// Up to `max` lines from `from`, if the feed has them in memory.
-    fn lines_from(&self, from: i32, max: usize) -> Vec<LogLine> {
-        let mut out = Vec::new();
-        for chunk in &self.chunks {
-            let last = chunk[chunk.len() - 1].seq;
-            if last < from {
-                continue;
-            }
-            let skip = (from - chunk[0].seq).max(0) as usize;
-            for line in &chunk[skip..] {
-                if out.len() == max {
-                    return out;
-                }
-                out.push(line.clone());
-            }
-        }
-        out
+    /// The lines from `from` to the end of the chunk holding it, if the feed has them.
+    fn batch_from(&self, from: i32) -> Option<Batch> {
+        let chunk = self
+            .chunks
+            .iter()
+            .find(|c| c.lines[c.lines.len() - 1].seq >= from)?;
+        let start = (from - chunk.lines[0].seq).max(0) as usize;
+        Some(Batch {
+            chunk: chunk.clone(),
+            start,
+            end: chunk.lines.len(),
+        })
     }
+}
+
+/// What lines cost the feed's memory bound: their text and their frame, roughly.
+fn weight(lines: &[LogLine]) -> usize {
+    lines.iter().map(|l| 2 * l.text.len() + 48).sum()
 }
 
 /// The build's status and its lines from `from` (at most [`BATCH`]). Without `from`, the
@@ -335,7 +391,7 @@ impl Tail {
     pub async fn next(&mut self) -> Result<TailEvent> {
         loop {
             enum Step {
-                Lines(Vec<LogLine>),
+                Lines(Option<Batch>),
                 FromDb(i32),
                 Done(String),
                 Wait,
@@ -347,7 +403,7 @@ impl Tail {
                 } else if self.next < s.first {
                     Step::FromDb(s.first)
                 } else if self.next < s.next {
-                    Step::Lines(s.lines_from(self.next, BATCH as usize))
+                    Step::Lines(s.batch_from(self.next))
                 } else if let Some(done) = &s.done {
                     Step::Done(done.clone())
                 } else {
@@ -355,9 +411,9 @@ impl Tail {
                 }
             };
             match step {
-                Step::Lines(lines) if !lines.is_empty() => {
-                    self.next = lines[lines.len() - 1].seq + 1;
-                    return Ok(TailEvent::Lines(lines));
+                Step::Lines(Some(batch)) => {
+                    self.next = batch.lines()[batch.lines().len() - 1].seq + 1;
+                    return Ok(TailEvent::Lines(batch));
                 }
                 Step::Lines(_) | Step::Wait => {
                     if self.rx.changed().await.is_err() {
@@ -380,7 +436,7 @@ impl Tail {
                     match lines.last() {
                         Some(last) => {
                             self.next = last.seq + 1;
-                            return Ok(TailEvent::Lines(lines));
+                            return Ok(TailEvent::Lines(Batch::owned(lines)));
                         }
                         None => self.next = upto,
                     }
@@ -415,12 +471,19 @@ mod tests {
         s.push(lines(1, 10));
         s.push(lines(11, 5));
         assert_eq!(s.next, 16);
-        let got = s.lines_from(9, 4);
+        let got = s.batch_from(9).unwrap();
         assert_eq!(
-            got.iter().map(|l| l.seq).collect::<Vec<_>>(),
-            vec![9, 10, 11, 12]
+            got.lines().iter().map(|l| l.seq).collect::<Vec<_>>(),
+            vec![9, 10]
         );
-        assert!(s.lines_from(16, 10).is_empty());
+        // Part of a chunk gets its own frame; a whole chunk shares the feed's.
+        assert_eq!(
+            &*got.frame(),
+            r#"{"lines":[{"seq":9,"text":"line 9"},{"seq":10,"text":"line 10"}]}"#
+        );
+        let whole = s.batch_from(11).unwrap();
+        assert!(Arc::ptr_eq(&whole.frame(), &s.chunks[1].frame));
+        assert!(s.batch_from(16).is_none());
     }
 
     #[test]
@@ -435,8 +498,8 @@ mod tests {
             s.push(lines(1 + k * 1000, 1000));
         }
         assert!(s.lines <= FEED_LINES);
-        assert_eq!(s.first, s.chunks[0][0].seq);
+        assert_eq!(s.first, s.chunks[0].lines[0].seq);
         assert_eq!(s.next, 30_001);
-        assert_eq!(s.lines_from(s.first, 1)[0].seq, s.first);
+        assert_eq!(s.batch_from(s.first).unwrap().lines()[0].seq, s.first);
     }
 }

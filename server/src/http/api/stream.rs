@@ -8,7 +8,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use slipway_core::log_feed::{LogLine, Tail, TailEvent};
+use slipway_core::log_feed::{Tail, TailEvent};
 
 use super::{build_id, load_app, ApiError, ApiResult};
 use crate::http::auth::ApiActor;
@@ -47,19 +47,15 @@ pub(super) async fn build_stream(
         .into_response())
 }
 
-#[derive(serde::Serialize)]
-struct LinesFrame<'a> {
-    lines: &'a [LogLine],
-}
-
 async fn stream(mut socket: WebSocket, mut tail: Tail) -> anyhow::Result<()> {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     loop {
         tokio::select! {
             event = tail.next() => match event? {
-                TailEvent::Lines(lines) => {
-                    let frame = serde_json::to_string(&LinesFrame { lines: &lines })?;
-                    socket.send(Message::Text(frame.into())).await?;
+                TailEvent::Lines(batch) => {
+                    // Serialized once per chunk for every viewer of the feed.
+                    let frame = batch.frame();
+                    socket.send(Message::Text(frame.as_ref().into())).await?;
                 }
                 TailEvent::Done(status) => {
                     let frame = serde_json::json!({ "status": status }).to_string();

@@ -1,0 +1,151 @@
+//! The same build and deploy against Podman's Docker-compatible service. The test command runs
+//! this alone (`cargo test --test podman`) after stopping its dockerd, with DOCKER_HOST at a
+//! Podman service it started (scripts/podman.sh) and the test images built there.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{Api, Slipway};
+
+async fn engine_name() -> String {
+    let host = std::env::var("DOCKER_HOST").expect("DOCKER_HOST: Podman's socket");
+    let sock = host.strip_prefix("unix://").expect("a unix socket");
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "--unix-socket", sock, "http://engine/version"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v["Components"][0]["Name"].as_str().unwrap_or("").to_owned()
+}
+
+async fn settled(api: &Api, app: &str, version: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let a = api.get(&format!("/apps/{app}/releases/{version}")).await;
+        let r = if a.status == 404 {
+            Value::Null
+        } else {
+            a.json()
+        };
+        if r["status"] == "succeeded" || r["status"] == "failed" {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "release did not settle: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn data_uri(dockerfile: &str) -> String {
+    use base64::Engine as _;
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(dockerfile.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "Dockerfile", dockerfile.as_bytes())
+        .unwrap();
+    let gz = tar.into_inner().unwrap().finish().unwrap();
+    format!(
+        "data:application/gzip;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(gz)
+    )
+}
+
+#[tokio::test]
+async fn build_and_deploy_on_podman() {
+    assert_eq!(
+        engine_name().await,
+        "Podman Engine",
+        "DOCKER_HOST is Podman"
+    );
+    let s = Slipway::on_fresh_database().await;
+    let api = s.admin();
+    api.create_app("pod", "test").await;
+    let app = "pod-test";
+    assert_eq!(
+        api.patch(
+            &format!("/apps/{app}/config-vars"),
+            r#"{"GREETING":"from podman"}"#
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        api.patch(
+            &format!("/apps/{app}/features/auto-release"),
+            r#"{"enabled":true}"#
+        )
+        .await
+        .status,
+        200
+    );
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let url = data_uri(&format!(
+        "FROM slipway-test/web\nRUN echo \"built with $GREETING {nonce}\"\n"
+    ));
+    let b = api
+        .post(
+            &format!("/apps/{app}/builds"),
+            &json!({ "url": url }).to_string(),
+        )
+        .await;
+    assert_eq!(b.status, 201, "{}", b.text);
+    let id = b.json()["id"].as_str().unwrap().to_owned();
+    // v1 is the config change; v2 the auto-deploy of the build.
+    let r = settled(&api, app, 2).await;
+    let log = api
+        .get(&format!("/apps/{app}/builds/{id}/result"))
+        .await
+        .json();
+    assert_eq!(r["status"], "succeeded", "{r} {log}");
+    let lines: Vec<&str> = log["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(*lines.last().unwrap(), "Finished: SUCCESS");
+    assert!(
+        !lines.iter().any(|l| l.contains("from podman")),
+        "the config value is masked in the log: {lines:?}"
+    );
+    let url = api.get(&format!("/apps/{app}")).await.json()["web_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let env = support::client()
+        .get(format!("{url}/env.txt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(env.lines().any(|l| l == "GREETING=from podman"), "{env}");
+    // A config change restarts the app on Podman too, at the same address.
+    assert_eq!(
+        api.patch(
+            &format!("/apps/{app}/config-vars"),
+            r#"{"GREETING":"again"}"#
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(settled(&api, app, 3).await["status"], "succeeded");
+    let env = support::client()
+        .get(format!("{url}/env.txt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(env.lines().any(|l| l == "GREETING=again"), "{env}");
+}
