@@ -354,7 +354,7 @@ impl Core {
                             idle = 0;
                         } else {
                             idle += 1;
-                            if idle % CANCEL_CHECK_TICKS == 0 && !self.build_is_pending(build_id).await? {
+                            if idle.is_multiple_of(CANCEL_CHECK_TICKS) && !self.build_is_pending(build_id).await? {
                                 return Err(Cancelled.into());
                             }
                         }
