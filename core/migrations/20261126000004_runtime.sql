@@ -4,3 +4,6 @@ alter table apps add column web_port integer unique;
 alter table apps add column web_url text;
 alter table releases add column failure text;
 alter table builds add column image_removed boolean not null default false;
+-- Which Slipway installation owns a container or an image, when several share an engine.
+insert into settings (name, value) values ('install_id', gen_random_uuid()::text)
+    on conflict (name) do nothing;

@@ -323,6 +323,10 @@ impl Core {
                 context,
                 tag: tag.clone(),
                 args: args.clone(),
+                labels: vec![(
+                    crate::runtime::LABEL_INSTALL.to_owned(),
+                    self.install_id().await?,
+                )],
             };
             let builder = settings.builder.clone();
             // Aborted when this future is dropped (shutdown, timeout, cancel): the engine sees

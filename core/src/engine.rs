@@ -13,6 +13,8 @@ pub struct BuildSpec {
     pub context: PathBuf,
     pub tag: String,
     pub args: Vec<(String, String)>,
+    /// Labels the image gets (the installation that built it).
+    pub labels: Vec<(String, String)>,
 }
 
 /// The port to whatever builds images.
@@ -77,6 +79,7 @@ impl ImageBuilder for Docker {
             return Err(self.unreachable());
         }
         let args: HashMap<String, String> = spec.args.into_iter().collect();
+        let labels: HashMap<String, String> = spec.labels.into_iter().collect();
         let options = bollard::query_parameters::BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
             .t(&spec.tag)
@@ -84,6 +87,7 @@ impl ImageBuilder for Docker {
             .forcerm(true)
             .pull("false")
             .buildargs(&args)
+            .labels(&labels)
             .build();
         let file = tokio::fs::File::open(&spec.context).await?;
         let body = tokio_util::io::ReaderStream::new(file);

@@ -51,6 +51,7 @@ pub struct Core {
     pub(crate) key: Arc<crypto::SecretKey>,
     /// The engine `docker://` builds are checked against; none in the ledger's own tests.
     pub(crate) engine: Option<Arc<dyn engine::ImageBuilder>>,
+    install_id: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Core {
@@ -60,7 +61,24 @@ impl Core {
             pool,
             key: Arc::new(key),
             engine: None,
+            install_id: Arc::new(tokio::sync::OnceCell::new()),
         }
+    }
+
+    /// This installation's id: containers and images carry it, so installations sharing an
+    /// engine leave each other's alone.
+    pub async fn install_id(&self) -> Result<String> {
+        let id = self
+            .install_id
+            .get_or_try_init(|| async {
+                sqlx::query_scalar::<_, String>(
+                    "select value from settings where name = 'install_id'",
+                )
+                .fetch_one(&self.pool)
+                .await
+            })
+            .await?;
+        Ok(id.clone())
     }
 
     /// Checks `docker://` builds against `engine`.

@@ -33,6 +33,8 @@ pub const RECONCILE_CHANNEL: &str = "slipway_reconcile";
 const ORPHAN_AGE_SECS: i64 = 600;
 const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 
+/// The installation a container or an image belongs to.
+pub const LABEL_INSTALL: &str = "slipway.install";
 const LABEL_APP: &str = "slipway.app";
 const LABEL_RELEASE: &str = "slipway.release";
 /// How many of a failed container's last log lines the release keeps.
@@ -163,12 +165,13 @@ impl DockerRuntime {
         .into())
     }
 
-    /// Containers with `label` (`key` or `key=value`), running or not.
+    /// This installation's containers with `label` (`key` or `key=value`), running or not.
     async fn containers(
         &self,
         label: &str,
     ) -> anyhow::Result<Vec<bollard::models::ContainerSummary>> {
-        let filters = HashMap::from([("label".to_owned(), vec![label.to_owned()])]);
+        let mine = format!("{LABEL_INSTALL}={}", self.core.install_id().await?);
+        let filters = HashMap::from([("label".to_owned(), vec![label.to_owned(), mine])]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
@@ -198,6 +201,7 @@ impl DockerRuntime {
         let mut env: Vec<String> = d.config.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push(format!("PORT={}", d.port));
         let labels = HashMap::from([
+            (LABEL_INSTALL.to_owned(), self.core.install_id().await?),
             (LABEL_APP.to_owned(), d.app_id.to_string()),
             (LABEL_RELEASE.to_owned(), d.release_id.to_string()),
             ("slipway.app-name".to_owned(), d.app_name.clone()),
@@ -418,7 +422,13 @@ impl DockerRuntime {
     /// failed after tagging).
     async fn remove_orphan_images(&self) -> anyhow::Result<()> {
         let c = self.client()?;
-        let filters = HashMap::from([("reference".to_owned(), vec!["slipway/*".to_owned()])]);
+        let filters = HashMap::from([
+            ("reference".to_owned(), vec!["slipway/*".to_owned()]),
+            (
+                "label".to_owned(),
+                vec![format!("{LABEL_INSTALL}={}", self.core.install_id().await?)],
+            ),
+        ]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
             .filters(&filters)
             .build();
@@ -479,7 +489,13 @@ impl DockerRuntime {
         }
         let c = self.client()?;
         let repo = format!("slipway/{app_name}");
-        let filters = HashMap::from([("reference".to_owned(), vec![repo.clone()])]);
+        let filters = HashMap::from([
+            ("reference".to_owned(), vec![repo.clone()]),
+            (
+                "label".to_owned(),
+                vec![format!("{LABEL_INSTALL}={}", self.core.install_id().await?)],
+            ),
+        ]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
             .filters(&filters)
             .build();
