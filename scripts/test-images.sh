@@ -3,6 +3,7 @@
 # they are `FROM scratch` with Debian's static busybox.
 #   slipway-test/busybox  a shell and busybox's tools (the base of test apps' Dockerfiles)
 #   slipway-test/web      an app: writes its environment to /www/env.txt, serves /www on $PORT
+#   slipway-test/exits    an app that exits at once (a release that fails)
 # The `docker://` images the tests name are tags of slipway-test/web.
 set -euo pipefail
 dir=$(mktemp -d)
@@ -27,6 +28,11 @@ FROM slipway-test/busybox
 CMD ["sh", "-c", "mkdir -p /www && env > /www/env.txt && echo ok > /www/index.html && exec httpd -f -v -p \"$PORT\" -h /www"]
 DOCKERFILE
 build -t slipway-test/web "$dir"
+cat > "$dir/Dockerfile" <<'DOCKERFILE'
+FROM slipway-test/busybox
+CMD ["sh", "-c", "echo starting; echo boom; exit 3"]
+DOCKERFILE
+build -t slipway-test/exits "$dir"
 for tag in registry.local/web:1 registry.local/web:2 registry.local/web:7 web:1 o:1 x:1 \
   registry.example.com/team/a-rather-long-image-name:2026.11.26-abcdef; do
   docker tag slipway-test/web "$tag"

@@ -11,7 +11,7 @@ pub mod server;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 /// The whole HTML document, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -40,14 +40,14 @@ pub fn App() -> impl IntoView {
         <Title text="Slipway"/>
         <Router>
             <Routes fallback=|| view! { <pages::NotFound/> }>
-                <Route path=path!("/ui/apps") view=pages::AppsPage/>
-                <Route path=path!("/ui/apps/:app") view=pages::AppPage/>
-                <Route path=path!("/ui/apps/:app/compare") view=pages::ComparePage/>
-                <Route path=path!("/ui/apps/:app/builds/:build") view=pages::BuildLogPage/>
-                <Route path=path!("/ui/apps/:app/config") view=pages::ConfigPage/>
-                <Route path=path!("/ui/apps/:app/settings") view=pages::SettingsPage/>
-                <Route path=path!("/ui/account") view=pages::AccountPage/>
-                <Route path=path!("/ui/signin") view=pages::SignInPage/>
+                <Route path=path!("/ui/apps") view=pages::AppsPage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/apps/:app") view=pages::AppPage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/apps/:app/compare") view=pages::ComparePage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/apps/:app/builds/:build") view=pages::BuildLogPage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/apps/:app/config") view=pages::ConfigPage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/apps/:app/settings") view=pages::SettingsPage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/account") view=pages::AccountPage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/signin") view=pages::SignInPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

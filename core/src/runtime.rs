@@ -61,7 +61,6 @@ pub struct DockerRuntime {
 
 /// An app's address: a listener that forwards each connection to the current container.
 struct Proxy {
-    port: u16,
     target: watch::Sender<Option<SocketAddr>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -94,32 +93,102 @@ impl DockerRuntime {
     }
 
     /// The app's proxy in this process: its stored port bound again, or a free one claimed.
-    async fn proxy(&self, app_id: Uuid) -> anyhow::Result<Arc<Proxy>> {
+    /// `None` when the stored port is already bound, which is another Slipway process holding
+    /// the address (it follows `apps.web_target`).
+    async fn proxy(&self, app_id: Uuid) -> anyhow::Result<Option<Arc<Proxy>>> {
         if let Some(p) = self.proxies.lock().unwrap().get(&app_id) {
-            return Ok(p.clone());
+            return Ok(Some(p.clone()));
         }
         let host = self.settings.host;
-        let stored: Option<i32> = sqlx::query_scalar("select web_port from apps where id = $1")
-            .bind(app_id)
-            .fetch_one(&self.core.pool)
-            .await?;
-        let (listener, port) = match stored {
+        let stored: (Option<i32>, Option<String>) =
+            sqlx::query_as("select web_port, web_target from apps where id = $1")
+                .bind(app_id)
+                .fetch_one(&self.core.pool)
+                .await?;
+        let listener = match stored.0 {
             Some(port) => {
                 let port = port as u16;
-                let l = TcpListener::bind((host, port)).await.map_err(|e| {
-                    Refused(format!(
-                        "The app's address {host}:{port} cannot be opened ({e}); is another program using the port?"
-                    ))
-                })?;
-                (l, port)
+                match TcpListener::bind((host, port)).await {
+                    Ok(l) => l,
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Ok(None),
+                    Err(e) => {
+                        return Err(Refused(format!(
+                            "The app's address {host}:{port} cannot be opened ({e})."
+                        ))
+                        .into())
+                    }
+                }
             }
-            None => self.claim_port(app_id).await?,
+            None => self.claim_port(app_id).await?.0,
         };
-        let (target, rx) = watch::channel(None);
+        // Until a deploy says otherwise, forward where the last one left it.
+        let (target, rx) = watch::channel(stored.1.and_then(|t| t.parse().ok()));
         let task = tokio::spawn(forward(listener, rx));
-        let proxy = Arc::new(Proxy { port, target, task });
+        let proxy = Arc::new(Proxy { target, task });
         let mut proxies = self.proxies.lock().unwrap();
-        Ok(proxies.entry(app_id).or_insert(proxy).clone())
+        Ok(Some(proxies.entry(app_id).or_insert(proxy).clone()))
+    }
+
+    /// Points the app's address at `addr`: here when this process holds it, else through the
+    /// database and a notification to the process that does.
+    async fn route(
+        &self,
+        app_id: Uuid,
+        proxy: Option<&Proxy>,
+        addr: SocketAddr,
+    ) -> anyhow::Result<()> {
+        let port: i32 = sqlx::query_scalar(
+            "update apps set web_target = $2, web_url = 'http://' || $3 || ':' || web_port
+              where id = $1 returning web_port",
+        )
+        .bind(app_id)
+        .bind(addr.to_string())
+        .bind(self.settings.host.to_string())
+        .fetch_one(&self.core.pool)
+        .await?;
+        match proxy {
+            Some(p) => {
+                p.target.send_replace(Some(addr));
+            }
+            None => {
+                sqlx::query("select pg_notify($1, $2)")
+                    .bind(RECONCILE_CHANNEL)
+                    .bind(format!("target {app_id}"))
+                    .execute(&self.core.pool)
+                    .await?;
+                tracing::info!(app = %app_id, port, "address held by another Slipway process; asked it to switch");
+                // Give the holder a moment to switch before the previous container stops.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows `apps.web_target` for the addresses this process holds (`only`: one app).
+    async fn follow_targets(&self, only: Option<Uuid>) -> anyhow::Result<()> {
+        let held: Vec<Uuid> = match only {
+            Some(a) => vec![a],
+            None => self.proxies.lock().unwrap().keys().copied().collect(),
+        };
+        if held.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(Uuid, Option<String>)> =
+            sqlx::query_as("select id, web_target from apps where id = any($1)")
+                .bind(&held)
+                .fetch_all(&self.core.pool)
+                .await?;
+        let proxies = self.proxies.lock().unwrap();
+        for (app, target) in rows {
+            if let (Some(p), Some(t)) = (proxies.get(&app), target.and_then(|t| t.parse().ok())) {
+                p.target.send_if_modified(|cur| {
+                    let changed = *cur != Some(t);
+                    *cur = Some(t);
+                    changed
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Binds the first free port of the range that no other app has, and stores it.
@@ -408,6 +477,13 @@ impl DockerRuntime {
             let known = self.proxies.lock().unwrap().contains_key(&app);
             match running.get(&app) {
                 Some((_, true)) if known => {}
+                // Running: take the address if no other process holds it (it then forwards
+                // to `apps.web_target`).
+                Some((_, true)) => {
+                    if let Err(e) = self.proxy(app).await {
+                        tracing::warn!(app = %app, error = %format!("{e:#}"), "cannot open the app's address");
+                    }
+                }
                 _ => {
                     if let Err(e) = self.restore(app, release, running.get(&app)).await {
                         tracing::warn!(app = %app, error = %format!("{e:#}"), "cannot restore the app's current release");
@@ -415,6 +491,7 @@ impl DockerRuntime {
                 }
             }
         }
+        self.follow_targets(None).await?;
         self.remove_orphan_images().await
     }
 
@@ -469,14 +546,12 @@ impl DockerRuntime {
             }
             let port = format!("{}/tcp", d.port);
             if let Ok(addr) = self.wait_healthy(id, &port, &d).await {
-                proxy.target.send_replace(Some(addr));
-                return Ok(());
+                return self.route(app_id, proxy.as_deref(), addr).await;
             }
             self.remove_container(id).await;
         }
         let (_, addr) = self.start(&d, &image).await?;
-        proxy.target.send_replace(Some(addr));
-        Ok(())
+        self.route(app_id, proxy.as_deref(), addr).await
     }
 
     /// Removes a deleted app's containers, its images and its address in this process.
@@ -547,15 +622,25 @@ impl DockerRuntime {
             };
             tokio::select! {
                 _ = &mut shutdown => return,
-                deleted = wake => {
-                    if let Some((id, name)) = deleted.as_deref().and_then(|p| p.split_once(' ')) {
+                payload = wake => match payload.as_deref().and_then(|p| p.split_once(' ')) {
+                    // Another worker deployed an app whose address this process may hold.
+                    Some(("target", id)) => {
+                        if let Ok(id) = id.parse::<Uuid>() {
+                            if let Err(e) = self.follow_targets(Some(id)).await {
+                                tracing::warn!(error = %format!("{e:#}"), "cannot follow an app's new container");
+                            }
+                        }
+                        continue;
+                    }
+                    Some((id, name)) => {
                         if let Ok(id) = id.parse::<Uuid>() {
                             if let Err(e) = self.remove_app(id, name).await {
                                 tracing::warn!(error = %format!("{e:#}"), "cannot remove a deleted app's containers");
                             }
                         }
                     }
-                }
+                    None => {}
+                },
             }
         }
     }
@@ -585,13 +670,7 @@ impl Runtime for DockerRuntime {
         };
         let proxy = self.proxy(d.app_id).await?;
         let (id, addr) = self.start(d, &image).await?;
-        proxy.target.send_replace(Some(addr));
-        let url = format!("http://{}", SocketAddr::new(self.settings.host, proxy.port));
-        sqlx::query("update apps set web_url = $2 where id = $1")
-            .bind(d.app_id)
-            .bind(&url)
-            .execute(&self.core.pool)
-            .await?;
+        self.route(d.app_id, proxy.as_deref(), addr).await?;
         // The previous containers stop only now, so the address never goes dark.
         for c in self
             .containers(&format!("{LABEL_APP}={}", d.app_id))

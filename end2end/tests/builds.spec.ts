@@ -1,4 +1,7 @@
 import { test, expect } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { api, hydrated, signIn, sourceArchive } from './helpers';
 
 /** The log lines on the page: [seq, text] in document order. */
@@ -59,4 +62,55 @@ test('a build started from the browser streams live, survives a reload, and depl
   expect(address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   const answer = await fetch(`${address}/env.txt`);
   expect(await answer.text()).toContain('PORT=9000');
+});
+
+/** A second `slipway serve` (no worker) on the same embedded PostgreSQL: a replica to kill. */
+async function replica(port: number): Promise<ChildProcess> {
+  const child = spawn(process.env.SLIPWAY_BIN!, ['serve'], {
+    env: {
+      ...process.env,
+      SLIPWAY_DATA_DIR: process.env.E2E_DATA_DIR!,
+      SLIPWAY_ADDR: `127.0.0.1:${port}`,
+      SLIPWAY_NO_WORKER: 'true',
+      SLIPWAY_SITE_ROOT: process.env.SLIPWAY_SITE_ROOT ?? resolve(__dirname, '../../target/site'),
+      SLIPWAY_LOG: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((done, fail) => {
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; if (out.includes('listening on')) done(); });
+    child.on('exit', (code) => fail(new Error(`the replica exited (${code}) before listening`)));
+  });
+  return child;
+}
+
+test('the log page reconnects by itself when its server goes away, and misses nothing', async ({ page, baseURL }) => {
+  const app = `c${Date.now().toString(36)}-prod`;
+  const [name, space] = app.split('-');
+  await api(baseURL!, 'POST', '/apps', { name, space });
+  const port = 3471;
+  let server = await replica(port);
+  try {
+    const source = 'data:application/gzip;base64,' + readFileSync(sourceArchive(160)).toString('base64');
+    const build = await api(baseURL!, 'POST', `/apps/${app}/builds`, { url: source });
+    const there = `http://127.0.0.1:${port}`;
+    await signIn(page, `${there}/ui/apps/${app}/builds/${build.id}`);
+    await expect(page.locator('.link-state')).toHaveText('Live');
+    await expect(page.locator('ol.log .text', { hasText: /^line 20$/ })).toBeVisible({ timeout: 45_000 });
+
+    // The replica dies mid-build: the page says so and keeps trying.
+    server.kill('SIGKILL');
+    await expect(page.locator('.link-state')).toHaveText('Connection lost; reconnecting…');
+    server = await replica(port);
+    await expect(page.getByText('Finished: SUCCESS')).toBeVisible({ timeout: 45_000 });
+    await expect(page.locator('.title-row .status')).toHaveText('succeeded');
+
+    const lines = await logLines(page);
+    expect(lines.map(([s]) => s)).toEqual(lines.map((_, i) => i + 1));
+    const printed = lines.map(([, t]) => t).filter(t => /^line \d+$/.test(t));
+    expect(printed).toEqual(Array.from({ length: 160 }, (_, i) => `line ${i + 1}`));
+  } finally {
+    server.kill('SIGTERM');
+  }
 });

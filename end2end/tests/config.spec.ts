@@ -51,3 +51,21 @@ test('deploying an image from the app page adds a release', async ({ page, baseU
   const a = await api(baseURL!, 'GET', `/apps/${app}`);
   expect(a.image).toBe('registry.local/web:7');
 });
+
+test('a release that fails says why, and the previous one stays current', async ({ page, baseURL }) => {
+  const app = `f${Date.now().toString(36)}-prod`;
+  const [name, space] = app.split('-');
+  await api(baseURL!, 'POST', '/apps', { name, space });
+  await signIn(page, `/ui/apps/${app}`);
+  await page.getByLabel('Image', { exact: true }).fill('registry.local/web:1');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await expect(page.locator('li[data-version="1"]')).toContainText('Current');
+  await page.getByLabel('Image', { exact: true }).fill('slipway-test/exits');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  const v2 = page.locator('li[data-version="2"]');
+  await expect(v2).toContainText('failed', { timeout: 30_000 });
+  await v2.getByText('Why it failed').click();
+  await expect(v2.locator('details.failure pre')).toContainText('exited with code 3');
+  await expect(v2.locator('details.failure pre')).toContainText('boom');
+  await expect(page.locator('li[data-version="1"]')).toContainText('Current');
+});

@@ -395,3 +395,63 @@ async fn images_of_old_releases_go_unless_pinned_and_their_rollback_is_refused()
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(settled(&api, app, 5).await["status"], "succeeded");
 }
+
+#[tokio::test]
+async fn a_deploy_by_another_process_moves_the_address_the_first_one_holds() {
+    let db = testkit::fresh_url().await;
+    let key = support::fresh_key();
+    let env = [
+        ("DATABASE_URL", db.as_str()),
+        ("SLIPWAY_SECRET_KEY", key.as_str()),
+    ];
+    let first = Slipway::start(&env).unwrap();
+    let api = first.admin();
+    api.create_app("handoff", "test").await;
+    let app = "handoff-test";
+    assert_eq!(
+        api.patch(&format!("/apps/{app}/config-vars"), r#"{"GREETING":"one"}"#)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        deploy_image(&api, app, "slipway-test/web").await["status"],
+        "succeeded"
+    );
+    let url = api.get(&format!("/apps/{app}")).await.json()["web_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(has(&env_at(&url).await, "GREETING=one"));
+
+    // The first process is frozen (its address stays bound); a second one takes the next deploy.
+    support::signal(first.child.id(), libc::SIGSTOP);
+    let second = Slipway::start(&env).unwrap();
+    let other = second.admin();
+    assert_eq!(
+        other
+            .patch(&format!("/apps/{app}/config-vars"), r#"{"GREETING":"two"}"#)
+            .await
+            .status,
+        200
+    );
+    let v3 = settled(&other, app, 3).await;
+    support::signal(first.child.id(), libc::SIGCONT);
+    assert_eq!(v3["status"], "succeeded", "{v3}");
+    assert_eq!(
+        other.get(&format!("/apps/{app}")).await.json()["web_url"],
+        url.as_str(),
+        "the same address"
+    );
+    // Thawed, the holder follows the new container.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = support::client().get(format!("{url}/env.txt")).send().await {
+            if has(&r.text().await.unwrap_or_default(), "GREETING=two") {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the address never moved to v3");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
