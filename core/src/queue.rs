@@ -99,6 +99,8 @@ pub(crate) async fn enqueue(tx: &mut PgConnection, app_id: Uuid, job: JobFor) ->
 pub struct Engines {
     pub runtime: Arc<dyn Runtime>,
     pub builds: crate::build_job::BuildSettings,
+    /// Jobs a worker runs at once.
+    pub max_jobs: usize,
 }
 
 impl Engines {
@@ -114,6 +116,7 @@ impl Engines {
                 timeout: Duration::from_secs(20 * 60),
                 work_dir: std::env::temp_dir().join("slipway-builds"),
             },
+            max_jobs: 4,
         }
     }
 }
@@ -284,7 +287,11 @@ impl Core {
         Ok(())
     }
 
-    /// Runs jobs until `shutdown` resolves. Each job's lease is renewed while it runs.
+    /// Runs jobs until `shutdown` resolves, up to `engines.max_jobs` at once: a long build
+    /// never holds up another app's deploy (one app's jobs still run one at a time, in order,
+    /// because only the oldest job of an app can be claimed). Each job's lease is renewed
+    /// while it runs. At shutdown a running build fails (it cannot resume elsewhere); a
+    /// running deploy is left to be taken again when its lease expires.
     pub async fn run_worker(
         &self,
         worker: String,
@@ -306,50 +313,31 @@ impl Core {
                 None
             }
         };
+        let slots = Arc::new(tokio::sync::Semaphore::new(engines.max_jobs.max(1)));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut running = tokio::task::JoinSet::new();
         loop {
+            while running.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                _ = &mut shutdown => break,
+            };
             match self.claim_job(&worker, lease).await {
                 Ok(Some(job)) => {
-                    let renew = {
-                        let core = self.clone();
-                        let (job, worker) = (job.clone(), worker.clone());
-                        tokio::spawn(async move {
-                            loop {
-                                tokio::time::sleep(lease / 3).await;
-                                if !matches!(core.renew_lease(&job, &worker, lease).await, Ok(true))
-                                {
-                                    break;
-                                }
-                            }
-                        })
-                    };
-                    let result = tokio::select! {
-                        r = self.run_job(&job, &worker, &engines) => r,
-                        _ = &mut shutdown => {
-                            renew.abort();
-                            // A build cannot resume elsewhere: it fails now rather than when
-                            // its lease expires. A deploy is taken again by another worker.
-                            if let (Some(build_id), "build") = (job.build_id, job.kind.as_str()) {
-                                let line = "Slipway stopped while this build ran; the build failed.".to_owned();
-                                if let Err(e) = self.finish_build(build_id, None, &[line]).await {
-                                    tracing::error!(error = %format!("{e:#}"), "cannot fail the interrupted build");
-                                }
-                                let _ = sqlx::query("delete from jobs where id = $1 and locked_by = $2")
-                                    .bind(job.id)
-                                    .bind(&worker)
-                                    .execute(&self.pool)
-                                    .await;
-                            }
-                            return;
-                        }
-                    };
-                    renew.abort();
-                    if let Err(e) = result {
-                        tracing::error!(job = job.id, error = %format!("{e:#}"), "job failed; it is retried when its lease expires");
-                    }
+                    let (core, worker, engines) = (self.clone(), worker.clone(), engines.clone());
+                    let mut stop = stop_rx.clone();
+                    running.spawn(async move {
+                        let _slot = permit;
+                        core.run_claimed(&job, &worker, lease, &engines, &mut stop)
+                            .await;
+                    });
                     continue;
                 }
-                Ok(None) => {}
-                Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot claim a job"),
+                Ok(None) => drop(permit),
+                Err(e) => {
+                    drop(permit);
+                    tracing::error!(error = %format!("{e:#}"), "cannot claim a job");
+                }
             }
             let wake = async {
                 match listener.as_mut() {
@@ -360,9 +348,60 @@ impl Core {
                 }
             };
             tokio::select! {
-                _ = &mut shutdown => return,
+                _ = &mut shutdown => break,
                 _ = wake => {}
+                // A finished job frees a slot: look for the next one at once.
+                Some(_) = running.join_next(), if !running.is_empty() => {}
             }
+        }
+        let _ = stop_tx.send(true);
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Runs one claimed job, renewing its lease, until it ends or `stop` turns true.
+    async fn run_claimed(
+        &self,
+        job: &Job,
+        worker: &str,
+        lease: Duration,
+        engines: &Engines,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) {
+        let renew = {
+            let core = self.clone();
+            let (job, worker) = (job.clone(), worker.to_owned());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    if !matches!(core.renew_lease(&job, &worker, lease).await, Ok(true)) {
+                        break;
+                    }
+                }
+            })
+        };
+        let result = tokio::select! {
+            r = self.run_job(job, worker, engines) => r,
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                renew.abort();
+                // A build cannot resume elsewhere: it fails now rather than when its lease
+                // expires. A deploy is taken again by another worker.
+                if let (Some(build_id), "build") = (job.build_id, job.kind.as_str()) {
+                    let line = "Slipway stopped while this build ran; the build failed.".to_owned();
+                    if let Err(e) = self.finish_build(build_id, None, &[line]).await {
+                        tracing::error!(error = %format!("{e:#}"), "cannot fail the interrupted build");
+                    }
+                    let _ = sqlx::query("delete from jobs where id = $1 and locked_by = $2")
+                        .bind(job.id)
+                        .bind(worker)
+                        .execute(&self.pool)
+                        .await;
+                }
+                return;
+            }
+        };
+        renew.abort();
+        if let Err(e) = result {
+            tracing::error!(job = job.id, error = %format!("{e:#}"), "job failed; it is retried when its lease expires");
         }
     }
 }

@@ -20,7 +20,7 @@ test('a build started from the browser streams live, survives a reload, and depl
   await page.getByRole('switch').click();
   await expect(page.getByRole('switch')).toHaveAttribute('aria-checked', 'true');
 
-  await page.getByLabel('or upload an archive').setInputFiles(sourceArchive(100));
+  await page.getByLabel('or upload an archive').setInputFiles(sourceArchive(200));
   await page.getByRole('button', { name: 'Build', exact: true }).click();
   await expect(page).toHaveURL(/\/ui\/apps\/[^/]+\/builds\/[0-9a-f-]{36}$/);
   await hydrated(page);
@@ -41,7 +41,7 @@ test('a build started from the browser streams live, survives a reload, and depl
   const seqs = lines.map(([s]) => s);
   expect(seqs).toEqual(seqs.map((_, i) => i + 1));
   const printed = lines.map(([, t]) => t).filter(t => /^line \d+$/.test(t));
-  expect(printed).toEqual(Array.from({ length: 100 }, (_, i) => `line ${i + 1}`));
+  expect(printed).toEqual(Array.from({ length: 200 }, (_, i) => `line ${i + 1}`));
   // The log page's raw download has the same lines.
   const raw = await page.request.get(page.url() + '/log.txt');
   const rawLines = (await raw.text()).trimEnd().split('\n').map(t => t.replace(/\u001b\[[0-9;]*m/g, ''));

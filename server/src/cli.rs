@@ -242,6 +242,7 @@ fn spawn_worker(
     let engines = Engines {
         runtime,
         builds: build_settings(opts),
+        max_jobs: opts.worker_jobs,
     };
     let name = format!("{}-{}", hostname(), std::process::id());
     tokio::spawn(async move {

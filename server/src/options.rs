@@ -177,6 +177,10 @@ pub struct Options {
         global = true
     )]
     pub app_host: std::net::IpAddr,
+    /// Jobs (builds and deploys) a worker runs at once; one app's jobs always run one at a
+    /// time, in order.
+    #[arg(long, env = "SLIPWAY_WORKER_JOBS", default_value_t = 4, global = true)]
+    pub worker_jobs: usize,
     /// Releases whose images are kept.
     #[arg(
         long,
