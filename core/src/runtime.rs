@@ -377,27 +377,34 @@ impl DockerRuntime {
 
     /// A container's last log lines, with config values masked.
     async fn last_lines(&self, id: &str, d: &Deployment) -> Vec<String> {
-        let Ok(c) = self.client() else {
-            return Vec::new();
-        };
+        self.tail(id, FAILURE_LINES, &secrets_of(&d.config))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// A container's last `lines` log lines (stdout and stderr), with `secrets` masked.
+    async fn tail(
+        &self,
+        id: &str,
+        lines: usize,
+        secrets: &[String],
+    ) -> anyhow::Result<Vec<String>> {
         let options = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
-            .tail(&FAILURE_LINES.to_string())
+            .tail(&lines.to_string())
             .build();
         let mut out = String::new();
-        let mut logs = c.logs(id, Some(options));
+        let mut logs = self.client()?.logs(id, Some(options));
         while let Some(Ok(chunk)) = logs.next().await {
             out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
         }
-        let secrets = secrets_of(&d.config);
-        out.lines().map(|l| mask(l.to_owned(), &secrets)).collect()
+        Ok(out.lines().map(|l| mask(l.to_owned(), secrets)).collect())
     }
 
     /// The app's running container's last log lines (the app page's runtime log), with its
     /// release's config values masked.
     pub async fn app_log(&self, app_id: Uuid, lines: usize) -> anyhow::Result<Vec<String>> {
-        let c = self.client()?;
         let running = self.containers(&format!("{LABEL_APP}={app_id}")).await?;
         let Some(newest) = running
             .into_iter()
@@ -417,17 +424,7 @@ impl DockerRuntime {
             return Ok(Vec::new());
         };
         let secrets = secrets_of(&self.core.deployment(release).await?.config);
-        let options = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail(&lines.to_string())
-            .build();
-        let mut out = String::new();
-        let mut logs = c.logs(&id, Some(options));
-        while let Some(Ok(chunk)) = logs.next().await {
-            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-        }
-        Ok(out.lines().map(|l| mask(l.to_owned(), &secrets)).collect())
+        self.tail(&id, lines, &secrets).await
     }
 
     /// Brings the engine in line with the ledger: containers of deleted apps and of releases

@@ -68,26 +68,7 @@ async fn deploy_image(api: &Api, app: &str, image: &str) -> Value {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    settled(api, app, r.json()["version"].as_i64().unwrap()).await
-}
-
-/// Waits for release `version` to exist and succeed or fail.
-async fn settled(api: &Api, app: &str, version: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let a = api.get(&format!("/apps/{app}/releases/{version}")).await;
-        // Not there yet (an auto-release waits for its build): 404.
-        let r = if a.status == 404 {
-            Value::Null
-        } else {
-            a.json()
-        };
-        if r["status"] == "succeeded" || r["status"] == "failed" {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "release did not settle: {r}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::settled(api, app, r.json()["version"].as_i64().unwrap()).await
 }
 
 /// The environment the app's container reports at its address.
@@ -149,7 +130,7 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
         )
         .await;
     assert_eq!(p.status, 200, "{}", p.text);
-    assert_eq!(settled(&api, app, 2).await["status"], "succeeded");
+    assert_eq!(support::settled(&api, app, 2).await["status"], "succeeded");
     let e = env_at(&url).await;
     assert!(has(&e, "GREETING=hello there"), "{e}");
     assert_eq!(
@@ -168,7 +149,7 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
         )
         .await;
     assert_eq!(f.status, 200, "{}", f.text);
-    assert_eq!(settled(&api, app, 3).await["status"], "succeeded");
+    assert_eq!(support::settled(&api, app, 3).await["status"], "succeeded");
     assert!(has(&env_at(&url).await, "PORT=8080"));
 
     // v4: an image that exits fails with its reason and last lines, secrets masked; v3 runs on.
@@ -207,7 +188,7 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
         .post(&format!("/apps/{app}/releases"), r#"{"release":"v1"}"#)
         .await;
     assert_eq!(rb.status, 201, "{}", rb.text);
-    assert_eq!(settled(&api, app, 6).await["status"], "succeeded");
+    assert_eq!(support::settled(&api, app, 6).await["status"], "succeeded");
     let e = env_at(&url).await;
     assert!(has(&e, "PORT=9000"), "{e}");
     assert!(!e.contains("GREETING="), "{e}");
@@ -289,30 +270,10 @@ async fn a_docker_build_needs_the_image_on_the_engine() {
     assert_eq!(r.status, 409, "{}", r.text);
 }
 
-/// A `data:` URI of a tar.gz holding just `Dockerfile`.
-fn source(dockerfile: &str) -> String {
-    use base64::Engine as _;
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
-    let mut h = tar::Header::new_gnu();
-    h.set_size(dockerfile.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    tar.append_data(&mut h, "Dockerfile", dockerfile.as_bytes())
-        .unwrap();
-    let gz = tar.into_inner().unwrap().finish().unwrap();
-    format!(
-        "data:application/gzip;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(gz)
-    )
-}
-
 /// Builds from source and deploys it (auto-release is on); answers (build, release).
 async fn build_and_deploy(api: &Api, app: &str, version: i64) -> (Value, Value) {
     let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let url = source(&format!(
+    let url = support::dockerfile_source(&format!(
         "FROM slipway-test/web\nRUN echo {nonce} > /nonce\n"
     ));
     let b = api
@@ -323,7 +284,7 @@ async fn build_and_deploy(api: &Api, app: &str, version: i64) -> (Value, Value) 
         .await;
     assert_eq!(b.status, 201, "{}", b.text);
     let id = b.json()["id"].as_str().unwrap().to_owned();
-    let r = settled(api, app, version).await;
+    let r = support::settled(api, app, version).await;
     assert_eq!(r["status"], "succeeded", "{r}");
     assert_eq!(r["slug"]["id"], id.as_str());
     let b = api.get(&format!("/apps/{app}/builds/{id}")).await.json();
@@ -393,7 +354,7 @@ async fn images_of_old_releases_go_unless_pinned_and_their_rollback_is_refused()
         .post(&format!("/apps/{app}/releases"), r#"{"release":"v2"}"#)
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(settled(&api, app, 5).await["status"], "succeeded");
+    assert_eq!(support::settled(&api, app, 5).await["status"], "succeeded");
 }
 
 #[tokio::test]
@@ -435,7 +396,7 @@ async fn a_deploy_by_another_process_moves_the_address_the_first_one_holds() {
             .status,
         200
     );
-    let v3 = settled(&other, app, 3).await;
+    let v3 = support::settled(&other, app, 3).await;
     support::signal(first.child.id(), libc::SIGCONT);
     assert_eq!(v3["status"], "succeeded", "{v3}");
     assert_eq!(

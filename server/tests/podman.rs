@@ -20,42 +20,6 @@ async fn engine_name() -> String {
     v["Components"][0]["Name"].as_str().unwrap_or("").to_owned()
 }
 
-async fn settled(api: &Api, app: &str, version: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let a = api.get(&format!("/apps/{app}/releases/{version}")).await;
-        let r = if a.status == 404 {
-            Value::Null
-        } else {
-            a.json()
-        };
-        if r["status"] == "succeeded" || r["status"] == "failed" {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "release did not settle: {r}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn data_uri(dockerfile: &str) -> String {
-    use base64::Engine as _;
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
-    let mut h = tar::Header::new_gnu();
-    h.set_size(dockerfile.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    tar.append_data(&mut h, "Dockerfile", dockerfile.as_bytes())
-        .unwrap();
-    let gz = tar.into_inner().unwrap().finish().unwrap();
-    format!(
-        "data:application/gzip;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(gz)
-    )
-}
-
 #[tokio::test]
 async fn build_and_deploy_on_podman() {
     assert_eq!(
@@ -86,7 +50,7 @@ async fn build_and_deploy_on_podman() {
         200
     );
     let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let url = data_uri(&format!(
+    let url = support::dockerfile_source(&format!(
         "FROM slipway-test/web\nRUN echo \"built with $GREETING {nonce}\"\n"
     ));
     let b = api
@@ -98,7 +62,7 @@ async fn build_and_deploy_on_podman() {
     assert_eq!(b.status, 201, "{}", b.text);
     let id = b.json()["id"].as_str().unwrap().to_owned();
     // v1 is the config change; v2 the auto-deploy of the build.
-    let r = settled(&api, app, 2).await;
+    let r = support::settled(&api, app, 2).await;
     let log = api
         .get(&format!("/apps/{app}/builds/{id}/result"))
         .await
@@ -138,7 +102,7 @@ async fn build_and_deploy_on_podman() {
         .status,
         200
     );
-    assert_eq!(settled(&api, app, 3).await["status"], "succeeded");
+    assert_eq!(support::settled(&api, app, 3).await["status"], "succeeded");
     let env = support::client()
         .get(format!("{url}/env.txt"))
         .send()

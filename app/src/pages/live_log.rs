@@ -116,6 +116,10 @@ fn connect(f: Rc<Follow>) {
                 frame.lines.into_iter().filter(|l| l.seq >= next).collect();
             if let Some(last) = lines.last() {
                 f.next.set(last.seq + 1);
+                // Lines flowing means the build runs, even if the page was made while queued.
+                if f.status.try_get_untracked() == Some(BuildStatus::Queued) {
+                    let _ = f.status.try_set(BuildStatus::Pending);
+                }
                 if f.chunks.try_update(|c| c.push(Arc::new(lines))).is_none() {
                     // The page went away.
                     f.ended.set(true);

@@ -261,6 +261,18 @@ struct ReleaseJson<'a> {
     updated_at: Ts,
 }
 
+/// One release as its JSON value (the app's name made once for it).
+fn one_release(app: &App, r: &Release) -> Value {
+    let name = app.full_name();
+    json!(release_json(
+        Ref {
+            id: app.id,
+            name: &name,
+        },
+        r,
+    ))
+}
+
 fn release_json<'a>(app: Ref<'a>, r: &'a Release) -> ReleaseJson<'a> {
     ReleaseJson {
         id: r.id,
@@ -510,14 +522,7 @@ async fn patch_release(
         .core
         .set_pinned(&actor, &app, release_ref(&release)?, pinned)
         .await?;
-    let name = app.full_name();
-    ok(release_json(
-        Ref {
-            id: app.id,
-            name: &name,
-        },
-        &r,
-    ))
+    ok(one_release(&app, &r))
 }
 
 async fn get_release(
@@ -527,14 +532,7 @@ async fn get_release(
 ) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
     let r = s.core.release(&actor, &app, release_ref(&release)?).await?;
-    let name = app.full_name();
-    ok(release_json(
-        Ref {
-            id: app.id,
-            name: &name,
-        },
-        &r,
-    ))
+    ok(one_release(&app, &r))
 }
 
 async fn release_statuses(
@@ -590,14 +588,7 @@ async fn create_release(
             ))
         }
     };
-    let name = app.full_name();
-    created(release_json(
-        Ref {
-            id: app.id,
-            name: &name,
-        },
-        &r,
-    ))
+    created(one_release(&app, &r))
 }
 
 // ---- builds ---------------------------------------------------------------------------

@@ -289,3 +289,45 @@ impl Api {
         }
     }
 }
+
+/// Waits for release `version` of `app` to exist and succeed or fail; answers it.
+pub async fn settled(api: &Api, app: &str, version: i64) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let a = api.get(&format!("/apps/{app}/releases/{version}")).await;
+        // Not there yet (an auto-release waits for its build): 404.
+        let r = if a.status == 404 {
+            serde_json::Value::Null
+        } else {
+            a.json()
+        };
+        if r["status"] == "succeeded" || r["status"] == "failed" {
+            return r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "release did not settle: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A `data:` URI of a tar.gz holding just a `Dockerfile`.
+pub fn dockerfile_source(dockerfile: &str) -> String {
+    use base64::Engine as _;
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(dockerfile.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "Dockerfile", dockerfile.as_bytes())
+        .unwrap();
+    let gz = tar.into_inner().unwrap().finish().unwrap();
+    format!(
+        "data:application/gzip;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(gz)
+    )
+}
