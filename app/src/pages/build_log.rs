@@ -160,13 +160,9 @@ fn BuildLog(page: BuildPage) -> impl IntoView {
                 None => view! { <span>"not released"</span> }.into_any(),
             }}</dd></div>
         </dl>
-        {(can_deploy && release_version.is_none()).then(|| {
-            let (app, id) = (app.clone(), id.clone());
-            view! {
-                <Show when=move || status.get() == BuildStatus::Succeeded>
-                    <DeployBuildForm app=app.clone() id=id.clone()/>
-                </Show>
-            }
+        // Present (disabled) while the build runs, so nothing moves when it succeeds.
+        {(can_deploy && release_version.is_none() && status.get_untracked() != BuildStatus::Failed).then(|| {
+            view! { <DeployBuildForm app=app.clone() id=id.clone() status/> }
         })}
         <div class="log-tools">
             <label class="sr-only" for="log-search">"Search the log"</label>
@@ -210,16 +206,19 @@ fn BuildLog(page: BuildPage) -> impl IntoView {
     }
 }
 
-/// "Deploy this build", for a succeeded build not released yet.
+/// "Deploy this build", for a build not released yet; enabled once it succeeds.
 #[component]
-fn DeployBuildForm(app: String, id: String) -> impl IntoView {
+fn DeployBuildForm(app: String, id: String, status: RwSignal<BuildStatus>) -> impl IntoView {
     let deploy = ServerAction::<DeployBuild>::new();
     let releases = format!("/ui/apps/{app}");
     view! {
         <ActionForm action=deploy attr:class="deploy-build">
             <input type="hidden" name="app" value=app/>
             <input type="hidden" name="build" value=id/>
-            <button type="submit" class="primary">"Deploy this build"</button>
+            <button type="submit" class="primary" disabled=move || status.get() != BuildStatus::Succeeded
+                title=move || (status.get() != BuildStatus::Succeeded).then_some("Once the build succeeds")>
+                "Deploy this build"
+            </button>
             <span role="status" class="outcome">
                 {move || deploy.value().get().map(|r| match r {
                     Ok(v) => view! { <span class="ok">{format!("Deploying as release v{v}. ")}<a href=releases.clone()>"See the releases"</a></span> }.into_any(),
