@@ -145,6 +145,12 @@ pub(crate) async fn append_lines(
     only_if: Option<&str>,
 ) -> Result<bool> {
     let mut tx = core.pool.begin().await?;
+    // A running build's lines need not wait for the disk: after a crash the build fails anyway,
+    // and its counter and lines roll back together. The final lines and status (written by
+    // `finish_build`) commit durably.
+    sqlx::query("set local synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     let written = append_lines_in(&mut tx, build_id, lines, only_if).await?;
     tx.commit().await?;
     Ok(written)
