@@ -416,3 +416,52 @@ async fn a_deploy_by_another_process_moves_the_address_the_first_one_holds() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_long_build_does_not_hold_up_another_apps_deploy() {
+    let s = Slipway::on_fresh_database().await;
+    let api = s.admin();
+    api.create_app("slow", "test").await;
+    api.create_app("quick", "test").await;
+    // A build that runs for a minute, in the only worker.
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let slow = api
+        .post(
+            "/apps/slow-test/builds",
+            &json!({ "url": support::dockerfile_source(&format!(
+                "FROM slipway-test/busybox\nRUN echo started {nonce} && sleep 60\n"
+            )) })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(slow.status, 201, "{}", slow.text);
+    let id = slow.json()["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api
+        .get(&format!("/apps/slow-test/builds/{id}"))
+        .await
+        .json()["status"]
+        != "pending"
+    {
+        assert!(Instant::now() < deadline, "the slow build never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Meanwhile another app deploys.
+    let started = Instant::now();
+    let r = deploy_image(&api, "quick-test", "slipway-test/web").await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(
+        api.get(&format!("/apps/slow-test/builds/{id}"))
+            .await
+            .json()["status"],
+        "pending",
+        "the deploy ran while the build did ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(
+        api.delete(&format!("/apps/slow-test/builds/{id}"))
+            .await
+            .status,
+        205
+    );
+}

@@ -15,6 +15,16 @@ use crate::http::auth::ApiActor;
 use crate::http::AppState;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// A viewer that takes no data for this long is gone (a dead peer would otherwise hold its
+/// cursor, and the build's feed, forever).
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn send(socket: &mut WebSocket, msg: Message) -> anyhow::Result<()> {
+    tokio::time::timeout(SEND_TIMEOUT, socket.send(msg))
+        .await
+        .map_err(|_| anyhow::anyhow!("the viewer took nothing for {SEND_TIMEOUT:?}"))??;
+    Ok(())
+}
 
 #[derive(Deserialize)]
 pub(super) struct From {
@@ -55,17 +65,19 @@ async fn stream(mut socket: WebSocket, mut tail: Tail) -> anyhow::Result<()> {
                 TailEvent::Lines(batch) => {
                     // Serialized once per chunk for every viewer of the feed.
                     let frame = batch.frame();
-                    socket.send(Message::Text(frame.as_ref().into())).await?;
+                    send(&mut socket, Message::Text(frame.as_ref().into())).await?;
                 }
                 TailEvent::Done(status) => {
                     let frame = serde_json::json!({ "status": status }).to_string();
-                    socket.send(Message::Text(frame.into())).await?;
-                    socket
-                        .send(Message::Close(Some(CloseFrame {
+                    send(&mut socket, Message::Text(frame.into())).await?;
+                    send(
+                        &mut socket,
+                        Message::Close(Some(CloseFrame {
                             code: 1000,
                             reason: "".into(),
-                        })))
-                        .await?;
+                        })),
+                    )
+                    .await?;
                     // Wait (briefly) for the client's close, so the close handshake completes.
                     let _ = tokio::time::timeout(Duration::from_secs(5), async {
                         while let Some(Ok(m)) = socket.recv().await {
@@ -78,7 +90,7 @@ async fn stream(mut socket: WebSocket, mut tail: Tail) -> anyhow::Result<()> {
                     return Ok(());
                 }
             },
-            _ = ping.tick() => socket.send(Message::Ping(Default::default())).await?,
+            _ = ping.tick() => send(&mut socket, Message::Ping(Default::default())).await?,
             msg = socket.recv() => match msg {
                 // The viewer went away.
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
