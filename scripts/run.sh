@@ -10,7 +10,7 @@ cargo leptos build --release
 source scripts/engine.sh
 engine_start
 trap engine_stop EXIT
-target/release/slipway serve "$@" &
+"${CARGO_TARGET_DIR:-target}/release/slipway" serve "$@" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null' INT TERM
 # `wait` returns early when a trapped signal arrives; wait again for Slipway to finish.
