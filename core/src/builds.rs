@@ -344,7 +344,8 @@ impl Core {
             })
     }
 
-    /// A build and the last `max` lines of its log (seq, text), with the log's line count.
+    /// A build and the last `max` lines of its log (seq, text), with the log's line count
+    /// (the seq of its last line).
     pub async fn build_log_tail(
         &self,
         actor: &Actor,
@@ -353,17 +354,16 @@ impl Core {
         max: i32,
     ) -> Result<(Build, Vec<crate::log_feed::LogLine>, i32)> {
         let build = self.build(actor, app, build_id).await?;
-        let total: i32 = sqlx::query_scalar("select log_lines from builds where id = $1")
-            .bind(build_id)
-            .fetch_one(&self.pool)
-            .await?;
-        let lines = sqlx::query_as(
-            "select seq, text from build_log_lines where build_id = $1 and seq > $2 order by seq",
+        let lines: Vec<crate::log_feed::LogLine> = sqlx::query_as(
+            "select seq, text from build_log_lines
+              where build_id = $1 and seq > (select log_lines from builds where id = $1) - $2
+              order by seq",
         )
         .bind(build_id)
-        .bind(total - max)
+        .bind(max)
         .fetch_all(&self.pool)
         .await?;
+        let total = lines.last().map_or(0, |l| l.seq);
         Ok((build, lines, total))
     }
 

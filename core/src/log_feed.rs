@@ -293,11 +293,6 @@ impl LogHub {
         }
         true
     }
-
-    /// How many builds have a live feed in this process (for tests and metrics).
-    pub fn feeds(&self) -> usize {
-        self.inner.feeds.lock().unwrap().len()
-    }
 }
 
 impl Snapshot {
@@ -382,11 +377,6 @@ pub struct Tail {
 }
 
 impl Tail {
-    /// The seq of the next line this viewer will get.
-    pub fn position(&self) -> i32 {
-        self.next
-    }
-
     /// Waits for the next lines, or the end. Cancel-safe: a cancelled call loses nothing.
     pub async fn next(&mut self) -> Result<TailEvent> {
         loop {

@@ -55,9 +55,9 @@ pub async fn load_build_page(app: String, build: String) -> Result<BuildPage, Se
 #[cfg(feature = "ssr")]
 fn build_id(s: &str) -> Result<uuid::Uuid, ServerFnError> {
     uuid::Uuid::parse_str(s).map_err(|_| {
-        leptos::prelude::expect_context::<leptos_axum::ResponseOptions>()
-            .set_status(http::StatusCode::NOT_FOUND);
-        ServerFnError::new(format!("The build \"{s}\" was not found."))
+        super::ssr::user_error(slipway_core::Error::NotFound(format!(
+            "The build \"{s}\" was not found."
+        )))
     })
 }
 
