@@ -331,24 +331,10 @@ async fn a_redirect_to_a_private_address_is_refused() {
 
 /// The base image small test apps build on: busybox in a scratch image (nothing is pulled).
 fn base_image() {
-    let dir = std::env::temp_dir().join(format!("slipway-base-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy("/bin/busybox", dir.join("busybox")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
+    support::docker_build(
+        "slipway-test/busybox",
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "-t", "slipway-test/busybox"])
-        .arg(&dir)
-        .output()
-        .expect("the docker CLI runs");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "building the base image failed (is DOCKER_HOST an engine?): {}",
-        String::from_utf8_lossy(&out.stderr)
+        &["/bin/busybox"],
     );
 }
 
@@ -481,15 +467,7 @@ RUN for i in 1 2 3; do echo line $i; done\nCMD [\"sh\"]\n";
 #[tokio::test]
 async fn a_running_build_is_cancelled_from_another_process() {
     base_image();
-    let db = testkit::fresh_url().await;
-    let key = support::fresh_key();
-    let worker = Slipway::start(&[("DATABASE_URL", &db), ("SLIPWAY_SECRET_KEY", &key)]).unwrap();
-    let web = Slipway::start(&[
-        ("DATABASE_URL", &db),
-        ("SLIPWAY_SECRET_KEY", &key),
-        ("SLIPWAY_NO_WORKER", "true"),
-    ])
-    .unwrap();
+    let (worker, web) = support::worker_and_web().await;
     let (api, other) = (worker.admin(), web.admin());
     api.create_app("cancel", "test").await;
     let app = "cancel-test";
@@ -616,15 +594,7 @@ impl Viewer {
 #[tokio::test]
 async fn a_build_is_watched_live_through_another_process_across_a_reconnect() {
     base_image();
-    let db = testkit::fresh_url().await;
-    let key = support::fresh_key();
-    let worker = Slipway::start(&[("DATABASE_URL", &db), ("SLIPWAY_SECRET_KEY", &key)]).unwrap();
-    let web = Slipway::start(&[
-        ("DATABASE_URL", &db),
-        ("SLIPWAY_SECRET_KEY", &key),
-        ("SLIPWAY_NO_WORKER", "true"),
-    ])
-    .unwrap();
+    let (worker, web) = support::worker_and_web().await;
     let (api, other) = (worker.admin(), web.admin());
     api.create_app("live", "test").await;
     let app = "live-test";

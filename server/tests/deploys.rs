@@ -11,28 +11,6 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::{Api, Slipway};
 
-/// Builds a small image on the engine with the docker CLI.
-fn image(tag: &str, dockerfile: &str) {
-    let dir = std::env::temp_dir().join(format!(
-        "slipway-img-{}-{}",
-        std::process::id(),
-        tag.replace(['/', ':'], "-")
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "-t", tag])
-        .arg(&dir)
-        .output()
-        .expect("the docker CLI runs");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Containers the engine has for an app (running or not).
 fn containers(app_id: &str) -> Vec<String> {
     let out = Command::new("docker")
@@ -71,30 +49,17 @@ async fn deploy_image(api: &Api, app: &str, image: &str) -> Value {
     support::settled(api, app, r.json()["version"].as_i64().unwrap()).await
 }
 
-/// The environment the app's container reports at its address.
-async fn env_at(url: &str) -> String {
-    let r = support::client()
-        .get(format!("{url}/env.txt"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("the app answers at {url}: {e}"));
-    assert_eq!(r.status(), 200);
-    r.text().await.unwrap()
-}
-
-fn has(env: &str, line: &str) -> bool {
-    env.lines().any(|l| l == line)
-}
-
 #[tokio::test]
 async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
-    image(
-        "slipway-test/exits",
+    support::docker_build(
+        "slipway-test/exits-showing-key",
         "FROM slipway-test/busybox\nCMD [\"sh\", \"-c\", \"echo starting with $API_KEY; echo boom; exit 3\"]\n",
+        &[],
     );
-    image(
+    support::docker_build(
         "slipway-test/silent",
         "FROM slipway-test/busybox\nCMD [\"sleep\", \"3600\"]\n",
+        &[],
     );
     let db = testkit::fresh_url().await;
     let key = support::fresh_key();
@@ -118,8 +83,8 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
         .unwrap()
         .to_owned();
     assert!(url.starts_with("http://127.0.0.1:42"), "{url}");
-    let e = env_at(&url).await;
-    assert!(has(&e, "PORT=9000"), "{e}");
+    let e = support::env_at(&url).await;
+    assert!(support::has(&e, "PORT=9000"), "{e}");
     assert!(!e.contains("GREETING="), "{e}");
 
     // v2: a config change restarts the app with the new value, same address.
@@ -131,8 +96,8 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
         .await;
     assert_eq!(p.status, 200, "{}", p.text);
     assert_eq!(support::settled(&api, app, 2).await["status"], "succeeded");
-    let e = env_at(&url).await;
-    assert!(has(&e, "GREETING=hello there"), "{e}");
+    let e = support::env_at(&url).await;
+    assert!(support::has(&e, "GREETING=hello there"), "{e}");
     assert_eq!(
         containers(&app_id).len(),
         1,
@@ -150,17 +115,20 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
         .await;
     assert_eq!(f.status, 200, "{}", f.text);
     assert_eq!(support::settled(&api, app, 3).await["status"], "succeeded");
-    assert!(has(&env_at(&url).await, "PORT=8080"));
+    assert!(support::has(&support::env_at(&url).await, "PORT=8080"));
 
     // v4: an image that exits fails with its reason and last lines, secrets masked; v3 runs on.
-    let v4 = deploy_image(&api, app, "slipway-test/exits").await;
+    let v4 = deploy_image(&api, app, "slipway-test/exits-showing-key").await;
     assert_eq!(v4["status"], "failed", "{v4}");
     let why = v4["failure"].as_str().unwrap();
     assert!(why.contains("exited with code 3"), "{why}");
     assert!(why.contains("boom"), "{why}");
     assert!(why.contains("starting with ***"), "{why}");
     assert!(!why.contains("sekrit-value-123"), "{why}");
-    assert!(has(&env_at(&url).await, "GREETING=hello there"));
+    assert!(support::has(
+        &support::env_at(&url).await,
+        "GREETING=hello there"
+    ));
     assert_eq!(
         api.get(&format!("/apps/{app}/releases/3")).await.json()["current"],
         true
@@ -176,7 +144,10 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
             .contains("did not answer HTTP on port 8080 within 4s"),
         "{v5}"
     );
-    assert!(has(&env_at(&url).await, "GREETING=hello there"));
+    assert!(support::has(
+        &support::env_at(&url).await,
+        "GREETING=hello there"
+    ));
     assert_eq!(
         containers(&app_id).len(),
         1,
@@ -189,8 +160,8 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
         .await;
     assert_eq!(rb.status, 201, "{}", rb.text);
     assert_eq!(support::settled(&api, app, 6).await["status"], "succeeded");
-    let e = env_at(&url).await;
-    assert!(has(&e, "PORT=9000"), "{e}");
+    let e = support::env_at(&url).await;
+    assert!(support::has(&e, "PORT=9000"), "{e}");
     assert!(!e.contains("GREETING="), "{e}");
 
     // A restarted Slipway takes the app's address back and routes it to the running release.
@@ -208,7 +179,7 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
     loop {
         if let Ok(r) = support::client().get(format!("{url}/env.txt")).send().await {
             if r.status() == 200 {
-                assert!(has(&r.text().await.unwrap(), "PORT=9000"));
+                assert!(support::has(&r.text().await.unwrap(), "PORT=9000"));
                 break;
             }
         }
@@ -383,7 +354,7 @@ async fn a_deploy_by_another_process_moves_the_address_the_first_one_holds() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(has(&env_at(&url).await, "GREETING=one"));
+    assert!(support::has(&support::env_at(&url).await, "GREETING=one"));
 
     // The first process is frozen (its address stays bound); a second one takes the next deploy.
     support::signal(first.child.id(), libc::SIGSTOP);
@@ -408,7 +379,7 @@ async fn a_deploy_by_another_process_moves_the_address_the_first_one_holds() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(r) = support::client().get(format!("{url}/env.txt")).send().await {
-            if has(&r.text().await.unwrap_or_default(), "GREETING=two") {
+            if support::has(&r.text().await.unwrap_or_default(), "GREETING=two") {
                 break;
             }
         }

@@ -4,10 +4,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
-use support::{Api, Slipway};
+use support::Slipway;
 
 async fn engine_name() -> String {
     let host = std::env::var("DOCKER_HOST").expect("DOCKER_HOST: Podman's socket");
@@ -83,15 +81,8 @@ async fn build_and_deploy_on_podman() {
         .as_str()
         .unwrap()
         .to_owned();
-    let env = support::client()
-        .get(format!("{url}/env.txt"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(env.lines().any(|l| l == "GREETING=from podman"), "{env}");
+    let env = support::env_at(&url).await;
+    assert!(support::has(&env, "GREETING=from podman"), "{env}");
     // A config change restarts the app on Podman too, at the same address.
     assert_eq!(
         api.patch(
@@ -103,13 +94,6 @@ async fn build_and_deploy_on_podman() {
         200
     );
     assert_eq!(support::settled(&api, app, 3).await["status"], "succeeded");
-    let env = support::client()
-        .get(format!("{url}/env.txt"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(env.lines().any(|l| l == "GREETING=again"), "{env}");
+    let env = support::env_at(&url).await;
+    assert!(support::has(&env, "GREETING=again"), "{env}");
 }

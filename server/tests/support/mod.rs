@@ -331,3 +331,61 @@ pub fn dockerfile_source(dockerfile: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(gz)
     )
 }
+
+/// Builds `tag` on the engine at DOCKER_HOST with the docker CLI, from `dockerfile` and the
+/// host files `copy` (each under its file name).
+pub fn docker_build(tag: &str, dockerfile: &str, copy: &[&str]) {
+    let dir = std::env::temp_dir().join(format!(
+        "slipway-img-{}-{}",
+        std::process::id(),
+        tag.replace(['/', ':'], "-")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in copy {
+        let name = std::path::Path::new(file).file_name().unwrap();
+        std::fs::copy(file, dir.join(name)).unwrap();
+    }
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(&dir)
+        .output()
+        .expect("the docker CLI runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "building {tag} failed (is DOCKER_HOST an engine?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two `slipway` processes on one fresh database: the first runs the worker, the second only
+/// serves.
+pub async fn worker_and_web() -> (Slipway, Slipway) {
+    let db = testkit::fresh_url().await;
+    let key = fresh_key();
+    let worker = Slipway::start(&[("DATABASE_URL", &db), ("SLIPWAY_SECRET_KEY", &key)]).unwrap();
+    let web = Slipway::start(&[
+        ("DATABASE_URL", &db),
+        ("SLIPWAY_SECRET_KEY", &key),
+        ("SLIPWAY_NO_WORKER", "true"),
+    ])
+    .unwrap();
+    (worker, web)
+}
+
+/// The environment an app built on `slipway-test/web` reports at its address.
+pub async fn env_at(url: &str) -> String {
+    let r = client()
+        .get(format!("{url}/env.txt"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the app answers at {url}: {e}"));
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+/// Whether `env` (lines of `KEY=value`) has exactly `line`.
+pub fn has(env: &str, line: &str) -> bool {
+    env.lines().any(|l| l == line)
+}
