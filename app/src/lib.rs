@@ -47,6 +47,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/ui/apps/:app/config") view=pages::ConfigPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/apps/:app/settings") view=pages::SettingsPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/account") view=pages::AccountPage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/users") view=pages::UsersPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/signin") view=pages::SignInPage ssr=SsrMode::Async/>
             </Routes>
         </Router>

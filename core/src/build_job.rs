@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::engine::{BuildSpec, ImageBuilder};
 use crate::source::{self, AddressPolicy, Limits, Refused};
-use crate::{Core, Result};
+use crate::{Core, Error, Result};
 
 /// Channel on which a build's new log lines are announced (payload: the build id).
 pub const LOG_CHANNEL: &str = "slipway_log";
@@ -244,11 +244,12 @@ impl Core {
             commit_sha: Option<String>,
             branch: Option<String>,
             repo: Option<String>,
+            source_kind: String,
         }
         let row: Option<Claimed> = sqlx::query_as(
             "update builds set status = 'pending', updated_at = now()
                   where id = $1 and status = 'queued'
-                  returning app_id, source_enc, source_url, checksum, commit_sha, branch, repo",
+                  returning app_id, source_enc, source_url, checksum, commit_sha, branch, repo, source_kind",
         )
         .bind(build_id)
         .fetch_optional(&self.pool)
@@ -261,10 +262,33 @@ impl Core {
             commit_sha: sha,
             branch,
             repo,
+            source_kind,
         }) = row
         else {
             return Ok(());
         };
+        // A GitHub commit is fetched with the attachment's token and reported on the commit.
+        let github = if source_kind == "github" {
+            match self.github_build_token(app_id).await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    let reason = match e {
+                        Error::Internal(e) => {
+                            tracing::error!(build = %build_id, error = %format!("{e:#}"), "no token for a GitHub build");
+                            "The repository's credential could not be read.".to_owned()
+                        }
+                        e => e.to_string(),
+                    };
+                    self.finish_build(build_id, None, &[reason]).await?;
+                    return Ok(());
+                }
+            }
+        } else {
+            None
+        };
+        if github.is_some() {
+            self.post_build_status(build_id, "pending").await;
+        }
         let url = match sealed {
             Some(s) => String::from_utf8(self.key.open(&format!("build:{build_id}"), &s)?)
                 .map_err(anyhow::Error::from)?,
@@ -307,6 +331,7 @@ impl Core {
                 &settings.limits,
                 &settings.policy,
                 &archive,
+                github.as_deref(),
             )
             .await?;
             log.line("Unpacking the source");
@@ -383,6 +408,10 @@ impl Core {
             .into()),
         };
         let _ = tokio::fs::remove_dir_all(&dir).await;
+        if github.is_some() {
+            let state = if result.is_ok() { "success" } else { "failure" };
+            self.post_build_status(build_id, state).await;
+        }
         match result {
             Ok(()) => {
                 let finished = self.finish_build(build_id, Some(&tag), &[]).await?;

@@ -98,6 +98,11 @@ impl Source {
     }
 }
 
+/// `Auto-Deploy <first 8 hex of the build uuid>` (DESIGN §2).
+pub(crate) fn auto_deploy_description(build_id: Uuid) -> String {
+    format!("Auto-Deploy {}", &build_id.simple().to_string()[..8])
+}
+
 /// The url as it may be shown: no credentials, no `data:` payload.
 pub fn redact(url: &str) -> String {
     if url.len() >= 5 && url[..5].eq_ignore_ascii_case("data:") {
@@ -151,15 +156,23 @@ impl Core {
         let mut tx = self.pool.begin().await?;
         let lines = match &missing {
             None => {
-                self.insert_build(&mut tx, id, actor, app, &req, "succeeded", Some(&image))
-                    .await?;
+                self.insert_build(
+                    &mut tx,
+                    id,
+                    Some(actor.user_id),
+                    app,
+                    &req,
+                    "succeeded",
+                    Some(&image),
+                )
+                .await?;
                 [
                     format!("Using the image {image} as is (docker:// sources are not built)."),
                     "Finished: SUCCESS".into(),
                 ]
             }
             Some(why) => {
-                self.insert_build(&mut tx, id, actor, app, &req, "failed", None)
+                self.insert_build(&mut tx, id, Some(actor.user_id), app, &req, "failed", None)
                     .await?;
                 [why.clone(), "Finished: FAILURE".into()]
             }
@@ -180,7 +193,7 @@ impl Core {
         &self,
         tx: &mut sqlx::PgConnection,
         id: Uuid,
-        actor: &Actor,
+        user_id: Option<Uuid>,
         app: &App,
         req: &BuildRequest,
         status: &str,
@@ -206,7 +219,7 @@ impl Core {
         .bind(&req.branch)
         .bind(&req.message)
         .bind(image)
-        .bind(actor.user_id)
+        .bind(user_id)
         .execute(&mut *tx)
         .await?;
         Ok(())
@@ -216,7 +229,7 @@ impl Core {
     async fn queue_build(&self, actor: &Actor, app: &App, req: BuildRequest) -> Result<Build> {
         let id = Uuid::new_v4();
         let mut tx = self.pool.begin().await?;
-        self.insert_build(&mut tx, id, actor, app, &req, "queued", None)
+        self.insert_build(&mut tx, id, Some(actor.user_id), app, &req, "queued", None)
             .await?;
         crate::queue::enqueue(&mut tx, app.id, crate::queue::JobFor::Build(id)).await?;
         // Read before commit: a worker may take it the moment it is committed.
@@ -229,18 +242,84 @@ impl Core {
         Ok(build)
     }
 
-    /// Releases a succeeded build when the app's `auto-release` feature is on.
+    /// Queues a build of a GitHub commit (a push, or "build now"): fetched with the
+    /// attachment's token, reported back as commit statuses. `user_id` is who asked, none
+    /// for a push.
+    pub(crate) async fn queue_github_build(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        user_id: Option<Uuid>,
+        app: &App,
+        req: &BuildRequest,
+    ) -> Result<Build> {
+        let id = Uuid::new_v4();
+        self.insert_build(tx, id, user_id, app, req, "queued", None)
+            .await?;
+        sqlx::query("update builds set source_kind = 'github' where id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        crate::queue::enqueue(tx, app.id, crate::queue::JobFor::Build(id)).await?;
+        Ok(sqlx::query_as(&format!("{BUILD_SELECT} where b.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?)
+    }
+
+    /// Releases a succeeded build when the app's `auto-release` feature is on. While
+    /// auto-deploy is paused after a rollback the build is held back instead; a GitHub build
+    /// of an app whose attachment has `status_check` waits for the commit's other checks
+    /// (`release_waiting_builds`).
     pub(crate) async fn after_build_succeeded(&self, app: &App, build_id: Uuid) -> Result<()> {
-        let auto: bool = sqlx::query_scalar("select auto_release from apps where id = $1")
-            .bind(app.id)
-            .fetch_optional(&self.pool)
-            .await?
-            .unwrap_or(false);
-        if auto {
-            let description = format!("Auto-Deploy {}", &build_id.simple().to_string()[..8]);
-            self.release_build(app, build_id, ReleaseKind::Deploy, description, None)
-                .await?;
+        let (auto, paused, waits): (bool, bool, bool) = sqlx::query_as(
+            "select a.auto_release, a.auto_release_paused,
+                    b.source_kind = 'github' and b.commit_sha is not null
+                    and coalesce((select r.status_check from repo_attachments r where r.app_id = a.id), false)
+               from apps a join builds b on b.id = $2 where a.id = $1",
+        )
+        .bind(app.id)
+        .bind(build_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or((false, false, false));
+        if !auto {
+            if paused {
+                sqlx::query("update builds set auto_release = 'held' where id = $1")
+                    .bind(build_id)
+                    .execute(&self.pool)
+                    .await?;
+                tracing::info!(app = %app.full_name(), build = %build_id, "auto-deploy is paused after a rollback; build held back");
+            }
+            return Ok(());
         }
+        if waits {
+            // A newer build supersedes older ones still waiting.
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "update builds set auto_release = null, checks_next_at = null
+                  where app_id = $1 and auto_release = 'waiting' and id <> $2",
+            )
+            .bind(app.id)
+            .bind(build_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "update builds set auto_release = 'waiting', checks_next_at = now() where id = $1",
+            )
+            .bind(build_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        self.release_build(
+            app,
+            build_id,
+            ReleaseKind::Deploy,
+            auto_deploy_description(build_id),
+            None,
+        )
+        .await?;
         Ok(())
     }
 
@@ -248,8 +327,8 @@ impl Core {
     pub async fn rebuild(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<Build> {
         authorize(actor, Action::Build, Some(app.id))?;
         let old = self.find_build(app, build_id).await?;
-        let sealed: Option<Vec<u8>> =
-            sqlx::query_scalar("select source_enc from builds where id = $1")
+        let (sealed, kind): (Option<Vec<u8>>, String) =
+            sqlx::query_as("select source_enc, source_kind from builds where id = $1")
                 .bind(build_id)
                 .fetch_one(&self.pool)
                 .await?;
@@ -268,6 +347,15 @@ impl Core {
             branch: old.branch,
             message: old.message,
         };
+        if kind == "github" {
+            // Fetched with the attachment's token again, and reported on the commit.
+            let mut tx = self.pool.begin().await?;
+            let build = self
+                .queue_github_build(&mut tx, Some(actor.user_id), app, &req)
+                .await?;
+            tx.commit().await?;
+            return Ok(build);
+        }
         self.create_build(actor, app, req).await
     }
 

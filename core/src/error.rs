@@ -16,6 +16,9 @@ pub enum Error {
     /// The actor's role does not allow the action (403).
     #[error("{0}")]
     Forbidden(String),
+    /// Refused by an outside system (GitHub), with its reason (400).
+    #[error("{0}")]
+    BadRequest(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

@@ -7,6 +7,8 @@
 //! - `apps`, `releases`, `config`, `builds`, `features`, `favorites`: the ledger's use cases;
 //! - `diff`: what differs between two releases, and whether the app runs a rolled-back one;
 //! - `users`, `tokens`: who acts, and how scripts prove it;
+//! - `github`: the GitHub REST adapter; `repos`: repository attachments and their webhook;
+//!   `webhooks`: the push receiver (signature, repository, redelivery);
 //! - `queue`: the job queue (`for update skip locked` + leases) and the worker, which drives
 //!   the `Runtime` port (deploys) and runs builds (`build_job`); `log_feed`: live build logs
 //!   for any number of viewers, through one `LISTEN` per process;
@@ -29,14 +31,17 @@ pub mod engine;
 mod error;
 pub mod favorites;
 pub mod features;
+pub mod github;
 pub mod log_feed;
 pub mod pgtools;
 pub mod queue;
 pub mod releases;
+pub mod repos;
 pub mod runtime;
 pub mod source;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 pub use error::{Error, Result};
 
@@ -51,6 +56,8 @@ pub struct Core {
     pub(crate) key: Arc<crypto::SecretKey>,
     /// The engine `docker://` builds are checked against; none in the ledger's own tests.
     pub(crate) engine: Option<Arc<dyn engine::ImageBuilder>>,
+    /// GitHub, when configured: repository attachments, push builds, commit statuses.
+    pub(crate) github: Option<Arc<github::GitHub>>,
     install_id: Arc<tokio::sync::OnceCell<String>>,
 }
 
@@ -61,6 +68,7 @@ impl Core {
             pool,
             key: Arc::new(key),
             engine: None,
+            github: None,
             install_id: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
@@ -85,6 +93,17 @@ impl Core {
     pub fn with_engine(mut self, engine: Arc<dyn engine::ImageBuilder>) -> Self {
         self.engine = Some(engine);
         self
+    }
+
+    /// Talks to GitHub through `github` (repository attachments, push builds, statuses).
+    pub fn with_github(mut self, github: github::GitHub) -> Self {
+        self.github = Some(Arc::new(github));
+        self
+    }
+
+    /// The GitHub adapter, when configured.
+    pub fn github_client(&self) -> Option<&github::GitHub> {
+        self.github.as_deref()
     }
 
     pub fn pool(&self) -> &PgPool {

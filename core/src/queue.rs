@@ -316,8 +316,15 @@ impl Core {
         let slots = Arc::new(tokio::sync::Semaphore::new(engines.max_jobs.max(1)));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut running = tokio::task::JoinSet::new();
+        let mut next_sweep = tokio::time::Instant::now();
         loop {
             while running.try_join_next().is_some() {}
+            if tokio::time::Instant::now() >= next_sweep {
+                next_sweep = tokio::time::Instant::now() + Duration::from_secs(2);
+                if let Err(e) = self.release_waiting_builds().await {
+                    tracing::error!(error = %format!("{e:#}"), "cannot release builds waiting for status checks");
+                }
+            }
             let permit = tokio::select! {
                 p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
                 _ = &mut shutdown => break,

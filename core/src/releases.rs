@@ -244,8 +244,25 @@ impl Core {
         actor: Option<&Actor>,
     ) -> Result<Release> {
         let mut tx = self.pool.begin().await?;
-        let version = lock_next_version(&mut tx, app.id).await?;
-        let before = self.latest_snapshot(&mut tx, app.id).await?;
+        let release = self
+            .release_build_in(&mut tx, app, build_id, kind, description, actor)
+            .await?;
+        tx.commit().await?;
+        Ok(release)
+    }
+
+    /// `release_build` inside the caller's transaction.
+    pub(crate) async fn release_build_in(
+        &self,
+        tx: &mut PgConnection,
+        app: &App,
+        build_id: Uuid,
+        kind: ReleaseKind,
+        description: String,
+        actor: Option<&Actor>,
+    ) -> Result<Release> {
+        let version = lock_next_version(&mut *tx, app.id).await?;
+        let before = self.latest_snapshot(&mut *tx, app.id).await?;
         let snap = Snapshot {
             build_id: Some(build_id),
             ..before
@@ -256,11 +273,8 @@ impl Core {
             rollback_of: None,
             actor,
         };
-        let release = self
-            .insert_release(&mut tx, app, version, &snap, cause)
-            .await?;
-        tx.commit().await?;
-        Ok(release)
+        self.insert_release(&mut *tx, app, version, &snap, cause)
+            .await
     }
 
     async fn releasable_build(&self, app: &App, slug: SlugRef) -> Result<Uuid> {

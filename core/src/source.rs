@@ -60,13 +60,15 @@ fn refuse<T>(text: impl Into<String>) -> anyhow::Result<T> {
 const MAX_REDIRECTS: usize = 5;
 
 /// Fetches `url` (`http`, `https` or `data:`) into `dest`, checking every address on the way and
-/// the `sha256:` checksum when one is given.
+/// the `sha256:` checksum when one is given. A `token` goes to `url`'s own origin only, never
+/// to where it redirects (GitHub's archives redirect to another host).
 pub async fn fetch(
     url: &str,
     checksum: Option<&str>,
     limits: &Limits,
     policy: &AddressPolicy,
     dest: &Path,
+    token: Option<&str>,
 ) -> anyhow::Result<()> {
     use sha2::{Digest, Sha256};
     let mut file = tokio::fs::File::create(dest).await?;
@@ -86,7 +88,7 @@ pub async fn fetch(
         hash.update(&bytes);
         tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
     } else {
-        let mut resp = open(url, policy).await?;
+        let mut resp = open(url, policy, token).await?;
         while let Some(chunk) = resp.chunk().await.map_err(|e| {
             Refused(format!(
                 "Reading the source failed: {}.",
@@ -121,9 +123,15 @@ pub async fn fetch(
 
 /// Opens `url`, following at most five redirects, each to an address the policy allows. The
 /// connection goes to the address that was checked, so a second DNS answer cannot swap it.
-async fn open(url: &str, policy: &AddressPolicy) -> anyhow::Result<reqwest::Response> {
+async fn open(
+    url: &str,
+    policy: &AddressPolicy,
+    token: Option<&str>,
+) -> anyhow::Result<reqwest::Response> {
     let mut current = reqwest::Url::parse(url)
         .map_err(|_| Refused("The source url is not a valid url.".into()))?;
+    let origin = current.origin();
+    let mut vouched = false;
     for _ in 0..=MAX_REDIRECTS {
         let shown = crate::builds::redact(current.as_str());
         if !matches!(current.scheme(), "http" | "https") {
@@ -144,7 +152,9 @@ async fn open(url: &str, policy: &AddressPolicy) -> anyhow::Result<reqwest::Resp
                 ))
             })?
             .collect();
-        let allowed_host = policy.allow_hosts.iter().any(|h| h == &host);
+        // GitHub's API host is allowed (the server puts it in `allow_hosts`), and so is the
+        // host it redirects an archive download to.
+        let allowed_host = vouched || policy.allow_hosts.iter().any(|h| h == &host);
         let addr = addrs
             .iter()
             .find(|a| allowed_host || policy.allow_private || !is_private(a.ip()))
@@ -159,7 +169,14 @@ async fn open(url: &str, policy: &AddressPolicy) -> anyhow::Result<reqwest::Resp
             .connect_timeout(Duration::from_secs(30))
             .resolve(&host, addr)
             .build()?;
-        let resp = client.get(current.clone()).send().await.map_err(|e| {
+        let mut req = client.get(current.clone());
+        if let Some(t) = token.filter(|_| current.origin() == origin) {
+            req = req
+                .header(reqwest::header::AUTHORIZATION, format!("Bearer {t}"))
+                .header(reqwest::header::ACCEPT, "application/vnd.github+json")
+                .header(reqwest::header::USER_AGENT, "Slipway");
+        }
+        let resp = req.send().await.map_err(|e| {
             Refused(format!(
                 "Fetching the source {shown} failed: {}.",
                 without_url(&e.to_string())
@@ -172,6 +189,7 @@ async fn open(url: &str, policy: &AddressPolicy) -> anyhow::Result<reqwest::Resp
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .ok_or_else(|| Refused(format!("The source {shown} redirected nowhere.")))?;
+            vouched = token.is_some() && allowed_host && current.origin() == origin;
             current = current.join(location).map_err(|_| {
                 Refused(format!("The source {shown} redirected to an invalid url."))
             })?;

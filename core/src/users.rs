@@ -4,11 +4,25 @@ use chrono::{DateTime, Utc};
 use domain::Role;
 use uuid::Uuid;
 
-use crate::authz::Actor;
+use crate::authz::{authorize, Action, Actor};
 use crate::{Core, Error, Result};
 
 /// The provider of users made without OAuth (the local admin, `token create`).
 pub const LOCAL: &str = "local";
+/// The provider of users who sign in with GitHub.
+pub const GITHUB: &str = "github";
+
+/// Who signed in with GitHub, as GitHub said.
+#[derive(Debug, Clone)]
+pub struct GitHubSignIn {
+    pub id: i64,
+    pub login: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The OAuth token GitHub gave (kept sealed for "use my GitHub account").
+    pub token: String,
+    pub scopes: Vec<String>,
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
@@ -66,5 +80,96 @@ impl Core {
         .bind(login)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// Records a GitHub sign-in: the user (keyed by GitHub's numeric id, so a renamed login
+    /// stays the same user) with `role` when new, or `admin` when listed in `SLIPWAY_ADMINS`;
+    /// their token and scopes replace the previous ones.
+    pub async fn github_sign_in(
+        &self,
+        who: &GitHubSignIn,
+        new_role: Role,
+        admin: bool,
+    ) -> Result<User> {
+        let id = Uuid::new_v4();
+        let role = if admin { Role::Admin } else { new_role };
+        let user: User = sqlx::query_as(
+            "insert into users (id, provider, provider_id, login, name, email, role)
+             values ($1, 'github', $2, $3, $4, $5, $6)
+             on conflict (provider, provider_id) do update
+                set login = excluded.login, name = excluded.name,
+                    email = coalesce(excluded.email, users.email),
+                    role = case when $7 then 'admin' else users.role end,
+                    updated_at = now()
+             returning id, provider, provider_id, login, email, role, created_at",
+        )
+        .bind(id)
+        .bind(who.id.to_string())
+        .bind(&who.login)
+        .bind(&who.name)
+        .bind(&who.email)
+        .bind(role.as_str())
+        .bind(admin)
+        .fetch_one(&self.pool)
+        .await?;
+        sqlx::query("update users set github_token_enc = $2, github_scopes = $3 where id = $1")
+            .bind(user.id)
+            .bind(
+                self.key
+                    .seal(&format!("user-token:{}", user.id), who.token.as_bytes()),
+            )
+            .bind(who.scopes.join(" "))
+            .execute(&self.pool)
+            .await?;
+        Ok(user)
+    }
+
+    /// The user's own GitHub token and its scopes, from their last sign-in.
+    pub async fn user_github_token(&self, user_id: Uuid) -> Result<Option<(String, Vec<String>)>> {
+        let row: Option<(Option<Vec<u8>>, Option<String>)> =
+            sqlx::query_as("select github_token_enc, github_scopes from users where id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((Some(sealed), scopes)) = row else {
+            return Ok(None);
+        };
+        let token = self.key.open(&format!("user-token:{user_id}"), &sealed)?;
+        let token = String::from_utf8(token).map_err(anyhow::Error::from)?;
+        Ok(Some((
+            token,
+            domain::github::split_scopes(scopes.as_deref().unwrap_or("")),
+        )))
+    }
+
+    /// Every user, for admins.
+    pub async fn users(&self, actor: &Actor) -> Result<Vec<User>> {
+        authorize(actor, Action::ManageUsers, None)?;
+        Ok(sqlx::query_as(
+            "select id, provider, provider_id, login, email, role, created_at from users order by lower(login), created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Changes a user's role. Admins cannot demote themselves, so one admin always remains.
+    pub async fn set_role(&self, actor: &Actor, user_id: Uuid, role: Role) -> Result<User> {
+        authorize(actor, Action::ManageUsers, None)?;
+        if user_id == actor.user_id && role != Role::Admin {
+            return Err(Error::Conflict(
+                "You cannot take the admin role from yourself; another admin can.".into(),
+            ));
+        }
+        let user: User = sqlx::query_as(
+            "update users set role = $2, updated_at = now() where id = $1
+             returning id, provider, provider_id, login, email, role, created_at",
+        )
+        .bind(user_id)
+        .bind(role.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::NotFound("No such user.".into()))?;
+        tracing::info!(actor = %actor.login, user = %user.login, role = %role, "role changed");
+        Ok(user)
     }
 }

@@ -5,6 +5,7 @@
 //! only ways in, and their errors are the user-facing reasons (they end up in 422 bodies).
 
 pub mod ansi;
+pub mod github;
 mod names;
 mod status;
 mod views;

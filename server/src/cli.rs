@@ -11,6 +11,7 @@ use clap::Parser;
 use leptos::prelude::LeptosOptions;
 use slipway_core::build_job::BuildSettings;
 use slipway_core::crypto::SecretKey;
+use slipway_core::github::{GitHub, GitHubSettings};
 use slipway_core::queue::{Engines, Runtime};
 use slipway_core::runtime::{DockerRuntime, RuntimeSettings};
 use slipway_core::source::{AddressPolicy, Limits};
@@ -180,7 +181,8 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
         Some(u) => PublicUrl::parse(u).map_err(anyhow::Error::msg)?,
         None => PublicUrl::parse(&format!("http://{bound}")).map_err(anyhow::Error::msg)?,
     };
-    let db = open_database(&opts, 20).await?;
+    let mut db = open_database(&opts, 20).await?;
+    db.core = db.core.clone().with_github(github(&opts, &public.base));
     let leptos = LeptosOptions::builder()
         .output_name("slipway")
         .site_root(site_root(&opts).to_string_lossy().into_owned())
@@ -196,6 +198,12 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
         public: Arc::new(public),
         local_sign_in: !oauth && bound.ip().is_loopback(),
         oauth,
+        github_sign_in: sign_in_policy(&opts).map(Arc::new),
+        oauth_http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker =
@@ -215,6 +223,33 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
     db.core.pool().close().await;
     db.close();
     result
+}
+
+/// The GitHub adapter: where GitHub is, the service account, and this server's public URL
+/// (webhook and status addresses).
+fn github(opts: &Options, public_url: &str) -> GitHub {
+    GitHub::new(GitHubSettings {
+        web_url: opts.github_url.trim().trim_end_matches('/').to_owned(),
+        api_url: opts.github_api_url.trim().trim_end_matches('/').to_owned(),
+        service: opts.service_account(),
+        public_url: public_url.trim_end_matches('/').to_owned(),
+    })
+}
+
+/// The OAuth app and who may sign in, when OAuth is configured.
+fn sign_in_policy(opts: &Options) -> Option<http::oauth::GitHubSignInPolicy> {
+    if !opts.oauth_configured() {
+        return None;
+    }
+    Some(http::oauth::GitHubSignInPolicy {
+        client_id: opts.github_client_id.clone()?.trim().to_owned(),
+        client_secret: opts.github_client_secret.clone()?.trim().to_owned(),
+        orgs: opts.allowed_orgs(),
+        users: opts.allowed_users(),
+        admins: opts.admin_logins(),
+        default_role: opts.default_role,
+        web_url: opts.github_url.trim().trim_end_matches('/').to_owned(),
+    })
 }
 
 /// The process's one runtime: deploys (in the worker) and runtime logs (in the UI).
@@ -323,7 +358,14 @@ fn hostname() -> String {
 
 async fn worker(opts: Options) -> anyhow::Result<()> {
     let stop = shutdown_signal()?;
-    let db = open_database(&opts, 5).await?;
+    let mut db = open_database(&opts, 5).await?;
+    // A worker binds nothing: its statuses link to SLIPWAY_PUBLIC_URL, else to the address
+    // the web server listens on by default.
+    let public = opts
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", opts.addr));
+    db.core = db.core.clone().with_github(github(&opts, &public));
     let (stop_tx, stop_rx) = watch::channel(false);
     let w = spawn_worker(&db.core, docker_runtime(&db.core, &opts), &opts, stop_rx);
     tracing::info!("worker running");

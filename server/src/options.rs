@@ -75,6 +75,12 @@ fn bytes(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("\"{s}\" is too large"))
 }
 
+fn role(s: &str) -> Result<domain::Role, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a role: use viewer, deployer or admin"))
+}
+
 fn port_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s
         .split_once('-')
@@ -216,12 +222,79 @@ pub struct Options {
         hide_env_values = true
     )]
     pub github_client_secret: Option<String>,
+    /// GitHub organisations whose members may sign in (comma-separated).
+    #[arg(
+        long,
+        env = "SLIPWAY_GITHUB_ORGS",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub github_orgs: Vec<String>,
+    /// GitHub logins that may sign in (comma-separated).
+    #[arg(
+        long,
+        env = "SLIPWAY_GITHUB_USERS",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub github_users: Vec<String>,
+    /// GitHub logins that are admins (comma-separated); with neither orgs nor users set,
+    /// only they may sign in.
+    #[arg(long, env = "SLIPWAY_ADMINS", global = true, value_delimiter = ',')]
+    pub admins: Vec<String>,
+    /// The role of users signing in for the first time: viewer, deployer or admin.
+    #[arg(long, env = "SLIPWAY_DEFAULT_ROLE", default_value = "viewer", value_parser = role, global = true)]
+    pub default_role: domain::Role,
+    /// The GitHub login of the service account that reaches repositories.
+    #[arg(long, env = "SLIPWAY_GITHUB_SERVICE_USER", global = true)]
+    pub github_service_user: Option<String>,
+    /// The service account's token (scopes repo, admin:repo_hook, read:user).
+    #[arg(
+        long,
+        env = "SLIPWAY_GITHUB_SERVICE_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub github_service_token: Option<String>,
     /// Where the web assets (pkg/) are [default: the site folder next to the binary's target dir].
     #[arg(long, env = "SLIPWAY_SITE_ROOT", global = true)]
     pub site_root: Option<PathBuf>,
 }
 
+/// Comma-separated lists, trimmed, lowercase, without empty items.
+fn logins(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 impl Options {
+    /// `SLIPWAY_GITHUB_ORGS`, normalised.
+    pub fn allowed_orgs(&self) -> Vec<String> {
+        logins(&self.github_orgs)
+    }
+
+    /// `SLIPWAY_GITHUB_USERS`, normalised.
+    pub fn allowed_users(&self) -> Vec<String> {
+        logins(&self.github_users)
+    }
+
+    /// `SLIPWAY_ADMINS`, normalised.
+    pub fn admin_logins(&self) -> Vec<String> {
+        logins(&self.admins)
+    }
+
+    /// The service account, when both of its options are set.
+    pub fn service_account(&self) -> Option<(String, String)> {
+        match (&self.github_service_user, &self.github_service_token) {
+            (Some(u), Some(t)) if !u.trim().is_empty() && !t.trim().is_empty() => {
+                Some((u.trim().to_owned(), t.trim().to_owned()))
+            }
+            _ => None,
+        }
+    }
+
     /// OAuth is configured when both client options are set.
     pub fn oauth_configured(&self) -> bool {
         let set = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.trim().is_empty());

@@ -12,10 +12,13 @@ pub fn Header() -> impl IntoView {
             <nav aria-label="Main">
                 <a href="/ui/apps">"Apps"</a>
                 <a href="/ui/account">"Account"</a>
+                <Suspense fallback=|| ()>
+                    {move || me.get().and_then(|r| r.ok()).filter(|(_, r)| r.includes(domain::Role::Admin)).map(|_| view! { <a href="/ui/users">"Users"</a> })}
+                </Suspense>
             </nav>
             <div class="who">
                 <Suspense fallback=|| ()>
-                    {move || me.get().and_then(|r| r.ok()).map(|l| view! { <span class="login">{l}</span> })}
+                    {move || me.get().and_then(|r| r.ok()).map(|(l, _)| view! { <span class="login">{l}</span> })}
                 </Suspense>
                 <form method="post" action="/auth/logout">
                     <button type="submit" class="link">"Sign out"</button>

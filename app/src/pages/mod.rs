@@ -14,6 +14,7 @@ mod not_found;
 mod rollback;
 mod settings;
 mod signin;
+mod users;
 
 pub use account::AccountPage;
 pub use app_page::AppPage;
@@ -25,3 +26,4 @@ pub use config::ConfigPage;
 pub use not_found::NotFound;
 pub use settings::SettingsPage;
 pub use signin::SignInPage;
+pub use users::UsersPage;

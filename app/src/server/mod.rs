@@ -5,11 +5,13 @@ mod builds;
 mod config;
 mod history;
 mod manage;
+mod repo;
 
 pub use builds::*;
 pub use config::*;
 pub use history::*;
 pub use manage::*;
+pub use repo::*;
 
 use domain::AppListItem;
 use leptos::prelude::*;
@@ -31,10 +33,11 @@ pub async fn sign_in_options() -> Result<SignInChoices, ServerFnError> {
     })
 }
 
-/// The signed-in user's login.
+/// The signed-in user's login and role.
 #[server(endpoint = "whoami")]
-pub async fn whoami() -> Result<String, ServerFnError> {
-    Ok(ssr::actor().await?.login)
+pub async fn whoami() -> Result<(String, domain::Role), ServerFnError> {
+    let actor = ssr::actor().await?;
+    Ok((actor.login, actor.role))
 }
 
 #[server(endpoint = "list_apps")]
@@ -139,6 +142,7 @@ pub mod ssr {
             Conflict(m) => (StatusCode::CONFLICT, m),
             Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "server function failed");
                 (

@@ -22,6 +22,7 @@ use super::json::Body;
 use super::AppState;
 
 mod range;
+mod repo;
 mod stream;
 
 /// The API's errors, each a status and a plain-text reason (internal text never leaves).
@@ -44,6 +45,7 @@ impl From<slipway_core::Error> for ApiError {
             Conflict(m) => ApiError::Conflict(m),
             Invalid(m) => ApiError::Invalid(m),
             Forbidden(m) => ApiError::Forbidden(m),
+            BadRequest(m) => ApiError::BadRequest(m),
             Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
                 ApiError::Internal
@@ -106,6 +108,17 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/apps/{app}/builds/{build}/stream",
             get(stream::build_stream),
+        )
+        .route("/apps/{app}/builds/auto", axum::routing::post(repo::attach))
+        .route(
+            "/apps/{app}/builds/auto/github",
+            get(repo::info)
+                .delete(repo::detach)
+                .post(repo::webhook),
+        )
+        .route(
+            "/apps/{app}/builds/auto/github/trigger",
+            axum::routing::post(repo::trigger),
         )
         .route("/slugs/{slug}", get(get_slug))
         .route(

@@ -59,7 +59,7 @@ pub struct SignInForm {
 }
 
 /// Where to go after signing in: a local path only.
-fn safe_next(next: &str) -> &str {
+pub(super) fn safe_next(next: &str) -> &str {
     if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
         next
     } else {

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod guard;
 mod json;
+pub mod oauth;
 mod ui_builds;
 
 use std::sync::Arc;
@@ -33,6 +34,10 @@ pub struct AppState {
     /// Local admin sign-in is offered (loopback, no OAuth).
     pub local_sign_in: bool,
     pub oauth: bool,
+    /// The GitHub OAuth app and who may sign in, when OAuth is configured.
+    pub github_sign_in: Option<Arc<oauth::GitHubSignInPolicy>>,
+    /// The HTTP client of the OAuth code exchange (redirects not followed).
+    pub oauth_http: reqwest::Client,
     /// The container engine, for apps' runtime logs (deploys run in the worker).
     pub runtime: Arc<slipway_core::runtime::DockerRuntime>,
     /// The largest archive the build form takes (`SLIPWAY_MAX_SOURCE_BYTES`).
@@ -94,6 +99,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/auth/local", post(auth::local_sign_in))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/github/login", get(oauth::login))
+        .route("/auth/github/callback", get(oauth::callback))
         .merge(api::routes())
         .merge(ui)
         .fallback({

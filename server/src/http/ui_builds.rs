@@ -39,6 +39,7 @@ fn core_error(e: slipway_core::Error) -> Response {
         Conflict(m) => refuse(StatusCode::CONFLICT, m),
         Invalid(m) => refuse(StatusCode::UNPROCESSABLE_ENTITY, m),
         Forbidden(m) => refuse(StatusCode::FORBIDDEN, m),
+        BadRequest(m) => refuse(StatusCode::BAD_REQUEST, m),
         Internal(e) => {
             tracing::error!(error = %format!("{e:#}"), "build form failed");
             refuse(
