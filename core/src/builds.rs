@@ -124,6 +124,12 @@ const BUILD_SELECT: &str = "
            (select r.id from releases r where r.build_id = b.id order by r.version limit 1) as release_id
       from builds b";
 
+const BUILD_SELECT_WITH_AUTO: &str = "
+    select b.id, b.app_id, b.status, b.source_url, b.checksum, b.version, b.commit_sha, b.author,
+           b.repo, b.branch, b.message, b.image, b.created_at, b.updated_at, b.auto_release,
+           (select r.id from releases r where r.build_id = b.id order by r.version limit 1) as release_id
+      from builds b";
+
 impl Core {
     /// Records a build. A build from a URL is queued for a worker; a `docker://` build succeeds
     /// at once when the engine has its image (never pulled). With `auto-release` on, a succeeded build is released as `Auto-Deploy <build8>`.
@@ -404,6 +410,37 @@ impl Core {
     pub async fn build(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<Build> {
         authorize(actor, Action::ReadApp, Some(app.id))?;
         self.find_build(app, build_id).await
+    }
+
+    /// Succeeded builds newer than the current release that auto-deploy did not release:
+    /// held back while paused after a rollback, waiting for status checks, or refused by
+    /// them. Newest first, at most ten.
+    pub async fn unreleased_builds(
+        &self,
+        actor: &Actor,
+        app: &App,
+    ) -> Result<Vec<(Build, String)>> {
+        authorize(actor, Action::ReadApp, Some(app.id))?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            build: Build,
+            auto_release: String,
+        }
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "{BUILD_SELECT_WITH_AUTO} where b.app_id = $1 and b.auto_release is not null
+                and b.created_at > coalesce((select max(r.created_at) from releases r
+                                              where r.app_id = $1 and r.status = 'succeeded'
+                                                and r.kind in ('deploy', 'rollback')), '-infinity')
+              order by b.created_at desc limit 10"
+        ))
+        .bind(app.id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.build, r.auto_release))
+            .collect())
     }
 
     /// A build by id alone (`GET /slugs/{id}`).

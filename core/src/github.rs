@@ -32,15 +32,6 @@ impl std::fmt::Debug for GitHubSettings {
 }
 
 impl GitHubSettings {
-    /// The host (and port) of the web address: repository URLs must name it.
-    pub fn host(&self) -> String {
-        let rest = self
-            .web_url
-            .split_once("://")
-            .map_or(self.web_url.as_str(), |(_, r)| r);
-        rest.split('/').next().unwrap_or("").to_ascii_lowercase()
-    }
-
     /// Host names the build fetcher may reach whatever they resolve to: the API's host.
     pub fn api_host(&self) -> Option<String> {
         reqwest::Url::parse(&self.api_url)

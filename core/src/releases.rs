@@ -41,6 +41,7 @@ pub struct Release {
     pub image: Option<String>,
     pub commit_sha: Option<String>,
     pub commit_message: Option<String>,
+    pub commit_author: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Whether this is the app's current release (the newest that succeeded), read in the
@@ -152,7 +153,7 @@ pub(crate) struct Cause<'a> {
 const RELEASE_SELECT: &str = "
     select r.id, r.app_id, r.version, r.kind, r.build_id, r.description, r.status, r.port,
            r.addon_plan_names, r.rollback_of, r.pinned, r.user_id, u.login as user_login,
-           u.email as user_email, b.image, b.commit_sha, b.message as commit_message,
+           u.email as user_email, b.image, b.commit_sha, b.message as commit_message, b.author as commit_author,
            r.created_at, r.updated_at,
            coalesce(r.version = (select max(c.version) from releases c
                                   where c.app_id = $1 and c.status = 'succeeded'), false) as current,

@@ -141,7 +141,7 @@ impl Core {
     ) -> Result<RepoChecklist> {
         authorize(actor, Action::RepoAttach, Some(app.id))?;
         let gh = self.github()?;
-        let repo = RepoUrl::parse(repo, &gh.settings.host()).map_err(Error::Invalid)?;
+        let repo = RepoUrl::parse(repo, &gh.settings.web_url).map_err(Error::Invalid)?;
         let branch = branch
             .map(str::trim)
             .filter(|b| !b.is_empty())
@@ -161,7 +161,7 @@ impl Core {
     ) -> Result<Attachment> {
         authorize(actor, Action::RepoAttach, Some(app.id))?;
         let gh = self.github()?;
-        let repo = RepoUrl::parse(&req.repo, &gh.settings.host()).map_err(Error::Invalid)?;
+        let repo = RepoUrl::parse(&req.repo, &gh.settings.web_url).map_err(Error::Invalid)?;
         let branch = req
             .branch
             .as_deref()
@@ -295,7 +295,7 @@ impl Core {
         ) {
             (Ok(token), Some(hook), Ok(gh)) => {
                 let repo =
-                    RepoUrl::parse(&att.repo, &gh.settings.host()).map_err(Error::Invalid)?;
+                    RepoUrl::parse(&att.repo, &gh.settings.web_url).map_err(Error::Invalid)?;
                 match gh.delete_hook(&token, &repo, hook).await {
                     Ok(()) => Detached::Clean,
                     Err(e) => {
@@ -328,7 +328,7 @@ impl Core {
             Error::NotFound(format!("{} has no repository attached.", app.full_name()))
         })?;
         let gh = self.github()?;
-        let repo = RepoUrl::parse(&att.repo, &gh.settings.host()).map_err(Error::Invalid)?;
+        let repo = RepoUrl::parse(&att.repo, &gh.settings.web_url).map_err(Error::Invalid)?;
         let token = self.attachment_token(&att).await?;
         let head = gh
             .branch_head(&token, &repo, &att.branch)
@@ -391,7 +391,7 @@ impl Core {
             return Ok(());
         };
         let gh = self.github()?;
-        let repo = RepoUrl::parse(&att.repo, &gh.settings.host()).map_err(Error::Invalid)?;
+        let repo = RepoUrl::parse(&att.repo, &gh.settings.web_url).map_err(Error::Invalid)?;
         let token = self.attachment_token(&att).await?;
         let target = format!(
             "{}/ui/apps/{app_name}/builds/{build_id}",
@@ -434,7 +434,7 @@ impl Core {
                 Some(att) if !att.status_check => Ok(crate::github::Checks::Passed),
                 Some(att) => {
                     let repo =
-                        RepoUrl::parse(&att.repo, &gh.settings.host()).map_err(Error::Invalid)?;
+                        RepoUrl::parse(&att.repo, &gh.settings.web_url).map_err(Error::Invalid)?;
                     match self.attachment_token(&att).await {
                         Ok(token) => gh
                             .checks(&token, &repo, &sha)

@@ -94,7 +94,7 @@ impl Core {
         let envelope: Envelope = serde_json::from_slice(d.body)
             .map_err(|_| Error::Invalid("The webhook body is not GitHub's JSON.".into()))?;
         let gh = self.github()?;
-        let watched = domain::github::RepoUrl::parse(&att.repo, &gh.settings.host())
+        let watched = domain::github::RepoUrl::parse(&att.repo, &gh.settings.web_url)
             .map_err(Error::Invalid)?;
         let from = envelope.repository.map(|r| r.full_name).unwrap_or_default();
         if !from.eq_ignore_ascii_case(&watched.full_name()) {

@@ -11,15 +11,24 @@ use serde::{Deserialize, Serialize};
 /// `ssh://git@host/owner/repo.git`, with or without a trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoUrl {
-    host: String,
+    /// The configured GitHub's `scheme://host[:port]`.
+    base: String,
     owner: String,
     name: String,
 }
 
 impl RepoUrl {
-    /// Parses `input` as a repository on `host` (the configured GitHub's host name, with its
-    /// port when it has one), or says why it is not one.
-    pub fn parse(input: &str, host: &str) -> Result<Self, String> {
+    /// Parses `input` as a repository on the GitHub at `github_url` (`https://github.com`,
+    /// or an Enterprise address), or says why it is not one. The normal form uses that
+    /// address's scheme and host.
+    pub fn parse(input: &str, github_url: &str) -> Result<Self, String> {
+        let (scheme, rest) = github_url
+            .trim()
+            .split_once("://")
+            .unwrap_or(("https", github_url.trim()));
+        let host = rest.split('/').next().unwrap_or("").to_ascii_lowercase();
+        let host = host.as_str();
+        let base = format!("{}://{host}", scheme.to_ascii_lowercase());
         let s = input.trim();
         if s.is_empty() {
             return Err("The repository URL is required.".into());
@@ -80,7 +89,7 @@ impl RepoUrl {
             ));
         }
         Ok(Self {
-            host: host.to_ascii_lowercase(),
+            base,
             owner: owner.to_owned(),
             name: name.to_owned(),
         })
@@ -103,7 +112,7 @@ impl RepoUrl {
 /// The normal form, `https://host/owner/name`, as stored and shown.
 impl fmt::Display for RepoUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "https://{}/{}/{}", self.host, self.owner, self.name)
+        write!(f, "{}/{}/{}", self.base, self.owner, self.name)
     }
 }
 
@@ -247,7 +256,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<String, String> {
-        RepoUrl::parse(s, "github.com").map(|u| u.to_string())
+        RepoUrl::parse(s, "https://github.com").map(|u| u.to_string())
     }
 
     #[test]
@@ -282,9 +291,10 @@ mod tests {
 
     #[test]
     fn a_host_with_a_port_matches_itself() {
-        let u = RepoUrl::parse("http://localhost:8080/octo/web", "localhost:8080").unwrap();
+        let u = RepoUrl::parse("https://localhost:8080/octo/web", "http://localhost:8080").unwrap();
         assert_eq!(u.full_name(), "octo/web");
-        assert!(RepoUrl::parse("http://localhost:9/octo/web", "localhost:8080").is_err());
+        assert_eq!(u.to_string(), "http://localhost:8080/octo/web");
+        assert!(RepoUrl::parse("http://localhost:9/octo/web", "http://localhost:8080").is_err());
     }
 
     #[test]

@@ -34,6 +34,44 @@ pub struct AppSummary {
     pub favorite: bool,
     /// Where the app answers, once deployed.
     pub web_url: Option<String>,
+    /// Succeeded builds newer than the current release that were not released
+    /// automatically: held back (auto-deploy paused), waiting for status checks, or refused
+    /// by them. Newest first.
+    pub unreleased: Vec<UnreleasedBuildView>,
+}
+
+/// A build that auto-deploy did not release (yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreleasedBuildView {
+    pub id: String,
+    /// `held`, `waiting` or `checks-failed`.
+    pub state: String,
+    /// `6d58b1ce - Jane Doe (jdoe) - Fix login - ef5c71a`.
+    pub line: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The build's source info as the history shows it after a description:
+/// ` - Jane Doe (jdoe) - Fix login - ef5c71a` (each part only when known; the message's first
+/// line).
+pub fn source_suffix(author: Option<&str>, message: Option<&str>, sha: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(a) = author.filter(|a| !a.is_empty()) {
+        out.push_str(" - ");
+        out.push_str(a);
+    }
+    if let Some(m) = message
+        .and_then(|m| m.lines().next())
+        .filter(|m| !m.is_empty())
+    {
+        out.push_str(" - ");
+        out.push_str(m);
+    }
+    if let Some(s) = sha.filter(|s| !s.is_empty()) {
+        out.push_str(" - ");
+        out.extend(s.chars().take(7));
+    }
+    out
 }
 
 /// "Running v7, rolled back from v9".
@@ -58,6 +96,8 @@ pub struct ReleaseView {
     pub image: Option<String>,
     pub commit_sha: Option<String>,
     pub commit_message: Option<String>,
+    /// The build's author, `Name (login)` for GitHub pushes.
+    pub commit_author: Option<String>,
     pub current: bool,
     /// Whether "Rollback" is offered: succeeded, not current, image kept, and the actor may
     /// roll back.
@@ -181,6 +221,22 @@ pub fn relative_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 mod tests {
     use super::relative_time;
     use chrono::{Duration, Utc};
+
+    #[test]
+    fn the_history_line_names_author_message_and_short_sha() {
+        assert_eq!(
+            format!(
+                "Auto-Deploy 6d58b1ce{}",
+                super::source_suffix(
+                    Some("Jane Doe (jdoe)"),
+                    Some("Fix login\n\nLonger text"),
+                    Some("ef5c71a0123456789")
+                )
+            ),
+            "Auto-Deploy 6d58b1ce - Jane Doe (jdoe) - Fix login - ef5c71a"
+        );
+        assert_eq!(super::source_suffix(None, None, None), "");
+    }
 
     #[test]
     fn relative_times_round_to_the_nearest_unit() {

@@ -4,6 +4,8 @@
 //! test run.
 #![allow(unsafe_code)] // pre_exec + prctl, to tie the cluster's life to the test process
 
+pub mod github;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::OnceLock;

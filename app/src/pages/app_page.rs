@@ -72,6 +72,7 @@ fn History(
         <AppHeading app=app.clone() can_deploy on_change/>
         <super::AppNav app=name.clone() here="releases"/>
         {app.rolled_back.map(|rb| view! { <RolledBackBanner app=name.clone() rb can_deploy on_change/> })}
+        {(!app.unreleased.is_empty()).then(|| view! { <UnreleasedBuilds app=name.clone() builds=app.unreleased.clone() now/> })}
         {can_deploy.then(|| view! {
             <div class="forms">
                 <NewBuildForm app=name.clone()/>
@@ -197,6 +198,37 @@ fn RuntimeLog(app: String) -> impl IntoView {
     }
 }
 
+/// Builds auto-deploy did not release: held back while paused after a rollback, waiting for
+/// the commit's status checks, or refused by them.
+#[component]
+fn UnreleasedBuilds(
+    app: String,
+    builds: Vec<domain::UnreleasedBuildView>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> impl IntoView {
+    view! {
+        <section class="card unreleased" aria-labelledby="unreleased-title">
+            <h2 id="unreleased-title">"Builds not deployed automatically"</h2>
+            <ul>
+                {builds.into_iter().map(|b| {
+                    let why = match b.state.as_str() {
+                        "held" => "Held back: auto-deploy is paused after a rollback",
+                        "waiting" => "Waiting for the commit's status checks",
+                        _ => "Not deployed: a status check failed",
+                    };
+                    view! {
+                        <li>
+                            <a href=format!("/ui/apps/{app}/builds/{}", b.id)><code>{b.line.clone()}</code></a>
+                            <span class=format!("status status-{}", if b.state == "waiting" { "pending" } else { "queued" })>{why}</span>
+                            <span class="muted small">{relative_time(b.created_at, now)}</span>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
 /// "Running v7, rolled back from v9", with "Resume auto-deploy" when the rollback paused it.
 #[component]
 fn RolledBackBanner(
@@ -274,12 +306,16 @@ fn ReleaseRow(
     let status = r.status.as_str();
     let when = relative_time(r.created_at, now);
     let absolute = r.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-    let commit = r.commit_sha.clone().map(|sha| {
-        let short: String = sha.chars().take(7).collect();
-        view! {
-            <span class="commit"><code title=sha>{short}</code>" "{r.commit_message.clone().unwrap_or_default()}</span>
-        }
-    });
+    // `Auto-Deploy 6d58b1ce - Jane Doe (jdoe) - Fix login - ef5c71a` (DESIGN §2).
+    let line = format!(
+        "{}{}",
+        r.description,
+        domain::source_suffix(
+            r.commit_author.as_deref(),
+            r.commit_message.as_deref(),
+            r.commit_sha.as_deref()
+        )
+    );
     let log = r.build_id.clone().map(|b| {
         view! { " · "<a href=format!("/ui/apps/{app}/builds/{b}")>"Build log"</a> }
     });
@@ -307,8 +343,7 @@ fn ReleaseRow(
         <li class="release" class:current=r.current data-version=v id=format!("v{v}")>
             <span class="v">{format!("v{v}")}</span>
             <div class="what">
-                <span class="desc">{r.description.clone()}</span>
-                {commit}
+                <span class="desc" title=r.commit_sha.clone()>{line}</span>
                 <span class="meta">
                     <time datetime=r.created_at.to_rfc3339() title=absolute>{when}</time>
                     {r.user.clone().map(|u| view! { " · "<span class="who">{u}</span> })}

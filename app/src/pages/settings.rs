@@ -261,13 +261,13 @@ fn AttachRepoForm(settings: RepoSettings, attach: ServerAction<AttachRepo>) -> i
                 <label for="repo-url">"Repository URL"</label>
                 <input id="repo-url" name="repo" required autocomplete="off" spellcheck="false"
                     placeholder=format!("https://{host}/owner/repo")
-                    prop:value=move || repo.get() on:input=on_edit(repo)/>
+                    value=repo.get_untracked() prop:value=move || repo.get() on:input=on_edit(repo)/>
                 <p class="small muted">"https://, git@…: and .git forms are all fine."</p>
             </div>
             <div class="field">
                 <label for="repo-branch">"Branch"</label>
                 <input id="repo-branch" name="branch" list="repo-branches" autocomplete="off" spellcheck="false"
-                    prop:value=move || branch.get() on:input=on_edit(branch)/>
+                    value=branch.get_untracked() prop:value=move || branch.get() on:input=on_edit(branch)/>
                 <datalist id="repo-branches">
                     {move || latest().and_then(|r| r.ok()).map(|c| c.branches.into_iter().map(|b| view! { <option value=b/> }).collect_view())}
                 </datalist>
@@ -276,18 +276,18 @@ fn AttachRepoForm(settings: RepoSettings, attach: ServerAction<AttachRepo>) -> i
                 <legend>"How Slipway reaches the repository"</legend>
                 {service_user.map(|u| view! {
                     <label class="choice">
-                        <input type="radio" name="credential" value="service" prop:checked=move || cred.get() == "service" on:change=on_edit(cred)/>
+                        <input type="radio" name="credential" value="service" checked=cred.get_untracked() == "service" prop:checked=move || cred.get() == "service" on:change=on_edit(cred)/>
                         " The service account "<strong>{u}</strong>
                     </label>
                 })}
                 {my_login.map(|login| view! {
                     <label class="choice">
-                        <input type="radio" name="credential" value="mine" prop:checked=move || cred.get() == "mine" on:change=on_edit(cred)/>
+                        <input type="radio" name="credential" value="mine" checked=cred.get_untracked() == "mine" prop:checked=move || cred.get() == "mine" on:change=on_edit(cred)/>
                         " My GitHub account ("{login}")"
                     </label>
                 })}
                 <label class="choice">
-                    <input type="radio" name="credential" value="token" prop:checked=move || cred.get() == "token" on:change=on_edit(cred)/>
+                    <input type="radio" name="credential" value="token" checked=cred.get_untracked() == "token" prop:checked=move || cred.get() == "token" on:change=on_edit(cred)/>
                     " A personal access token"
                 </label>
             </fieldset>
@@ -309,12 +309,12 @@ fn AttachRepoForm(settings: RepoSettings, attach: ServerAction<AttachRepo>) -> i
             <ScopeChecklist check/>
             <div class="switches">
                 <label class="switch">
-                    <input type="checkbox" name="auto_deploy" value="on" prop:checked=move || auto_deploy.get()
+                    <input type="checkbox" name="auto_deploy" value="on" checked=auto_deploy.get_untracked() prop:checked=move || auto_deploy.get()
                         on:change=move |ev| auto_deploy.set(event_target_checked(&ev))/>
                     " Deploy every push that builds (auto-deploy)"
                 </label>
                 <label class="switch">
-                    <input type="checkbox" name="status_check" value="on" prop:checked=move || status_check.get()
+                    <input type="checkbox" name="status_check" value="on" checked=status_check.get_untracked() prop:checked=move || status_check.get()
                         on:change=move |ev| status_check.set(event_target_checked(&ev))/>
                     " Wait for the commit's other status checks to pass"
                 </label>

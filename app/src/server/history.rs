@@ -180,6 +180,7 @@ mod ssr {
             image: r.image.clone(),
             commit_sha: r.commit_sha.clone(),
             commit_message: r.commit_message.clone(),
+            commit_author: r.commit_author.clone(),
             current: r.current,
             can_rollback: may_roll_back && r.is_rollback_target(),
             build_id: r.build_id.map(|b| b.to_string()),
@@ -229,6 +230,26 @@ mod ssr {
             .rolled_back(actor, app)
             .await
             .map_err(super::super::ssr::user_error)?;
+        let unreleased = core
+            .unreleased_builds(actor, app)
+            .await
+            .map_err(super::super::ssr::user_error)?
+            .into_iter()
+            .map(|(b, state)| domain::UnreleasedBuildView {
+                id: b.id.to_string(),
+                line: format!(
+                    "{}{}",
+                    &b.id.simple().to_string()[..8],
+                    domain::source_suffix(
+                        b.author.as_deref(),
+                        b.message.as_deref(),
+                        b.commit_sha.as_deref()
+                    )
+                ),
+                state,
+                created_at: b.created_at,
+            })
+            .collect();
         let favorite = core
             .favorite_ids(actor)
             .await
@@ -249,6 +270,7 @@ mod ssr {
             }),
             favorite,
             web_url: app.web_url.clone(),
+            unreleased,
         })
     }
 }

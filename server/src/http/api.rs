@@ -112,9 +112,7 @@ pub fn routes() -> Router<AppState> {
         .route("/apps/{app}/builds/auto", axum::routing::post(repo::attach))
         .route(
             "/apps/{app}/builds/auto/github",
-            get(repo::info)
-                .delete(repo::detach)
-                .post(repo::webhook),
+            get(repo::info).delete(repo::detach).post(repo::webhook),
         )
         .route(
             "/apps/{app}/builds/auto/github/trigger",
