@@ -31,15 +31,19 @@ create table repo_attachments (
 
 -- GitHub's delivery ids already acted on: a redelivery is answered, not built again.
 create table webhook_deliveries (
-    delivery_id text primary key,
     app_id      uuid not null references apps (id) on delete cascade,
+    delivery_id text not null,
     build_id    uuid references builds (id) on delete set null,
-    received_at timestamptz not null default now()
+    received_at timestamptz not null default now(),
+    primary key (app_id, delivery_id)
 );
+create index webhook_deliveries_received on webhook_deliveries (received_at);
 
--- A build of a GitHub commit is fetched with the attachment's token.
+-- A build of a GitHub commit is fetched with the token of the attachment it came from (and
+-- only that one: a build outlives its attachment when the repository is detached).
 alter table builds add column source_kind text not null default 'url'
     check (source_kind in ('url', 'github'));
+alter table builds add column attachment_id uuid references repo_attachments (id) on delete set null;
 -- What became of an automatic release of this build, when it did not simply happen:
 -- 'held' (auto-deploy paused after a rollback), 'waiting' (for the commit's other status
 -- checks), 'checks-failed'.

@@ -227,12 +227,16 @@ impl Core {
     ) -> Result<()> {
         if attempts > 1 {
             // Its worker stopped while it ran (the lease expired): builds are not retried.
-            self.finish_build(
-                build_id,
-                None,
-                &["The worker running this build stopped; the build failed.".into()],
-            )
-            .await?;
+            let failed = self
+                .finish_build(
+                    build_id,
+                    None,
+                    &["The worker running this build stopped; the build failed.".into()],
+                )
+                .await?;
+            if failed {
+                self.post_build_status(build_id, "failure").await;
+            }
             return Ok(());
         }
         #[derive(sqlx::FromRow)]
@@ -269,7 +273,7 @@ impl Core {
         };
         // A GitHub commit is fetched with the attachment's token and reported on the commit.
         let github = if source_kind == "github" {
-            match self.github_build_token(app_id).await {
+            match self.github_build_token(build_id).await {
                 Ok(t) => Some(t),
                 Err(e) => {
                     let reason = match e {
@@ -279,7 +283,9 @@ impl Core {
                         }
                         e => e.to_string(),
                     };
-                    self.finish_build(build_id, None, &[reason]).await?;
+                    if self.finish_build(build_id, None, &[reason]).await? {
+                        self.post_build_status(build_id, "failure").await;
+                    }
                     return Ok(());
                 }
             }
@@ -331,7 +337,9 @@ impl Core {
                 &settings.limits,
                 &settings.policy,
                 &archive,
-                github.as_deref(),
+                github
+                    .as_deref()
+                    .zip(self.github.as_deref().map(|g| g.settings.api_url.as_str())),
             )
             .await?;
             log.line("Unpacking the source");
@@ -408,13 +416,15 @@ impl Core {
             .into()),
         };
         let _ = tokio::fs::remove_dir_all(&dir).await;
-        if github.is_some() {
-            let state = if result.is_ok() { "success" } else { "failure" };
-            self.post_build_status(build_id, state).await;
-        }
         match result {
             Ok(()) => {
                 let finished = self.finish_build(build_id, Some(&tag), &[]).await?;
+                // The commit's status says what the build's record says (a cancel may have
+                // won the race).
+                if github.is_some() {
+                    let state = if finished { "success" } else { "failure" };
+                    self.post_build_status(build_id, state).await;
+                }
                 if finished {
                     tracing::info!(build = %build_id, app = %app_name, "build succeeded");
                     let app = self.find_app(&app_id.to_string()).await?;
@@ -423,6 +433,9 @@ impl Core {
             }
             Err(e) if e.is::<Cancelled>() => {
                 tracing::info!(build = %build_id, app = %app_name, "build cancelled");
+                if github.is_some() {
+                    self.post_build_status(build_id, "failure").await;
+                }
             }
             Err(e) => {
                 let reason = match e.downcast_ref::<Refused>() {
@@ -435,6 +448,9 @@ impl Core {
                 let mut lines = std::mem::take(&mut log.pending);
                 lines.push(log.mask(reason));
                 self.finish_build(build_id, None, &lines).await?;
+                if github.is_some() {
+                    self.post_build_status(build_id, "failure").await;
+                }
                 tracing::info!(build = %build_id, app = %app_name, "build failed");
             }
         }

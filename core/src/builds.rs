@@ -256,13 +256,15 @@ impl Core {
         tx: &mut sqlx::PgConnection,
         user_id: Option<Uuid>,
         app: &App,
+        attachment_id: Option<Uuid>,
         req: &BuildRequest,
     ) -> Result<Build> {
         let id = Uuid::new_v4();
         self.insert_build(tx, id, user_id, app, req, "queued", None)
             .await?;
-        sqlx::query("update builds set source_kind = 'github' where id = $1")
+        sqlx::query("update builds set source_kind = 'github', attachment_id = $2 where id = $1")
             .bind(id)
+            .bind(attachment_id)
             .execute(&mut *tx)
             .await?;
         crate::queue::enqueue(tx, app.id, crate::queue::JobFor::Build(id)).await?;
@@ -277,17 +279,23 @@ impl Core {
     /// of an app whose attachment has `status_check` waits for the commit's other checks
     /// (`release_waiting_builds`).
     pub(crate) async fn after_build_succeeded(&self, app: &App, build_id: Uuid) -> Result<()> {
-        let (auto, paused, waits): (bool, bool, bool) = sqlx::query_as(
-            "select a.auto_release, a.auto_release_paused,
-                    b.source_kind = 'github' and b.commit_sha is not null
-                    and coalesce((select r.status_check from repo_attachments r where r.app_id = a.id), false)
-               from apps a join builds b on b.id = $2 where a.id = $1",
-        )
-        .bind(app.id)
-        .bind(build_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .unwrap_or((false, false, false));
+        let (auto, paused, github, attached, waits): (bool, bool, bool, bool, bool) =
+            sqlx::query_as(
+                "select a.auto_release, a.auto_release_paused, b.source_kind = 'github',
+                    r.id is not null, coalesce(r.status_check, false) and b.commit_sha is not null
+               from apps a join builds b on b.id = $2
+               left join repo_attachments r on r.id = b.attachment_id
+              where a.id = $1",
+            )
+            .bind(app.id)
+            .bind(build_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or((false, false, false, false, false));
+        if github && !attached {
+            // Its repository was detached while it built: nobody asked for this release.
+            return Ok(());
+        }
         if !auto {
             if paused {
                 sqlx::query("update builds set auto_release = 'held' where id = $1")
@@ -303,7 +311,8 @@ impl Core {
             let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "update builds set auto_release = null, checks_next_at = null
-                  where app_id = $1 and auto_release = 'waiting' and id <> $2",
+                  where app_id = $1 and auto_release = 'waiting'
+                    and created_at < (select created_at from builds where id = $2)",
             )
             .bind(app.id)
             .bind(build_id)
@@ -333,11 +342,13 @@ impl Core {
     pub async fn rebuild(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<Build> {
         authorize(actor, Action::Build, Some(app.id))?;
         let old = self.find_build(app, build_id).await?;
-        let (sealed, kind): (Option<Vec<u8>>, String) =
-            sqlx::query_as("select source_enc, source_kind from builds where id = $1")
-                .bind(build_id)
-                .fetch_one(&self.pool)
-                .await?;
+        let (sealed, kind, attachment_id): (Option<Vec<u8>>, String, Option<Uuid>) =
+            sqlx::query_as(
+                "select source_enc, source_kind, attachment_id from builds where id = $1",
+            )
+            .bind(build_id)
+            .fetch_one(&self.pool)
+            .await?;
         let url = match sealed {
             Some(s) => String::from_utf8(self.key.open(&format!("build:{build_id}"), &s)?)
                 .map_err(anyhow::Error::from)?,
@@ -357,7 +368,7 @@ impl Core {
             // Fetched with the attachment's token again, and reported on the commit.
             let mut tx = self.pool.begin().await?;
             let build = self
-                .queue_github_build(&mut tx, Some(actor.user_id), app, &req)
+                .queue_github_build(&mut tx, Some(actor.user_id), app, attachment_id, &req)
                 .await?;
             tx.commit().await?;
             return Ok(build);

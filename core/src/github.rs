@@ -411,9 +411,13 @@ impl GitHub {
             .await
         {
             Ok(r) => r,
-            // Check runs need a GitHub App's or a token's checks access; classic tokens see
-            // them, others may not: then statuses alone decide.
-            Err(GitHubError::NotFound | GitHubError::Refused(_)) => Runs { check_runs: vec![] },
+            // A gate that cannot see the check runs does not open: a token without access to
+            // them (a fine-grained one without "Checks: read") holds releases back, saying why.
+            Err(GitHubError::NotFound | GitHubError::Refused(_)) => {
+                return Ok(Checks::Failed(vec![
+                    "check runs (the token may not read them)".into(),
+                ]))
+            }
             Err(e) => return Err(e),
         };
         let mut failed = Vec::new();

@@ -316,15 +316,31 @@ impl Core {
         let slots = Arc::new(tokio::sync::Semaphore::new(engines.max_jobs.max(1)));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut running = tokio::task::JoinSet::new();
-        let mut next_sweep = tokio::time::Instant::now();
+        // Builds waiting for their commit's status checks are looked at beside the jobs, so
+        // a slow GitHub never holds up claiming, and busy slots never hold up releasing.
+        let sweeper = {
+            let core = self.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(2));
+                let mut sweeps = 0u32;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                    if let Err(e) = core.release_waiting_builds().await {
+                        tracing::error!(error = %format!("{e:#}"), "cannot release builds waiting for status checks");
+                    }
+                    sweeps = sweeps.wrapping_add(1);
+                    if sweeps % 1800 == 1 {
+                        core.forget_old_deliveries().await;
+                    }
+                }
+            })
+        };
         loop {
             while running.try_join_next().is_some() {}
-            if tokio::time::Instant::now() >= next_sweep {
-                next_sweep = tokio::time::Instant::now() + Duration::from_secs(2);
-                if let Err(e) = self.release_waiting_builds().await {
-                    tracing::error!(error = %format!("{e:#}"), "cannot release builds waiting for status checks");
-                }
-            }
             let permit = tokio::select! {
                 p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
                 _ = &mut shutdown => break,
@@ -363,6 +379,7 @@ impl Core {
         }
         let _ = stop_tx.send(true);
         while running.join_next().await.is_some() {}
+        let _ = sweeper.await;
     }
 
     /// Runs one claimed job, renewing its lease, until it ends or `stop` turns true.
@@ -394,8 +411,10 @@ impl Core {
                 // expires. A deploy is taken again by another worker.
                 if let (Some(build_id), "build") = (job.build_id, job.kind.as_str()) {
                     let line = "Slipway stopped while this build ran; the build failed.".to_owned();
-                    if let Err(e) = self.finish_build(build_id, None, &[line]).await {
-                        tracing::error!(error = %format!("{e:#}"), "cannot fail the interrupted build");
+                    match self.finish_build(build_id, None, &[line]).await {
+                        Ok(true) => self.post_build_status(build_id, "failure").await,
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot fail the interrupted build"),
                     }
                     let _ = sqlx::query("delete from jobs where id = $1 and locked_by = $2")
                         .bind(job.id)

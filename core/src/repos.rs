@@ -15,7 +15,7 @@ use crate::github::{GitHub, GitHubError};
 use crate::{Core, Error, Result};
 
 /// How Slipway reaches the repository, in the order the form offers them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Credential {
     /// The operator's service account.
     Service,
@@ -23,6 +23,17 @@ pub enum Credential {
     Mine,
     /// A personal access token.
     Token(String),
+}
+
+/// Never the token itself.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::Service => "Service",
+            Credential::Mine => "Mine",
+            Credential::Token(_) => "Token(…)",
+        })
+    }
 }
 
 impl Credential {
@@ -201,20 +212,17 @@ impl Core {
             gh.settings.public_url,
             app.full_name()
         );
-        let hook_id = gh
-            .create_hook(&token, &repo, &hook_url, &secret)
-            .await
-            .map_err(refused)?;
+        // The attachment is stored first, so the ping GitHub sends as soon as the webhook
+        // exists finds it (and the unique app key settles a race before GitHub is touched).
         let id = Uuid::new_v4();
         let sealed_token = match req.credential {
             Credential::Service => None,
             _ => Some(self.key.seal(&format!("repo-token:{id}"), token.as_bytes())),
         };
-        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "insert into repo_attachments (id, app_id, repo, branch, credential, username, token_enc,
-                                           hook_id, secret_enc, auto_deploy, status_check, user_id)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                           secret_enc, auto_deploy, status_check, user_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(id)
         .bind(app.id)
@@ -223,16 +231,13 @@ impl Core {
         .bind(req.credential.kind())
         .bind(&username)
         .bind(sealed_token)
-        .bind(hook_id)
         .bind(self.key.seal(&format!("repo-secret:{id}"), secret.as_bytes()))
         .bind(req.auto_deploy)
         .bind(req.status_check)
         .bind(actor.user_id)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await;
         if let Err(e) = inserted {
-            // Someone attached meanwhile: take our webhook back.
-            let _ = gh.delete_hook(&token, &repo, hook_id).await;
             return Err(if violates(&e, "repo_attachments_app_key") {
                 Error::Conflict(format!(
                     "{} already has a repository attached: detach it first.",
@@ -242,6 +247,22 @@ impl Core {
                 e.into()
             });
         }
+        let hook_id = match gh.create_hook(&token, &repo, &hook_url, &secret).await {
+            Ok(h) => h,
+            Err(e) => {
+                sqlx::query("delete from repo_attachments where id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                return Err(refused(e));
+            }
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("update repo_attachments set hook_id = $2 where id = $1")
+            .bind(id)
+            .bind(hook_id)
+            .execute(&mut *tx)
+            .await?;
         if req.auto_deploy {
             sqlx::query(
                 "update apps set auto_release = true, auto_release_paused = false, updated_at = now() where id = $1",
@@ -313,6 +334,14 @@ impl Core {
                 ))
             }
         };
+        // Builds waiting for status checks were waiting for this repository's checks.
+        sqlx::query(
+            "update builds set auto_release = null, checks_next_at = null
+              where attachment_id = $1 and auto_release = 'waiting'",
+        )
+        .bind(att.id)
+        .execute(&self.pool)
+        .await?;
         sqlx::query("delete from repo_attachments where id = $1")
             .bind(att.id)
             .execute(&self.pool)
@@ -352,18 +381,30 @@ impl Core {
         };
         let mut tx = self.pool.begin().await?;
         let build = self
-            .queue_github_build(&mut tx, Some(actor.user_id), app, &req)
+            .queue_github_build(&mut tx, Some(actor.user_id), app, Some(att.id), &req)
             .await?;
         tx.commit().await?;
         tracing::info!(app = %app.full_name(), actor = %actor.login, build = %build.id, "build of the branch head queued");
         Ok(build)
     }
 
-    /// The token a build of `app_id`'s attached repository is fetched with.
-    pub(crate) async fn github_build_token(&self, app_id: Uuid) -> Result<String> {
-        let att = self.find_attachment(app_id).await?.ok_or_else(|| {
+    /// The attachment a GitHub build came from, if it is still attached: its commits are
+    /// fetched, and reported on, with that attachment's token only.
+    pub(crate) async fn build_attachment(&self, build_id: Uuid) -> Result<Option<Attachment>> {
+        Ok(sqlx::query_as(&format!(
+            "{ATTACHMENT_SELECT} where r.id = (select attachment_id from builds where id = $1)"
+        ))
+        .bind(build_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The token a GitHub build is fetched with.
+    pub(crate) async fn github_build_token(&self, build_id: Uuid) -> Result<String> {
+        let att = self.build_attachment(build_id).await?.ok_or_else(|| {
             Error::Conflict(
-                "The app's repository was detached; its commits cannot be fetched.".into(),
+                "The repository this build comes from was detached; its commits cannot be fetched."
+                    .into(),
             )
         })?;
         self.attachment_token(&att).await
@@ -378,16 +419,19 @@ impl Core {
     }
 
     async fn try_post_build_status(&self, build_id: Uuid, state: &str) -> Result<()> {
-        let (app_id, sha, app_name): (Uuid, Option<String>, String) = sqlx::query_as(
-            "select b.app_id, b.commit_sha, a.name || '-' || s.name
+        let (sha, app_name, kind): (Option<String>, String, String) = sqlx::query_as(
+            "select b.commit_sha, a.name || '-' || s.name, b.source_kind
                from builds b join apps a on a.id = b.app_id join spaces s on s.id = a.space_id
               where b.id = $1",
         )
         .bind(build_id)
         .fetch_one(&self.pool)
         .await?;
-        let Some(sha) = sha else { return Ok(()) };
-        let Some(att) = self.find_attachment(app_id).await? else {
+        let (Some(sha), "github") = (sha, kind.as_str()) else {
+            return Ok(());
+        };
+        let Some(att) = self.build_attachment(build_id).await? else {
+            tracing::info!(build = %build_id, "the repository was detached; no commit status posted");
             return Ok(());
         };
         let gh = self.github()?;
@@ -409,55 +453,96 @@ impl Core {
     }
 
     /// Releases the GitHub builds that wait for their commit's other status checks once
-    /// those have all succeeded; holds them back when one failed; asks again later while some
-    /// still run. Called by workers every few seconds; each build is looked at by one worker
-    /// at a time (`skip locked`).
+    /// those have all succeeded; marks them when one failed; asks again later while some still
+    /// run. Called by every worker every few seconds: a build is claimed for a while
+    /// (`checks_next_at` moved on) before GitHub is asked, so no row stays locked during the
+    /// call and two workers never ask about the same build at once.
     pub async fn release_waiting_builds(&self) -> Result<()> {
         let Some(gh) = self.github.as_deref() else {
             return Ok(());
         };
         loop {
-            let mut tx = self.pool.begin().await?;
-            let row: Option<(Uuid, Uuid, String)> = sqlx::query_as(
-                "select id, app_id, commit_sha from builds
-                  where auto_release = 'waiting' and checks_next_at <= now()
-                  order by checks_next_at limit 1 for update skip locked",
+            let claimed: Option<(Uuid, Uuid, String)> = sqlx::query_as(
+                "update builds set checks_next_at = now() + interval '60 seconds'
+                  where id = (select id from builds
+                               where auto_release = 'waiting' and checks_next_at <= now()
+                               order by checks_next_at limit 1 for update skip locked)
+                  returning id, app_id, coalesce(commit_sha, '')",
             )
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.pool)
             .await?;
-            let Some((build_id, app_id, sha)) = row else {
+            let Some((build_id, app_id, sha)) = claimed else {
                 return Ok(());
             };
-            let app = self.find_app(&app_id.to_string()).await?;
-            let checks = match self.find_attachment(app_id).await? {
-                None => Ok(crate::github::Checks::Passed),
-                Some(att) if !att.status_check => Ok(crate::github::Checks::Passed),
-                Some(att) => {
-                    let repo =
-                        RepoUrl::parse(&att.repo, &gh.settings.web_url).map_err(Error::Invalid)?;
-                    match self.attachment_token(&att).await {
-                        Ok(token) => gh
-                            .checks(&token, &repo, &sha)
-                            .await
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            };
-            let set = |state: Option<&'static str>, later: bool| {
-                sqlx::query(
-                    "update builds set auto_release = $2,
-                            checks_next_at = case when $3 then now() + interval '3 seconds' end
-                      where id = $1",
+            if let Err(e) = self.settle_waiting_build(gh, build_id, app_id, &sha).await {
+                // Asked again in a minute (the claim above); other builds go on.
+                tracing::warn!(build = %build_id, error = %format!("{e:#}"), "cannot settle a build waiting for status checks");
+            }
+        }
+    }
+
+    async fn settle_waiting_build(
+        &self,
+        gh: &GitHub,
+        build_id: Uuid,
+        app_id: Uuid,
+        sha: &str,
+    ) -> Result<()> {
+        let app = self.find_app(&app_id.to_string()).await?;
+        let Some(att) = self.build_attachment(build_id).await? else {
+            // Detached while it waited: nobody asked for this release any more.
+            self.set_auto_release(build_id, None, None).await?;
+            return Ok(());
+        };
+        let repo = RepoUrl::parse(&att.repo, &gh.settings.web_url).map_err(Error::Invalid)?;
+        let token = self.attachment_token(&att).await?;
+        let checks = match gh.checks(&token, &repo, sha).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(app = %app.full_name(), build = %build_id, error = %e, "cannot read the commit's status checks; asking again later");
+                return self
+                    .set_auto_release(build_id, Some("waiting"), Some(30))
+                    .await;
+            }
+        };
+        match checks {
+            crate::github::Checks::Pending => {
+                self.set_auto_release(build_id, Some("waiting"), Some(5))
+                    .await
+            }
+            crate::github::Checks::Failed(names) => {
+                tracing::info!(app = %app.full_name(), build = %build_id, failed = %names.join(", "), "status checks failed; build not released");
+                self.set_auto_release(build_id, Some("checks-failed"), None)
+                    .await
+            }
+            crate::github::Checks::Passed => {
+                let mut tx = self.pool.begin().await?;
+                // The app's row, as every release takes it: no release slips in meanwhile.
+                sqlx::query("select 1 from apps where id = $1 for update")
+                    .bind(app.id)
+                    .execute(&mut *tx)
+                    .await?;
+                // Still waiting (not detached, superseded or settled by another worker), not
+                // released by hand meanwhile, and no newer build released: then release.
+                let still: bool = sqlx::query_scalar(
+                    "select b.auto_release = 'waiting'
+                            and not exists (select 1 from releases r where r.build_id = b.id)
+                            and not exists (select 1 from releases r join builds n on n.id = r.build_id
+                                             where r.app_id = b.app_id and n.created_at > b.created_at)
+                       from builds b where b.id = $1",
                 )
                 .bind(build_id)
-                .bind(state)
-                .bind(later)
-            };
-            match checks {
-                Ok(crate::github::Checks::Passed) => {
-                    if app.auto_release {
-                        set(None, false).execute(&mut *tx).await?;
+                .fetch_one(&mut *tx)
+                .await?;
+                let auto: (bool, bool) = sqlx::query_as(
+                    "select auto_release, auto_release_paused from apps where id = $1",
+                )
+                .bind(app.id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let state = match (still, auto) {
+                    (false, _) => None,
+                    (true, (true, _)) => {
                         self.release_build_in(
                             &mut tx,
                             &app,
@@ -468,25 +553,54 @@ impl Core {
                         )
                         .await?;
                         tracing::info!(app = %app.full_name(), build = %build_id, "status checks passed; build released");
-                    } else {
-                        // Auto-deploy went off (or paused) while it waited.
-                        let state = app.auto_release_paused.then_some("held");
-                        set(state, false).execute(&mut *tx).await?;
+                        None
                     }
-                }
-                Ok(crate::github::Checks::Pending) => {
-                    set(Some("waiting"), true).execute(&mut *tx).await?;
-                }
-                Ok(crate::github::Checks::Failed(names)) => {
-                    set(Some("checks-failed"), false).execute(&mut *tx).await?;
-                    tracing::info!(app = %app.full_name(), build = %build_id, failed = %names.join(", "), "status checks failed; build not released");
-                }
-                Err(e) => {
-                    tracing::warn!(app = %app.full_name(), build = %build_id, error = %e, "cannot read the commit's status checks; asking again later");
-                    set(Some("waiting"), true).execute(&mut *tx).await?;
-                }
+                    // Auto-deploy was paused by a rollback while it waited.
+                    (true, (false, true)) => Some("held"),
+                    (true, (false, false)) => None,
+                };
+                sqlx::query(
+                    "update builds set auto_release = $2, checks_next_at = null where id = $1",
+                )
+                .bind(build_id)
+                .bind(state)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
             }
-            tx.commit().await?;
+        }
+    }
+
+    /// Sets what became of a build's automatic release, and when to look again.
+    async fn set_auto_release(
+        &self,
+        build_id: Uuid,
+        state: Option<&str>,
+        again_in_secs: Option<i32>,
+    ) -> Result<()> {
+        sqlx::query(
+            "update builds set auto_release = $2,
+                    checks_next_at = now() + make_interval(secs => $3)
+              where id = $1 and auto_release = 'waiting'",
+        )
+        .bind(build_id)
+        .bind(state)
+        .bind(again_in_secs.map(f64::from))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets webhook deliveries older than 30 days (GitHub redelivers within days).
+    pub async fn forget_old_deliveries(&self) {
+        if let Err(e) = sqlx::query(
+            "delete from webhook_deliveries where received_at < now() - interval '30 days'",
+        )
+        .execute(&self.pool)
+        .await
+        {
+            tracing::warn!(error = %e, "cannot forget old webhook deliveries");
         }
     }
 
@@ -535,7 +649,7 @@ pub(crate) fn author_line(name: Option<&str>, login: Option<&str>) -> Option<Str
     }
 }
 
-/// GitHub's refusal as a 400 with its reason; an unreachable GitHub as an internal error.
+/// GitHub's refusal, or its absence, as a 400 with the reason.
 pub(crate) fn refused(e: GitHubError) -> Error {
     match e {
         GitHubError::Unavailable(m) => {

@@ -60,15 +60,16 @@ fn refuse<T>(text: impl Into<String>) -> anyhow::Result<T> {
 const MAX_REDIRECTS: usize = 5;
 
 /// Fetches `url` (`http`, `https` or `data:`) into `dest`, checking every address on the way and
-/// the `sha256:` checksum when one is given. A `token` goes to `url`'s own origin only, never
-/// to where it redirects (GitHub's archives redirect to another host).
+/// the `sha256:` checksum when one is given. A `token` (with the API address it is for) goes to
+/// that API's origin only, never to where it redirects (GitHub's archives redirect to another
+/// host).
 pub async fn fetch(
     url: &str,
     checksum: Option<&str>,
     limits: &Limits,
     policy: &AddressPolicy,
     dest: &Path,
-    token: Option<&str>,
+    token: Option<(&str, &str)>,
 ) -> anyhow::Result<()> {
     use sha2::{Digest, Sha256};
     let mut file = tokio::fs::File::create(dest).await?;
@@ -126,11 +127,15 @@ pub async fn fetch(
 async fn open(
     url: &str,
     policy: &AddressPolicy,
-    token: Option<&str>,
+    token: Option<(&str, &str)>,
 ) -> anyhow::Result<reqwest::Response> {
     let mut current = reqwest::Url::parse(url)
         .map_err(|_| Refused("The source url is not a valid url.".into()))?;
-    let origin = current.origin();
+    let origin = match token.map(|(_, api)| reqwest::Url::parse(api)) {
+        Some(Ok(api)) => api.origin(),
+        _ => current.origin(),
+    };
+    let token = token.map(|(t, _)| t);
     let mut vouched = false;
     for _ in 0..=MAX_REDIRECTS {
         let shown = crate::builds::redact(current.as_str());

@@ -13,7 +13,7 @@ pub const LOCAL: &str = "local";
 pub const GITHUB: &str = "github";
 
 /// Who signed in with GitHub, as GitHub said.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GitHubSignIn {
     pub id: i64,
     pub login: String,
@@ -33,6 +33,17 @@ pub struct User {
     pub email: Option<String>,
     pub role: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// Never the token itself.
+impl std::fmt::Debug for GitHubSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubSignIn")
+            .field("id", &self.id)
+            .field("login", &self.login)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl User {

@@ -148,29 +148,57 @@ impl Core {
             message: Some(head.message),
             ..Default::default()
         };
-        let mut tx = self.pool.begin().await?;
-        // The delivery is recorded with its build, in one transaction: a redelivery (even a
-        // concurrent one) finds it and builds nothing.
         let delivery_id =
             d.id.map(str::to_owned)
                 .unwrap_or_else(|| format!("sha:{}", head.id));
-        let fresh = sqlx::query(
-            "insert into webhook_deliveries (delivery_id, app_id) values ($1, $2) on conflict do nothing",
+        let seen: bool = sqlx::query_scalar(
+            "select exists (select 1 from webhook_deliveries where app_id = $1 and delivery_id = $2)",
         )
-        .bind(&delivery_id)
         .bind(app.id)
+        .bind(&delivery_id)
+        .fetch_one(&self.pool)
+        .await?;
+        if seen {
+            return Ok(Received::AlreadyProcessed);
+        }
+        // The delivery id is not signed: an old signed push resent under a new id must not
+        // build (and deploy) an old commit. Only the branch's current head is built.
+        let token = self.attachment_token(&att).await?;
+        let current = gh
+            .branch_head(&token, &watched, branch)
+            .await
+            .map_err(crate::repos::refused)?;
+        if current.as_ref().map(|c| c.sha.as_str()) != Some(head.id.as_str()) {
+            return Ok(Received::Ignored(format!(
+                "{} is no longer the head of {branch}.",
+                head.id
+            )));
+        }
+        let mut tx = self.pool.begin().await?;
+        // The delivery is recorded with its build, in one transaction: a concurrent
+        // redelivery waits for it, finds it, and builds nothing.
+        let fresh = sqlx::query(
+            "insert into webhook_deliveries (app_id, delivery_id) values ($1, $2) on conflict do nothing",
+        )
+        .bind(app.id)
+        .bind(&delivery_id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if fresh == 0 {
             return Ok(Received::AlreadyProcessed);
         }
-        let build = self.queue_github_build(&mut tx, None, &app, &req).await?;
-        sqlx::query("update webhook_deliveries set build_id = $2 where delivery_id = $1")
-            .bind(&delivery_id)
-            .bind(build.id)
-            .execute(&mut *tx)
+        let build = self
+            .queue_github_build(&mut tx, None, &app, Some(att.id), &req)
             .await?;
+        sqlx::query(
+            "update webhook_deliveries set build_id = $3 where app_id = $1 and delivery_id = $2",
+        )
+        .bind(app.id)
+        .bind(&delivery_id)
+        .bind(build.id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         tracing::info!(app = %app.full_name(), build = %build.id, sha = %head.id, delivery = %delivery_id, "push received; build queued");
         Ok(Received::Built(build.id))

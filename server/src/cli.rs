@@ -361,10 +361,13 @@ async fn worker(opts: Options) -> anyhow::Result<()> {
     let mut db = open_database(&opts, 5).await?;
     // A worker binds nothing: its statuses link to SLIPWAY_PUBLIC_URL, else to the address
     // the web server listens on by default.
-    let public = opts
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", opts.addr));
+    let public = opts.public_url.clone().unwrap_or_else(|| {
+        tracing::warn!(
+            "SLIPWAY_PUBLIC_URL is not set: commit statuses will link to http://{}, the web server's default address",
+            opts.addr
+        );
+        format!("http://{}", opts.addr)
+    });
     db.core = db.core.clone().with_github(github(&opts, &public));
     let (stop_tx, stop_rx) = watch::channel(false);
     let w = spawn_worker(&db.core, docker_runtime(&db.core, &opts), &opts, stop_rx);

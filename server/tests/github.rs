@@ -1420,6 +1420,21 @@ async fn forged_foreign_and_irrelevant_deliveries_build_nothing_and_a_redelivery
     assert_eq!(again.answers[0].status, Some(200));
     assert_eq!(again.answers[0].body, "already processed");
     assert_eq!(builds(&api).await.len(), 1);
+    // The delivery id is not signed: the old push resent under a new id, once the branch
+    // has moved on, builds nothing (it would deploy old code).
+    std::fs::write(w.repo.join("index.txt"), "newer").unwrap();
+    commit(&w.repo, "Newer");
+    w.gh.push("acme/web", "master").await;
+    assert_eq!(builds(&api).await.len(), 2);
+    let (status, _) = post_hook(
+        &s,
+        "push",
+        &push.body,
+        Some(&sign(&secret, push.body.as_bytes())),
+    )
+    .await;
+    assert_eq!(status, 205, "a replayed push of an old head is ignored");
+    assert_eq!(builds(&api).await.len(), 2);
     // An app with nothing attached.
     api.create_app("bare", "prod").await;
     let r = support::client()

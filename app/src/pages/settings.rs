@@ -116,9 +116,9 @@ fn AttachedRepo(
     let (a1, a2, a3) = (app.clone(), app.clone(), app.clone());
     view! {
         <dl class="facts">
-            <dt>"Repository"</dt><dd><a href=repo.repo.clone() rel="noreferrer">{repo.repo.clone()}</a></dd>
-            <dt>"Branch"</dt><dd><code>{repo.branch.clone()}</code></dd>
-            <dt>"Reached with"</dt><dd>{repo.credential.clone()}</dd>
+            <div><dt>"Repository"</dt><dd><a href=repo.repo.clone() rel="noreferrer">{repo.repo.clone()}</a></dd></div>
+            <div><dt>"Branch"</dt><dd><code>{repo.branch.clone()}</code></dd></div>
+            <div><dt>"Reached with"</dt><dd>{repo.credential.clone()}</dd></div>
         </dl>
         {paused.then(|| view! {
             <p class="warning">"Auto-deploy is paused because the app was rolled back: pushes build but are not released until someone presses “Resume auto-deploy” on the Releases page."</p>
@@ -297,7 +297,7 @@ fn AttachRepoForm(settings: RepoSettings, attach: ServerAction<AttachRepo>) -> i
                     " (asks for repo and admin:repo_hook); you come back here with the form filled in."</p>
             })}
             <Show when=move || cred.get() == "token">
-                <TokenGuidance link=link.clone()/>
+                <TokenGuidance link=link.clone() checked=Signal::derive(move || matches!(check.value().get(), Some(Ok(c)) if !c.items.is_empty()))/>
                 <div class="field">
                     <label for="repo-token">"Token"</label>
                     <input id="repo-token" name="token" type="password" autocomplete="off" spellcheck="false"
@@ -326,16 +326,17 @@ fn AttachRepoForm(settings: RepoSettings, attach: ServerAction<AttachRepo>) -> i
 }
 
 /// What a token needs, each scope with why, and the link that makes one with them selected.
+/// Once a token is checked, the checklist below shows the same scopes with their reasons.
 #[component]
-fn TokenGuidance(link: String) -> impl IntoView {
+fn TokenGuidance(link: String, checked: Signal<bool>) -> impl IntoView {
     view! {
         <div class="guidance">
             <p>
                 <a href=link target="_blank" rel="noopener noreferrer">"Create a token on GitHub"</a>
-                " with the scopes below already selected (repo, admin:repo_hook and read:user cover them all), then paste it here."
+                " with the scopes Slipway needs already selected (repo, admin:repo_hook and read:user cover them all), then paste it here."
             </p>
-            <ul class="scope-reasons">
-                {REPO_SCOPES.iter().map(|(s, why)| view! { <li><code>{*s}</code>" — "{*why}</li> }).collect_view()}
+            <ul class="scope-reasons" hidden=move || checked.get()>
+                {REPO_SCOPES.iter().map(|(s, why)| view! { <li><code>{*s}</code>" "{*why}</li> }).collect_view()}
             </ul>
         </div>
     }
@@ -363,8 +364,10 @@ fn ScopeChecklist(check: CheckAction) -> impl IntoView {
                             {c.items.iter().map(|i| view! {
                                 <li class=if i.ok { "check ok" } else { "check missing" }>
                                     <span class="mark" aria-hidden="true">{if i.ok { "✓" } else { "✗" }}</span>
-                                    <span class="sr-only">{if i.ok { "granted: " } else { "missing: " }}</span>
-                                    <code>{i.label.clone()}</code>" "<span class="muted">{i.detail.clone()}</span>
+                                    <span>
+                                        <span class="sr-only">{if i.ok { "granted: " } else { "missing: " }}</span>
+                                        <code>{i.label.clone()}</code><span class="muted">{i.detail.clone()}</span>
+                                    </span>
                                 </li>
                             }).collect_view()}
                         </ul>

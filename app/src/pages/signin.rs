@@ -31,7 +31,13 @@ pub fn SignInPage() -> impl IntoView {
                 } else {
                     "Signing in did not work. Try again."
                 };
-                view! { <p class="error" role="alert">{text}</p> }
+                let refused = e == "not-allowed";
+                view! {
+                    <p class="error" role="alert">{text}</p>
+                    {refused.then(|| view! {
+                        <p class="muted small">"This Slipway lets in members of the GitHub organisations its operators chose and the people they listed. Ask one of them to add you, or sign in with another GitHub account."</p>
+                    })}
+                }
             })}
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || options.get().map(|o| match o {

@@ -112,7 +112,11 @@ pub fn routes() -> Router<AppState> {
         .route("/apps/{app}/builds/auto", axum::routing::post(repo::attach))
         .route(
             "/apps/{app}/builds/auto/github",
-            get(repo::info).delete(repo::detach).post(repo::webhook),
+            get(repo::info)
+                .delete(repo::detach)
+                .post(repo::webhook)
+                // GitHub sends payloads of up to 25 MB.
+                .layer(axum::extract::DefaultBodyLimit::max(25 << 20)),
         )
         .route(
             "/apps/{app}/builds/auto/github/trigger",

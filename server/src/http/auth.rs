@@ -60,7 +60,12 @@ pub struct SignInForm {
 
 /// Where to go after signing in: a local path only.
 pub(super) fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    // Browsers drop tabs and newlines from URLs, so `/\t/evil.example` would become
+    // `//evil.example`: no control characters or spaces, no second slash, no backslash.
+    let plain = next
+        .chars()
+        .all(|c| !c.is_control() && !c.is_whitespace() && c != '\\');
+    if plain && next.starts_with('/') && !next.starts_with("//") {
         next
     } else {
         "/ui/apps"
@@ -162,6 +167,9 @@ mod tests {
         assert_eq!(safe_next("//evil.example"), "/ui/apps");
         assert_eq!(safe_next("https://evil.example"), "/ui/apps");
         assert_eq!(safe_next("/\\evil"), "/ui/apps");
+        assert_eq!(safe_next("/\t/evil.example"), "/ui/apps");
+        assert_eq!(safe_next("/\n/evil.example"), "/ui/apps");
+        assert_eq!(safe_next("/ui/apps/x?y=1"), "/ui/apps/x?y=1");
     }
 
     #[test]

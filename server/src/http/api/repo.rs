@@ -124,7 +124,13 @@ pub(super) async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // A header that is there but unreadable counts as present (and wrong), so a bad
+    // `X-Hub-Signature-256` cannot fall back to the legacy SHA-1 one.
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("unreadable"))
+    };
     let delivery = Delivery {
         event: header("x-github-event"),
         id: header("x-github-delivery"),
