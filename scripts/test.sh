@@ -28,11 +28,13 @@ fi
 echo "==> cargo test"
 cargo test --workspace --exclude frontend --no-fail-fast
 
-echo "==> build (site and binary, as shipped)"
+echo "==> build (site and binary, as shipped; the GitHub stand-in for Playwright)"
 cargo leptos build
+cargo build -p testkit --bin github-stand-in
 
 echo "==> Playwright (Debian's Chromium)"
 SLIPWAY_BIN="$target_dir/debug/slipway" SLIPWAY_SITE_ROOT="$PWD/target/site" \
+  GITHUB_STAND_IN="$target_dir/debug/github-stand-in" \
   npx playwright test --config end2end/playwright.config.ts
 
 # Podman last, alone: its service and dockerd both program the host's firewall.

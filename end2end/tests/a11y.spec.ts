@@ -1,19 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { resolve } from 'node:path';
-import { api, hydrated } from './helpers';
-
-const AXE = resolve(__dirname, '../../node_modules/axe-core/axe.min.js');
-
-/** Runs axe-core on the page as it is and fails on any violation. */
-async function axe(page: Page, what: string) {
-  await page.addScriptTag({ path: AXE });
-  const violations = await page.evaluate(async () => {
-    // @ts-ignore injected above
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((v: any) => `${v.id}: ${v.help} (${v.nodes.map((n: any) => n.target.join(' ')).join(', ')})`);
-  });
-  expect(violations, `${what}: ${violations.join('\n')}`).toEqual([]);
-}
+import { api, axe, hydrated } from './helpers';
 
 test('every page passes axe-core', async ({ page, baseURL }) => {
   const app = `a${Date.now().toString(36)}-prod`;
@@ -28,7 +14,7 @@ test('every page passes axe-core', async ({ page, baseURL }) => {
   await page.getByRole('button', { name: 'Sign in as local admin' }).click();
   await hydrated(page);
   await axe(page, 'apps');
-  for (const path of [`/ui/apps/${app}`, `/ui/apps/${app}/config`, `/ui/apps/${app}/settings`, `/ui/apps/${app}/compare?from=1&to=2`, '/ui/account']) {
+  for (const path of [`/ui/apps/${app}`, `/ui/apps/${app}/config`, `/ui/apps/${app}/settings`, `/ui/apps/${app}/compare?from=1&to=2`, '/ui/account', '/ui/users']) {
     await page.goto(path);
     await hydrated(page);
     await axe(page, path);

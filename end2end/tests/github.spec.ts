@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { hydrated } from './helpers';
+import { axe, hydrated } from './helpers';
 
 // GitHub end to end: a Slipway with GitHub sign-in configured against the local stand-in
 // (`github-stand-in`, which serves GitHub's pages and API on `localhost` while Slipway runs
@@ -100,6 +100,16 @@ async function signInWithGitHub(page: Page, path: string, login = 'jdoe') {
   await hydrated(page);
 }
 
+/** Reloads the page until `what` is there (the history does not poll when nothing is
+ *  deploying); fails after a minute. */
+async function reloadUntil(page: Page, what: import('@playwright/test').Locator) {
+  await expect(async () => {
+    await page.reload();
+    await hydrated(page);
+    await expect(what).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 60_000 });
+}
+
 /** Screenshots at a laptop's and a phone's size. */
 async function shots(page: Page, name: string) {
   await page.setViewportSize({ width: 1280, height: 800 });
@@ -139,6 +149,7 @@ test('sign in with GitHub, attach a repo with a pasted token, push, watch the bu
   await expect(checklist.locator('li.ok', { hasText: 'repo:status' })).toBeVisible();
   const attach = page.getByRole('button', { name: 'Attach repository' });
   await expect(attach).toBeDisabled();
+  await axe(page, 'the attach form with its checklist');
   await shots(page, 'github-checklist');
 
   // The right token: everything is there.
@@ -148,6 +159,7 @@ test('sign in with GitHub, attach a repo with a pasted token, push, watch the bu
   await attach.click();
   await expect(page.getByText(`${gh.web_url}/acme/web`)).toBeVisible();
   await expect(page.getByRole('button', { name: 'Build now' })).toBeVisible();
+  await axe(page, 'the attached repository');
   await shots(page, 'github-attached');
 
   // A push to master: the stand-in delivers the signed webhook, as GitHub does.
@@ -181,6 +193,33 @@ test('sign in with GitHub, attach a repo with a pasted token, push, watch the bu
   const statuses = await (await fetch(`${gh.web_url}/_stand-in/statuses/acme/web/${sha}`)).json();
   expect(statuses.map((s: { state: string }) => s.state)).toEqual(['pending', 'success']);
   expect(statuses[1].target_url).toBe(`${BASE}/ui/apps/web-prod/builds/${buildId}`);
+
+  // Another push deploys v2; rolling back to v1 pauses auto-deploy, and the next push is
+  // built but held back, which the history says.
+  const push = async (message: string) => {
+    writeFileSync(join(repoDir, 'index.txt'), message);
+    git('add', '-A');
+    git('commit', '-q', '-m', message);
+    const d = await (await fetch(`${gh.web_url}/_stand-in/push`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ repo: 'acme/web', branch: 'master' }),
+    })).json();
+    expect(d.answers[0].status).toBe(201);
+    return { id: JSON.parse(d.answers[0].body).build.id as string, sha: git('rev-parse', 'HEAD') };
+  };
+  await push('Second change');
+  await reloadUntil(page, page.locator('li[data-version="2"] .status-succeeded'));
+  await page.locator('li[data-version="1"]').getByRole('button', { name: 'Rollback' }).click();
+  await page.getByRole('button', { name: 'Confirm rollback' }).click();
+  await expect(page.getByText('Auto-deploy was paused by the rollback')).toBeVisible({ timeout: 30_000 });
+  const held = await push('Third change, while rolled back');
+  const card = page.getByRole('region', { name: 'Builds not deployed automatically' });
+  await reloadUntil(page, card);
+  await expect(card).toContainText(`${held.id.replace(/-/g, '').slice(0, 8)} - Jane Doe (jdoe) - Third change, while rolled back - ${held.sha.slice(0, 7)}`);
+  await expect(card).toContainText('Held back: auto-deploy is paused after a rollback');
+  await axe(page, 'history with a held-back build');
+  await shots(page, 'github-held-back');
 });
 
 test('an admin changes a role on the users page, and the UI hides what a viewer cannot do', async ({ page, browser }) => {
@@ -194,6 +233,7 @@ test('an admin changes a role on the users page, and the UI hides what a viewer 
   await expect(page.getByRole('row', { name: /jdoe/ }).getByRole('combobox', { name: 'Role of jdoe' })).toHaveValue('viewer');
   // An admin cannot take the role from themselves.
   await expect(page.getByRole('row', { name: /boss/ }).getByRole('combobox')).toBeDisabled();
+  await axe(page, 'users');
   await shots(page, 'github-users');
 
   const viewer = await (await browser.newContext()).newPage();
@@ -217,5 +257,6 @@ test('someone outside the allowed orgs gets a clear refusal', async ({ page }) =
   await page.getByRole('button', { name: 'Authorize', exact: true }).click();
   await expect(page).toHaveURL(`${BASE}/ui/signin?error=not-allowed`);
   await expect(page.getByRole('alert')).toHaveText('Your account is not allowed to use this Slipway.');
+  await axe(page, 'not allowed');
   await shots(page, 'github-not-allowed');
 });

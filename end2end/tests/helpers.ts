@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { expect, type Page } from '@playwright/test';
 
 /** A token made by `slipway token create`, sharing the server's embedded PostgreSQL. */
@@ -46,3 +46,16 @@ export function sourceArchive(lines: number): string {
   return archive;
 }
 
+
+const AXE = resolve(__dirname, '../../node_modules/axe-core/axe.min.js');
+
+/** Runs axe-core on the page as it is and fails on any violation. */
+export async function axe(page: Page, what: string) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    // @ts-ignore injected above
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v: any) => `${v.id}: ${v.help} (${v.nodes.map((n: any) => n.target.join(' ')).join(', ')})`);
+  });
+  expect(violations, `${what}: ${violations.join('\n')}`).toEqual([]);
+}

@@ -92,5 +92,10 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     await page.getByRole('button', { name: 'Create token' }).click();
     await expect(page.getByRole('status').filter({ hasText: 'not shown again' })).toBeVisible();
     await noOverflow('account');
+    await page.goto('/ui/users');
+    await hydrated(page);
+    await expect(page.locator('table.users')).toBeVisible();
+    await noOverflow('users');
+    await noLayoutShift('users');
   });
 }
