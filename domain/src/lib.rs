@@ -13,7 +13,7 @@ mod views;
 pub use names::{AppName, ConfigKey, NameError, SimpleName, SpaceName};
 pub use status::{BuildStatus, ReleaseKind, ReleaseStatus, Role, Version};
 pub use views::{
-    relative_time, source_suffix, AppListItem, AppSummary, BuildPage, CommitView, ConfigPage,
-    DiffView, HistoryPage, KeyDiffView, LogLineView, ReleaseView, RolledBackView, TokenView,
-    UnreleasedBuildView, ROLLBACK_WARNING,
+    encode_query, relative_time, source_suffix, AppListItem, AppSummary, BuildPage, CommitView,
+    ConfigPage, DiffView, HistoryPage, KeyDiffView, LogLineView, ReleaseView, RolledBackView,
+    TokenView, UnreleasedBuildView, ROLLBACK_WARNING,
 };

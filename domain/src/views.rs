@@ -203,6 +203,19 @@ pub struct DiffView {
 /// The warning shown before every rollback (DESIGN §2), word for word.
 pub const ROLLBACK_WARNING: &str = "Rolling back does not change your source repository, your databases, or state held in add-ons; reconciling them is up to you. A rolled-back release is a temporary fix: fix the problem and deploy again.";
 
+/// Percent-encodes a path and query for use as a query value (`/` kept, for readable
+/// `next=` links).
+pub fn encode_query(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// "3 minutes ago", from `now`.
 pub fn relative_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds().max(0);

@@ -180,26 +180,35 @@ async fn sign_in(
     // GitHub's page: the user picks their account and presses Authorize.
     let page = http.get(&authorize).send().await.unwrap();
     assert_eq!(page.status(), 200, "the authorize page");
-    let r = http
-        .post(format!("{}/login/oauth/authorize", gh.web_url()))
-        .form(&[
-            ("login", login),
-            ("client_id", &query_param(&authorize, "client_id").unwrap()),
-            (
-                "redirect_uri",
-                &query_param(&authorize, "redirect_uri").unwrap(),
-            ),
-            ("scope", &query_param(&authorize, "scope").unwrap()),
-            ("state", &query_param(&authorize, "state").unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = press_authorize(gh, http, &authorize, login, None).await;
     assert_eq!(r.status(), 302, "authorize");
     let callback = location(&r);
     let r = http.get(&callback).send().await.unwrap();
     assert_eq!(r.status(), 303, "callback");
     location(&r)
+}
+
+/// Presses "Authorize" on GitHub's page as `login`, for the authorize URL Slipway sent the
+/// browser to (with another `state` when given); answers GitHub's redirect.
+async fn press_authorize(
+    gh: &StandIn,
+    http: &reqwest::Client,
+    authorize: &str,
+    login: &str,
+    state: Option<&str>,
+) -> reqwest::Response {
+    let param = |name| query_param(authorize, name).unwrap_or_default();
+    http.post(format!("{}/login/oauth/authorize", gh.web_url()))
+        .form(&[
+            ("login", login),
+            ("client_id", &param("client_id")),
+            ("redirect_uri", &param("redirect_uri")),
+            ("scope", &param("scope")),
+            ("state", state.unwrap_or(&param("state"))),
+        ])
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Calls a server function as the browser's session.
@@ -209,14 +218,58 @@ async fn server_fn(
     name: &str,
     form: &[(&str, &str)],
 ) -> (u16, String) {
-    let r = http
-        .post(s.url(&format!("/api/{name}")))
-        .header("Origin", &s.base)
-        .form(form)
-        .send()
+    s.server_fn(http, name, form).await
+}
+
+/// Gives `login` the `role`, as the admin signed in with `admin` does on the users page;
+/// answers the server function's status.
+async fn set_role(s: &Slipway, admin: &reqwest::Client, login: &str, role: &str) -> u16 {
+    let (_, body) = server_fn(s, admin, "list_users", &[]).await;
+    let users: Value = serde_json::from_str(&body).unwrap();
+    let id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["login"] == login)
+        .unwrap_or_else(|| panic!("no user {login}: {users}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server_fn(s, admin, "set_user_role", &[("user", &id), ("role", role)])
         .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+        .0
+}
+
+/// The live checklist for `token` on `acme/web`'s master, as the settings form asks for it.
+async fn check(s: &Slipway, w: &World, http: &reqwest::Client, token: &str) -> (u16, String) {
+    server_fn(
+        s,
+        http,
+        "check_repo",
+        &[
+            ("app", "web-prod"),
+            ("repo", &w.repo_url()),
+            ("branch", "master"),
+            ("credential", "token"),
+            ("token", token),
+        ],
+    )
+    .await
+}
+
+/// The admin `boss`, signed in (a browser) and with a token (an API client), and a new app
+/// `web-prod`.
+async fn boss_with_web_prod(s: &Slipway, w: &World) -> (reqwest::Client, Api) {
+    let http = signed_in(s, w, "boss").await;
+    let api = api_as(s, "boss");
+    api.create_app("web", "prod").await;
+    (http, api)
+}
+
+/// `POST /apps/web-prod/builds/auto` with `body`.
+async fn attach(api: &Api, body: Value) -> support::Answer {
+    api.post("/apps/web-prod/builds/auto", &body.to_string())
+        .await
 }
 
 /// An API client acting with a token of `login` (who signed in once).
@@ -266,21 +319,7 @@ async fn signing_in_with_github_asks_for_read_user_and_read_org_and_renews_the_s
         "the redirect URI comes from the public URL"
     );
     assert!(asked[0].state.as_deref().is_some_and(|st| st.len() >= 16));
-    let r = http
-        .post(format!("{}/login/oauth/authorize", w.gh.web_url()))
-        .form(&[
-            ("login", "jdoe"),
-            ("client_id", CLIENT_ID),
-            (
-                "redirect_uri",
-                &query_param(&authorize, "redirect_uri").unwrap(),
-            ),
-            ("scope", "read:user read:org"),
-            ("state", &query_param(&authorize, "state").unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = press_authorize(&w.gh, &http, &authorize, "jdoe", None).await;
     let r = http.get(location(&r)).send().await.unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/ui/apps/x", "back to next");
@@ -315,21 +354,14 @@ async fn a_callback_with_the_wrong_state_signs_nobody_in() {
     let http = browser();
     let r = http.get(s.url("/auth/github/login")).send().await.unwrap();
     let authorize = location(&r);
-    let r = http
-        .post(format!("{}/login/oauth/authorize", w.gh.web_url()))
-        .form(&[
-            ("login", "jdoe"),
-            ("client_id", CLIENT_ID),
-            (
-                "redirect_uri",
-                &query_param(&authorize, "redirect_uri").unwrap(),
-            ),
-            ("scope", "read:user read:org"),
-            ("state", "forged-state-from-another-site"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = press_authorize(
+        &w.gh,
+        &http,
+        &authorize,
+        "jdoe",
+        Some("forged-state-from-another-site"),
+    )
+    .await;
     let r = http.get(location(&r)).send().await.unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/ui/signin?error=failed");
@@ -351,21 +383,7 @@ async fn a_used_code_is_refused_by_github_with_a_200_error_and_signs_nobody_in()
     let http = browser();
     let r = http.get(s.url("/auth/github/login")).send().await.unwrap();
     let authorize = location(&r);
-    let r = http
-        .post(format!("{}/login/oauth/authorize", w.gh.web_url()))
-        .form(&[
-            ("login", "jdoe"),
-            ("client_id", CLIENT_ID),
-            (
-                "redirect_uri",
-                &query_param(&authorize, "redirect_uri").unwrap(),
-            ),
-            ("scope", "read:user read:org"),
-            ("state", &query_param(&authorize, "state").unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = press_authorize(&w.gh, &http, &authorize, "jdoe", None).await;
     let callback = location(&r);
     // Someone else uses the code first.
     let code = query_param(&callback, "code").unwrap();
@@ -426,45 +444,14 @@ async fn new_users_get_the_default_role_and_listed_admins_are_admins() {
     assert_eq!(status, 403);
     let (status, body) = server_fn(&s, &boss, "list_users", &[]).await;
     assert_eq!(status, 200);
-    let users: Value = serde_json::from_str(&body).unwrap();
-    let jane_id = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["login"] == "jdoe")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, _) = server_fn(
-        &s,
-        &boss,
-        "set_user_role",
-        &[("user", &jane_id), ("role", "viewer")],
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert!(body.contains("jdoe") && body.contains("boss"), "{body}");
+    assert_eq!(set_role(&s, &boss, "jdoe", "viewer").await, 200);
     let (_, body) = server_fn(&s, &jane, "whoami", &[]).await;
     assert!(
         body.contains("viewer"),
         "the new role applies at once: {body}"
     );
-    let boss_id = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["login"] == "boss")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, _) = server_fn(
-        &s,
-        &boss,
-        "set_user_role",
-        &[("user", &boss_id), ("role", "viewer")],
-    )
-    .await;
+    let status = set_role(&s, &boss, "boss", "viewer").await;
     assert_eq!(status, 409);
 }
 
@@ -501,26 +488,7 @@ async fn each_role_may_do_what_its_row_of_the_table_says_on_the_api_server_funct
     let boss_http = signed_in(&s, &w, "boss").await;
     let viewer_http = signed_in(&s, &w, "jdoe").await;
     let deployer_http = signed_in(&s, &w, "dev").await;
-    // Make dev a deployer.
-    let (_, body) = server_fn(&s, &boss_http, "list_users", &[]).await;
-    let users: Value = serde_json::from_str(&body).unwrap();
-    let dev = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["login"] == "dev")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, _) = server_fn(
-        &s,
-        &boss_http,
-        "set_user_role",
-        &[("user", &dev), ("role", "deployer")],
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(set_role(&s, &boss_http, "dev", "deployer").await, 200);
     let (admin, deployer, viewer) = (api_as(&s, "boss"), api_as(&s, "dev"), api_as(&s, "jdoe"));
 
     // Creating: deployers and admins.
@@ -580,19 +548,7 @@ async fn each_role_may_do_what_its_row_of_the_table_says_on_the_api_server_funct
         "a refused attach asks GitHub nothing"
     );
     // The same rules on server functions, through the session.
-    let (status, _) = server_fn(
-        &s,
-        &viewer_http,
-        "check_repo",
-        &[
-            ("app", "web-prod"),
-            ("repo", &w.repo_url()),
-            ("branch", "master"),
-            ("credential", "token"),
-            ("token", FULL_TOKEN),
-        ],
-    )
-    .await;
+    let (status, _) = check(&s, &w, &viewer_http, FULL_TOKEN).await;
     assert_eq!(status, 403);
     let (status, _) = server_fn(
         &s,
@@ -602,19 +558,7 @@ async fn each_role_may_do_what_its_row_of_the_table_says_on_the_api_server_funct
     )
     .await;
     assert_eq!(status, 403);
-    let (status, body) = server_fn(
-        &s,
-        &deployer_http,
-        "check_repo",
-        &[
-            ("app", "web-prod"),
-            ("repo", &w.repo_url()),
-            ("branch", "master"),
-            ("credential", "token"),
-            ("token", FULL_TOKEN),
-        ],
-    )
-    .await;
+    let (status, body) = check(&s, &w, &deployer_http, FULL_TOKEN).await;
     assert_eq!(status, 200, "{body}");
     let (status, _) = server_fn(
         &s,
@@ -662,17 +606,9 @@ async fn each_role_may_do_what_its_row_of_the_table_says_on_the_api_server_funct
 async fn attaching_with_a_token_creates_the_push_webhook_and_stores_secrets_sealed() {
     let w = World::new().await;
     let (s, db) = w.slipway(&[]).await;
-    signed_in(&s, &w, "boss").await;
-    let api = api_as(&s, "boss");
-    api.create_app("web", "prod").await;
-    let r = api
-        .post(
-            "/apps/web-prod/builds/auto",
-            &json!({"app": "web-prod", "repo": format!("{}.git", w.repo_url()), "branch": "master",
-                    "status_check": true, "auto_deploy": true, "username": "jdoe", "token": FULL_TOKEN})
-            .to_string(),
-        )
-        .await;
+    let (_, api) = boss_with_web_prod(&s, &w).await;
+    let r = attach(&api, json!({"app": "web-prod", "repo": format!("{}.git", w.repo_url()), "branch": "master",
+                    "status_check": true, "auto_deploy": true, "username": "jdoe", "token": FULL_TOKEN})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json(), json!({"status": "successful"}));
     let hooks = w.gh.hooks("acme/web");
@@ -702,12 +638,7 @@ async fn attaching_with_a_token_creates_the_push_webhook_and_stores_secrets_seal
     let features = api.get("/apps/web-prod/features").await.json();
     assert_eq!(features[0]["enabled"], true);
     // Twice is a conflict.
-    let again = api
-        .post(
-            "/apps/web-prod/builds/auto",
-            &json!({"repo": w.repo_url(), "token": FULL_TOKEN}).to_string(),
-        )
-        .await;
+    let again = attach(&api, json!({"repo": w.repo_url(), "token": FULL_TOKEN})).await;
     assert_eq!(again.status, 409);
     // Neither the token nor the secret is in the database in clear.
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
@@ -746,23 +677,9 @@ async fn a_token_missing_scopes_is_told_exactly_which_and_nothing_is_saved() {
     let w = World::new().await;
     w.gh.add_token("ghp_repoonly", "jdoe", classic(&["repo"]));
     let (s, _) = w.slipway(&[]).await;
-    let boss = signed_in(&s, &w, "boss").await;
-    let api = api_as(&s, "boss");
-    api.create_app("web", "prod").await;
+    let (boss, api) = boss_with_web_prod(&s, &w).await;
     // The live checklist, before anything is saved.
-    let (status, body) = server_fn(
-        &s,
-        &boss,
-        "check_repo",
-        &[
-            ("app", "web-prod"),
-            ("repo", &w.repo_url()),
-            ("branch", "master"),
-            ("credential", "token"),
-            ("token", "ghp_repoonly"),
-        ],
-    )
-    .await;
+    let (status, body) = check(&s, &w, &boss, "ghp_repoonly").await;
     assert_eq!(status, 200, "{body}");
     let check: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(check["ready"], false);
@@ -796,12 +713,7 @@ async fn a_token_missing_scopes_is_told_exactly_which_and_nothing_is_saved() {
     );
     assert!(granted.contains(&"Branch master"), "{granted:?}");
     // The API refuses with the same reason.
-    let r = api
-        .post(
-            "/apps/web-prod/builds/auto",
-            &json!({"repo": w.repo_url(), "token": "ghp_repoonly"}).to_string(),
-        )
-        .await;
+    let r = attach(&api, json!({"repo": w.repo_url(), "token": "ghp_repoonly"})).await;
     assert_eq!(r.status, 400);
     assert!(
         r.text
@@ -816,12 +728,7 @@ async fn a_token_missing_scopes_is_told_exactly_which_and_nothing_is_saved() {
         404
     );
     // A token GitHub does not know.
-    let r = api
-        .post(
-            "/apps/web-prod/builds/auto",
-            &json!({"repo": w.repo_url(), "token": "ghp_nonsense"}).to_string(),
-        )
-        .await;
+    let r = attach(&api, json!({"repo": w.repo_url(), "token": "ghp_nonsense"})).await;
     assert_eq!(r.status, 400);
     assert!(r.text.contains("Bad credentials"), "{}", r.text);
 }
@@ -835,15 +742,8 @@ async fn a_user_without_admin_rights_on_the_repo_cannot_attach_it() {
         classic(&["repo", "admin:repo_hook", "read:user"]),
     );
     let (s, _) = w.slipway(&[]).await;
-    signed_in(&s, &w, "boss").await;
-    let api = api_as(&s, "boss");
-    api.create_app("web", "prod").await;
-    let r = api
-        .post(
-            "/apps/web-prod/builds/auto",
-            &json!({"repo": w.repo_url(), "token": "ghp_dev"}).to_string(),
-        )
-        .await;
+    let (_, api) = boss_with_web_prod(&s, &w).await;
+    let r = attach(&api, json!({"repo": w.repo_url(), "token": "ghp_dev"})).await;
     assert_eq!(r.status, 400);
     assert!(
         r.text.contains("dev has no admin rights on acme/web"),
@@ -852,12 +752,11 @@ async fn a_user_without_admin_rights_on_the_repo_cannot_attach_it() {
     );
     assert!(w.gh.hooks("acme/web").is_empty());
     // A branch that does not exist.
-    let r = api
-        .post(
-            "/apps/web-prod/builds/auto",
-            &json!({"repo": w.repo_url(), "branch": "nope", "token": FULL_TOKEN}).to_string(),
-        )
-        .await;
+    let r = attach(
+        &api,
+        json!({"repo": w.repo_url(), "branch": "nope", "token": FULL_TOKEN}),
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert!(r.text.contains("no branch nope"), "{}", r.text);
 }
@@ -884,22 +783,8 @@ async fn fine_grained_tokens_are_checked_by_permissions_and_a_hooks_probe() {
         },
     );
     let (s, _) = w.slipway(&[]).await;
-    let boss = signed_in(&s, &w, "boss").await;
-    let api = api_as(&s, "boss");
-    api.create_app("web", "prod").await;
-    let (_, body) = server_fn(
-        &s,
-        &boss,
-        "check_repo",
-        &[
-            ("app", "web-prod"),
-            ("repo", &w.repo_url()),
-            ("branch", "master"),
-            ("credential", "token"),
-            ("token", "github_pat_nohooks"),
-        ],
-    )
-    .await;
+    let (boss, api) = boss_with_web_prod(&s, &w).await;
+    let (_, body) = check(&s, &w, &boss, "github_pat_nohooks").await;
     let check: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(check["kind"], "fine-grained");
     assert_eq!(check["ready"], false);
@@ -907,12 +792,11 @@ async fn fine_grained_tokens_are_checked_by_permissions_and_a_hooks_probe() {
         check["problem"].as_str().unwrap().contains("webhooks"),
         "{check}"
     );
-    let r = api
-        .post(
-            "/apps/web-prod/builds/auto",
-            &json!({"repo": w.repo_url(), "token": "github_pat_good"}).to_string(),
-        )
-        .await;
+    let r = attach(
+        &api,
+        json!({"repo": w.repo_url(), "token": "github_pat_good"}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
 
@@ -920,9 +804,7 @@ async fn fine_grained_tokens_are_checked_by_permissions_and_a_hooks_probe() {
 async fn every_url_form_names_the_same_repository_and_other_hosts_are_refused() {
     let w = World::new().await;
     let (s, _) = w.slipway(&[]).await;
-    signed_in(&s, &w, "boss").await;
-    let api = api_as(&s, "boss");
-    api.create_app("web", "prod").await;
+    let (_, api) = boss_with_web_prod(&s, &w).await;
     let host = w.gh.web_url().trim_start_matches("http://").to_owned();
     let hostname = host.split(':').next().unwrap().to_owned();
     for form in [
@@ -933,12 +815,7 @@ async fn every_url_form_names_the_same_repository_and_other_hosts_are_refused() 
         format!("git@{hostname}:acme/web.git"),
         format!("ssh://git@{hostname}/acme/web.git"),
     ] {
-        let r = api
-            .post(
-                "/apps/web-prod/builds/auto",
-                &json!({"repo": form, "token": FULL_TOKEN}).to_string(),
-            )
-            .await;
+        let r = attach(&api, json!({"repo": form, "token": FULL_TOKEN})).await;
         assert_eq!(r.status, 201, "{form}: {}", r.text);
         let info = api.get("/apps/web-prod/builds/auto/github").await.json();
         assert_eq!(info["repo"], w.repo_url(), "{form}");
@@ -958,12 +835,7 @@ async fn every_url_form_names_the_same_repository_and_other_hosts_are_refused() 
             "is not a repository URL",
         ),
     ] {
-        let r = api
-            .post(
-                "/apps/web-prod/builds/auto",
-                &json!({"repo": bad, "token": FULL_TOKEN}).to_string(),
-            )
-            .await;
+        let r = attach(&api, json!({"repo": bad, "token": FULL_TOKEN})).await;
         assert_eq!(r.status, 422, "{bad}");
         assert!(r.text.contains(why), "{bad}: {}", r.text);
     }
@@ -1124,15 +996,12 @@ async fn detaching_when_the_token_no_longer_works_says_to_remove_the_webhook_by_
         classic(&["repo", "admin:repo_hook", "read:user"]),
     );
     let (s, _) = w.slipway(&[]).await;
-    signed_in(&s, &w, "boss").await;
-    let api = api_as(&s, "boss");
-    api.create_app("web", "prod").await;
-    let r = api
-        .post(
-            "/apps/web-prod/builds/auto",
-            &json!({"repo": w.repo_url(), "token": "ghp_soon_revoked"}).to_string(),
-        )
-        .await;
+    let (_, api) = boss_with_web_prod(&s, &w).await;
+    let r = attach(
+        &api,
+        json!({"repo": w.repo_url(), "token": "ghp_soon_revoked"}),
+    )
+    .await;
     assert_eq!(r.status, 201);
     w.gh.revoke_token("ghp_soon_revoked");
     let r = api.delete("/apps/web-prod/builds/auto/github").await;

@@ -10,14 +10,7 @@ async fn call(
     name: &str,
     form: &[(&str, &str)],
 ) -> (u16, String) {
-    let r = http
-        .post(s.url(&format!("/api/{name}")))
-        .header("Origin", &s.base)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    s.server_fn(http, name, form).await
 }
 
 #[tokio::test]

@@ -243,12 +243,15 @@ fn AttachRepoForm(settings: RepoSettings, attach: ServerAction<AttachRepo>) -> i
         let next = format!(
             "/ui/apps/{}/settings?repo={}&branch={}&credential=mine&auto_deploy={}&status_check={}",
             app_for_reauth,
-            encode(&repo.get()),
-            encode(&branch.get()),
+            domain::encode_query(&repo.get()),
+            domain::encode_query(&branch.get()),
             if auto_deploy.get() { "on" } else { "off" },
             if status_check.get() { "on" } else { "off" },
         );
-        format!("/auth/github/login?scope=repo&next={}", encode(&next))
+        format!(
+            "/auth/github/login?scope=repo&next={}",
+            domain::encode_query(&next)
+        )
     };
     let my_scopes_ok = settings.my_scopes_ok;
     let service_user = settings.service_user.clone();
@@ -414,16 +417,4 @@ fn DangerZone(app: String, allowed: bool) -> impl IntoView {
             {body}
         </section>
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -44,7 +44,8 @@ pub async fn require_ui_session(
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/ui/apps");
-        return Redirect::to(&format!("/ui/signin?next={}", encode(target))).into_response();
+        return Redirect::to(&format!("/ui/signin?next={}", domain::encode_query(target)))
+            .into_response();
     }
     if let Some(actor) = actor {
         req.extensions_mut().insert(actor);
@@ -145,18 +146,6 @@ impl FromRequestParts<AppState> for ApiActor {
     }
 }
 
-/// Percent-encodes a path and query for use as a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +163,9 @@ mod tests {
 
     #[test]
     fn next_is_encoded_as_a_query_value() {
-        assert_eq!(encode("/ui/apps?x=1&y"), "/ui/apps%3Fx%3D1%26y");
+        assert_eq!(
+            domain::encode_query("/ui/apps?x=1&y"),
+            "/ui/apps%3Fx%3D1%26y"
+        );
     }
 }

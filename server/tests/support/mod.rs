@@ -144,6 +144,23 @@ impl Slipway {
         http
     }
 
+    /// Calls a server function with `http`'s session, from this server's origin.
+    pub async fn server_fn(
+        &self,
+        http: &reqwest::Client,
+        name: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String) {
+        let r = http
+            .post(self.url(&format!("/api/{name}")))
+            .header("Origin", &self.base)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     pub fn terminate(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             signal(self.child.id(), libc::SIGTERM);
