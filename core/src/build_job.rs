@@ -427,8 +427,6 @@ impl Core {
                 }
                 if finished {
                     tracing::info!(build = %build_id, app = %app_name, "build succeeded");
-                    let app = self.find_app(&app_id.to_string()).await?;
-                    self.after_build_succeeded(&app, build_id).await?;
                 }
             }
             Err(e) if e.is::<Cancelled>() => {
@@ -504,6 +502,16 @@ impl Core {
         }
         // The final line lands with the status: a viewer that sees the status has every line.
         append_lines_in(&mut tx, build_id, &all, None).await?;
+        if image.is_some() {
+            // The automatic release (or holding it back) commits with the success.
+            let app_id: Uuid = sqlx::query_scalar("select app_id from builds where id = $1")
+                .bind(build_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let app = self.find_app(&app_id.to_string()).await?;
+            self.after_build_succeeded_in(&mut tx, &app, build_id)
+                .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }

@@ -274,22 +274,40 @@ impl Core {
             .await?)
     }
 
-    /// Releases a succeeded build when the app's `auto-release` feature is on. While
-    /// auto-deploy is paused after a rollback the build is held back instead; a GitHub build
-    /// of an app whose attachment has `status_check` waits for the commit's other checks
-    /// (`release_waiting_builds`).
+    /// Releases a succeeded build when the app's `auto-release` feature is on (its own
+    /// transaction; see `after_build_succeeded_in`).
     pub(crate) async fn after_build_succeeded(&self, app: &App, build_id: Uuid) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.after_build_succeeded_in(&mut tx, app, build_id)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Releases a succeeded build when the app's `auto-release` feature is on, inside the
+    /// transaction that records the success: a worker that dies after it cannot lose the
+    /// release. While auto-deploy is paused after a rollback the build is held back instead;
+    /// a GitHub build whose attachment has `status_check` waits for the commit's other checks
+    /// (`release_waiting_builds`). The app's row is locked first, so a concurrent rollback
+    /// either sees this release or is seen pausing it.
+    pub(crate) async fn after_build_succeeded_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        app: &App,
+        build_id: Uuid,
+    ) -> Result<()> {
         let (auto, paused, github, attached, waits): (bool, bool, bool, bool, bool) =
             sqlx::query_as(
                 "select a.auto_release, a.auto_release_paused, b.source_kind = 'github',
                     r.id is not null, coalesce(r.status_check, false) and b.commit_sha is not null
                from apps a join builds b on b.id = $2
                left join repo_attachments r on r.id = b.attachment_id
-              where a.id = $1",
+              where a.id = $1
+                for update of a",
             )
             .bind(app.id)
             .bind(build_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?
             .unwrap_or((false, false, false, false, false));
         if github && !attached {
@@ -300,7 +318,7 @@ impl Core {
             if paused {
                 sqlx::query("update builds set auto_release = 'held' where id = $1")
                     .bind(build_id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
                 tracing::info!(app = %app.full_name(), build = %build_id, "auto-deploy is paused after a rollback; build held back");
             }
@@ -308,7 +326,6 @@ impl Core {
         }
         if waits {
             // A newer build supersedes older ones still waiting.
-            let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "update builds set auto_release = null, checks_next_at = null
                   where app_id = $1 and auto_release = 'waiting'
@@ -324,10 +341,10 @@ impl Core {
             .bind(build_id)
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
             return Ok(());
         }
-        self.release_build(
+        self.release_build_in(
+            tx,
             app,
             build_id,
             ReleaseKind::Deploy,

@@ -507,6 +507,19 @@ impl Core {
         };
         match checks {
             crate::github::Checks::Pending => {
+                // Checks still running six hours after the build are not coming back.
+                let stale: bool = sqlx::query_scalar(
+                    "select updated_at < now() - interval '6 hours' from builds where id = $1",
+                )
+                .bind(build_id)
+                .fetch_one(&self.pool)
+                .await?;
+                if stale {
+                    tracing::info!(app = %app.full_name(), build = %build_id, "status checks still pending after six hours; build not released");
+                    return self
+                        .set_auto_release(build_id, Some("checks-failed"), None)
+                        .await;
+                }
                 self.set_auto_release(build_id, Some("waiting"), Some(5))
                     .await
             }
