@@ -246,6 +246,10 @@ test('an admin changes a role on the users page, and the UI hides what a viewer 
   await hydrated(viewer);
   await expect(viewer.getByRole('heading', { name: 'New build' })).toHaveCount(0);
   await expect(viewer.getByRole('button', { name: 'Rollback' })).toHaveCount(0);
+  await viewer.goto(`${BASE}/ui/apps`);
+  await hydrated(viewer);
+  await expect(viewer.getByRole('link', { name: 'web-prod' })).toBeVisible();
+  await expect(viewer.getByText('Create app')).toHaveCount(0);
   await shots(viewer, 'github-viewer-settings');
 });
 

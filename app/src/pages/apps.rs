@@ -2,13 +2,15 @@ use domain::AppListItem;
 use leptos::prelude::*;
 
 use super::Header;
-use crate::server::{list_apps, CreateApp};
+use crate::server::{list_apps, whoami, CreateApp};
 
 /// `/ui/apps`: every app with its current release.
 #[component]
 pub fn AppsPage() -> impl IntoView {
     let create = ServerAction::<CreateApp>::new();
     let apps = Resource::new(move || create.version().get(), |_| list_apps());
+    // Viewers cannot create apps: no form for them.
+    let me = Resource::new(|| (), |_| whoami());
     // A new app: go to it.
     Effect::new(move |_| {
         if let Some(Ok(name)) = create.value().get() {
@@ -20,7 +22,9 @@ pub fn AppsPage() -> impl IntoView {
         <Header/>
         <main class="page">
             <h1>"Apps"</h1>
-            <CreateAppForm create/>
+            <Suspense fallback=|| ()>
+                {move || me.get().and_then(|r| r.ok()).filter(|(_, role)| role.includes(domain::Role::Deployer)).map(|_| view! { <CreateAppForm create/> })}
+            </Suspense>
             <Suspense fallback=|| view! { <p class="muted">"Loading apps…"</p> }>
                 {move || apps.get().map(|r| match r {
                     Ok(list) if list.is_empty() => view! {
