@@ -1380,8 +1380,26 @@ async fn with_status_checks_an_auto_release_waits_for_the_commits_other_checks()
     let all = builds(&api).await;
     let b = finished(&api, all[0]["id"].as_str().unwrap()).await;
     assert_eq!(b["status"], "succeeded");
-    // Slipway's own success does not count; ci/tests is still pending.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Slipway's own success does not count; ci/tests is still pending. Once the sweep has
+    // asked GitHub twice (so it settled the first answer), nothing has been released.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while w
+        .gh
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path_and_query
+                .contains(&format!("/commits/{sha}/check-runs"))
+        })
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sweep never asked GitHub twice"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(api
         .get("/apps/web-prod/releases")
         .await
