@@ -251,6 +251,18 @@ test('an admin changes a role on the users page, and the UI hides what a viewer 
   await expect(viewer.getByRole('link', { name: 'web-prod' })).toBeVisible();
   await expect(viewer.getByText('Create app')).toHaveCount(0);
   await shots(viewer, 'github-viewer-settings');
+
+  // The admin detaches the repository, after a confirmation; its webhook goes.
+  await page.goto(`${BASE}/ui/apps/web-prod/settings`);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Detach' }).click();
+  await expect(page.getByRole('group', { name: 'Detach the repository' })).toContainText('deletes its webhook');
+  await shots(page, 'github-detach');
+  await page.getByRole('button', { name: 'Confirm detach' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Detached; its webhook was deleted.' })).toBeVisible();
+  await expect(page.getByLabel('Repository URL')).toBeVisible();
+  const hooks = await (await fetch(`${gh.web_url}/_stand-in/hooks/acme/web`)).json();
+  expect(hooks).toEqual([]);
 });
 
 test('someone outside the allowed orgs gets a clear refusal', async ({ page }) => {

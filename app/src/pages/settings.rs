@@ -114,6 +114,11 @@ fn AttachedRepo(
         }
     });
     let (a1, a2, a3) = (app.clone(), app.clone(), app.clone());
+    let confirming = RwSignal::new(false);
+    let (app_sv, repo_sv) = (
+        StoredValue::new(app.clone()),
+        StoredValue::new(repo.repo.clone()),
+    );
     view! {
         <dl class="facts">
             <div><dt>"Repository"</dt><dd><a href=repo.repo.clone() rel="noreferrer">{repo.repo.clone()}</a></dd></div>
@@ -127,7 +132,7 @@ fn AttachedRepo(
             <label class="switch">
                 <input type="checkbox" checked=repo.auto_deploy disabled=!can_change
                     on:change=move |ev| { switch.dispatch((a1.clone(), "auto", event_target_checked(&ev))); }/>
-                " Deploy every push to "<code>{repo.branch.clone()}</code>" that builds (auto-deploy)"
+                <span>"Deploy every push to "<code>{repo.branch.clone()}</code>" that builds (auto-deploy)"</span>
             </label>
             <label class="switch">
                 <input type="checkbox" checked=repo.status_check disabled=!can_change
@@ -139,11 +144,19 @@ fn AttachedRepo(
         {can_change.then(|| view! {
             <div class="row-buttons">
                 <button type="button" class="primary" on:click=move |_| { build.dispatch(a3.clone()); }>"Build now"</button>
-                <ActionForm action=detach>
-                    <input type="hidden" name="app" value=app.clone()/>
-                    <button type="submit">"Detach"</button>
-                </ActionForm>
+                <button type="button" aria-expanded=move || confirming.get().to_string()
+                    on:click=move |_| confirming.update(|c| *c = !*c)>"Detach"</button>
             </div>
+            <Show when=move || confirming.get()>
+                <div class="warning" role="group" aria-label="Detach the repository">
+                    <p>{format!("Slipway stops building pushes to {} and deletes its webhook on GitHub. Builds and releases stay.", repo_sv.get_value())}</p>
+                    <ActionForm action=detach attr:class="row-buttons">
+                        <input type="hidden" name="app" value=app_sv.get_value()/>
+                        <button type="submit" class="danger">"Confirm detach"</button>
+                        <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                    </ActionForm>
+                </div>
+            </Show>
         })}
         {move || build.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
     }
@@ -280,13 +293,13 @@ fn AttachRepoForm(settings: RepoSettings, attach: ServerAction<AttachRepo>) -> i
                 {service_user.map(|u| view! {
                     <label class="choice">
                         <input type="radio" name="credential" value="service" checked=cred.get_untracked() == "service" prop:checked=move || cred.get() == "service" on:change=on_edit(cred)/>
-                        " The service account "<strong>{u}</strong>
+                        <span>"The service account "<strong>{u}</strong></span>
                     </label>
                 })}
                 {my_login.map(|login| view! {
                     <label class="choice">
                         <input type="radio" name="credential" value="mine" checked=cred.get_untracked() == "mine" prop:checked=move || cred.get() == "mine" on:change=on_edit(cred)/>
-                        " My GitHub account ("{login}")"
+                        <span>"My GitHub account ("{login}")"</span>
                     </label>
                 })}
                 <label class="choice">
