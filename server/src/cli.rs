@@ -241,6 +241,12 @@ fn sign_in_policy(opts: &Options) -> Option<http::oauth::GitHubSignInPolicy> {
     if !opts.oauth_configured() {
         return None;
     }
+    if opts.allowed_orgs().is_empty()
+        && opts.allowed_users().is_empty()
+        && opts.admin_logins().is_empty()
+    {
+        tracing::warn!("GitHub sign-in is configured, but nobody may sign in: set SLIPWAY_GITHUB_ORGS, SLIPWAY_GITHUB_USERS or SLIPWAY_ADMINS");
+    }
     Some(http::oauth::GitHubSignInPolicy {
         client_id: opts.github_client_id.clone()?.trim().to_owned(),
         client_secret: opts.github_client_secret.clone()?.trim().to_owned(),
