@@ -441,11 +441,19 @@ impl DockerRuntime {
         .fetch_all(&self.core.pool)
         .await?;
         let current: HashMap<Uuid, Uuid> = current.into_iter().collect();
+        // Apps that exist, with a current release or not (an app's first deploy may be under
+        // way: its container must not be taken for one of a deleted app).
+        let existing: std::collections::HashSet<Uuid> =
+            sqlx::query_scalar::<_, Uuid>("select id from apps")
+                .fetch_all(&self.core.pool)
+                .await?
+                .into_iter()
+                .collect();
         // Proxies of apps that are gone.
         self.proxies
             .lock()
             .unwrap()
-            .retain(|app, _| current.contains_key(app));
+            .retain(|app, _| existing.contains(app));
         let mut running: HashMap<Uuid, (String, bool)> = HashMap::new();
         for c in &containers {
             let labels = c.labels.clone().unwrap_or_default();
@@ -462,7 +470,7 @@ impl DockerRuntime {
                 // A deploy may be under way in another worker: only remove containers of
                 // apps that are gone, or older than a minute.
                 (Some(app), _)
-                    if !current.contains_key(&app)
+                    if !existing.contains(&app)
                         || c.created.unwrap_or(0) < chrono::Utc::now().timestamp() - 60 =>
                 {
                     self.remove_container(&id).await;

@@ -436,3 +436,47 @@ async fn a_long_build_does_not_hold_up_another_apps_deploy() {
         205
     );
 }
+
+/// An app's first deploy is under way (its container exists, no release has succeeded yet)
+/// when another app is deleted, which makes every process reconcile: the new container is
+/// not taken for one of a deleted app.
+#[tokio::test]
+async fn a_reconcile_during_an_apps_first_deploy_leaves_its_container_alone() {
+    // Answers HTTP only after three seconds: the deploy waits in its health check.
+    support::docker_build(
+        "slipway-test/slow-start",
+        "FROM slipway-test/web\nCMD [\"sh\", \"-c\", \"sleep 3; mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p \\\"$PORT\\\" -h /www\"]\n",
+        &[],
+    );
+    let s = Slipway::on_fresh_database().await;
+    let api = s.admin();
+    let app_id = api.create_app("first", "test").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.create_app("doomed", "test").await;
+    let b = api
+        .post(
+            "/apps/first-test/builds",
+            &json!({ "url": "docker://slipway-test/slow-start" }).to_string(),
+        )
+        .await;
+    let r = api
+        .post(
+            "/apps/first-test/releases",
+            &json!({ "slug": b.json()["id"] }).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while containers(&app_id).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the deploy never started a container"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(api.delete("/apps/doomed-test").await.status, 200);
+    let v1 = support::settled(&api, "first-test", 1).await;
+    assert_eq!(v1["status"], "succeeded", "{v1}");
+}
