@@ -22,6 +22,15 @@ export async function api(baseURL: string, method: string, path: string, body?: 
   return res.json();
 }
 
+/** Waits until release `version` of `app` has settled (succeeded or failed); a worker
+ *  deploys it, later when the machine is busy. */
+export async function settled(baseURL: string, app: string, version: number) {
+  await expect(async () => {
+    const r = await api(baseURL, 'GET', `/apps/${app}/releases/${version}`);
+    expect(['succeeded', 'failed']).toContain(r.status);
+  }).toPass({ timeout: 60_000 });
+}
+
 /** Waits for the page to be hydrated (never a timeout). */
 export async function hydrated(page: Page) {
   await page.locator('body[data-hydrated="true"]').waitFor();

@@ -1,10 +1,12 @@
 import { test, expect } from '@playwright/test';
-import { api, hydrated } from './helpers';
+import { api, hydrated, settled } from './helpers';
 
 test('sign in as local admin and see the apps list after hydration', async ({ page, baseURL }) => {
   const name = `e${Date.now().toString(36)}`;
   await api(baseURL!, 'POST', '/apps', { name, space: 'prod' });
   await api(baseURL!, 'PATCH', `/apps/${name}-prod/config-vars`, { GREETING: 'hello' });
+  // The list shows the current release: the one a worker has deployed.
+  await settled(baseURL!, `${name}-prod`, 1);
 
   await page.goto('/ui/apps');
   await expect(page).toHaveURL(/\/ui\/signin\?next=/);
