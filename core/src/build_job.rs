@@ -483,9 +483,10 @@ impl Core {
             .into(),
         );
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let app_id: Option<Uuid> = sqlx::query_scalar(
             "update builds set status = $2, image = coalesce($3, image), updated_at = now()
-              where id = $1 and status in ('queued', 'pending')",
+              where id = $1 and status in ('queued', 'pending')
+              returning app_id",
         )
         .bind(build_id)
         .bind(if image.is_some() {
@@ -494,20 +495,15 @@ impl Core {
             "failed"
         })
         .bind(image)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if done == 0 {
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(app_id) = app_id else {
             return Ok(false);
-        }
+        };
         // The final line lands with the status: a viewer that sees the status has every line.
         append_lines_in(&mut tx, build_id, &all, None).await?;
         if image.is_some() {
             // The automatic release (or holding it back) commits with the success.
-            let app_id: Uuid = sqlx::query_scalar("select app_id from builds where id = $1")
-                .bind(build_id)
-                .fetch_one(&mut *tx)
-                .await?;
             let app = self.find_app(&app_id.to_string()).await?;
             self.after_build_succeeded_in(&mut tx, &app, build_id)
                 .await?;

@@ -79,26 +79,7 @@ fn data_uri(bytes: &[u8]) -> String {
 
 /// Waits for a build to finish; answers the build and its log.
 async fn finished(api: &Api, app: &str, build: &Value, limit: Duration) -> (Value, Vec<String>) {
-    let id = build["id"].as_str().unwrap();
-    let deadline = Instant::now() + limit;
-    loop {
-        let b = api.get(&format!("/apps/{app}/builds/{id}")).await.json();
-        if b["status"] == "succeeded" || b["status"] == "failed" {
-            let result = api
-                .get(&format!("/apps/{app}/builds/{id}/result"))
-                .await
-                .json();
-            let lines = result["lines"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| l.as_str().unwrap().to_owned())
-                .collect();
-            return (b, lines);
-        }
-        assert!(Instant::now() < deadline, "build did not finish: {b}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::build_finished(api, app, build["id"].as_str().unwrap(), limit).await
 }
 
 async fn build(api: &Api, app: &str, body: Value) -> Value {

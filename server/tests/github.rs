@@ -1070,43 +1070,20 @@ async fn builds(api: &Api) -> Vec<Value> {
         .clone()
 }
 
-/// Waits for the build to finish; answers it.
-async fn finished(api: &Api, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let b = api.get(&format!("/apps/web-prod/builds/{id}")).await.json();
-        if b["status"] == "succeeded" || b["status"] == "failed" {
-            return b;
-        }
-        assert!(Instant::now() < deadline, "the build did not finish: {b}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// Waits for a build of `web-prod` to finish; answers it and its log.
+async fn finished(api: &Api, id: &str) -> (Value, Vec<String>) {
+    support::build_finished(api, "web-prod", id, Duration::from_secs(120)).await
 }
 
-/// Waits until the app has `n` releases, all settled; answers them.
-async fn releases(api: &Api, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let all = api
-            .get("/apps/web-prod/releases")
-            .await
-            .json()
-            .as_array()
-            .unwrap()
-            .clone();
-        if all.len() >= n
-            && all
-                .iter()
-                .all(|r| r["status"] == "succeeded" || r["status"] == "failed")
-        {
-            return all;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {n} settled releases: {all:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// Waits until release `n` of `web-prod` has settled; answers every release.
+async fn releases(api: &Api, n: i64) -> Vec<Value> {
+    support::settled(api, "web-prod", n).await;
+    api.get("/apps/web-prod/releases")
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 #[tokio::test]
@@ -1125,7 +1102,7 @@ async fn a_signed_push_builds_the_commit_and_auto_deploys_it_reporting_statuses(
     );
     let all = builds(&api).await;
     assert_eq!(all.len(), 1);
-    let b = finished(&api, all[0]["id"].as_str().unwrap()).await;
+    let (b, lines) = finished(&api, all[0]["id"].as_str().unwrap()).await;
     assert_eq!(b["status"], "succeeded", "{b}");
     let blob = &b["source_blob"];
     assert_eq!(blob["commit"], sha);
@@ -1135,16 +1112,6 @@ async fn a_signed_push_builds_the_commit_and_auto_deploys_it_reporting_statuses(
     assert!(blob["message"].as_str().unwrap().starts_with("Fix login"));
     let build_id = b["id"].as_str().unwrap().to_owned();
     // The AKKERIS_GIT_* build args reached the build.
-    let log = api
-        .get(&format!("/apps/web-prod/builds/{build_id}/result"))
-        .await
-        .json();
-    let lines: Vec<String> = log["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap().to_owned())
-        .collect();
     assert!(
         lines
             .iter()
@@ -1337,7 +1304,7 @@ async fn after_a_rollback_pushes_build_but_are_held_back_until_auto_deploy_resum
     let sha = commit(&w.repo, "Third, while rolled back");
     w.gh.push("acme/web", "master").await;
     let all = builds(&api).await;
-    let held = finished(&api, all.last().unwrap()["id"].as_str().unwrap()).await;
+    let (held, _) = finished(&api, all.last().unwrap()["id"].as_str().unwrap()).await;
     assert_eq!(held["status"], "succeeded");
     // Built, but not released.
     assert_eq!(
@@ -1378,7 +1345,7 @@ async fn with_status_checks_an_auto_release_waits_for_the_commits_other_checks()
     w.gh.set_status("acme/web", &sha, "pending", "ci/tests");
     w.gh.push("acme/web", "master").await;
     let all = builds(&api).await;
-    let b = finished(&api, all[0]["id"].as_str().unwrap()).await;
+    let (b, _) = finished(&api, all[0]["id"].as_str().unwrap()).await;
     assert_eq!(b["status"], "succeeded");
     // Slipway's own success does not count; ci/tests is still pending. Once the sweep has
     // asked GitHub twice (so it settled the first answer), nothing has been released.
@@ -1466,7 +1433,7 @@ async fn build_now_builds_the_branch_head_and_the_cli_routes_answer_in_akkeris_s
     assert_eq!(b["source_blob"]["commit"], sha);
     assert_eq!(b["source_blob"]["author"], "Jane Doe (jdoe)");
     assert_eq!(b["source_blob"]["message"], "First commit");
-    let done = finished(&api, b["id"].as_str().unwrap()).await;
+    let (done, _) = finished(&api, b["id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "succeeded");
     // Auto-deploy off: not released.
     assert!(api

@@ -307,6 +307,37 @@ impl Api {
     }
 }
 
+/// Waits up to `limit` for a build to finish; answers the build and its log lines.
+pub async fn build_finished(
+    api: &Api,
+    app: &str,
+    id: &str,
+    limit: Duration,
+) -> (serde_json::Value, Vec<String>) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let b = api.get(&format!("/apps/{app}/builds/{id}")).await.json();
+        if b["status"] == "succeeded" || b["status"] == "failed" {
+            let result = api
+                .get(&format!("/apps/{app}/builds/{id}/result"))
+                .await
+                .json();
+            let lines = result["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().to_owned())
+                .collect();
+            return (b, lines);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "build did not finish: {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits for release `version` of `app` to exist and succeed or fail; answers it.
 pub async fn settled(api: &Api, app: &str, version: i64) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
