@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::engine::{BuildSpec, ImageBuilder};
+use crate::queue::{is_lost, lost, Claim, Fence};
 use crate::source::{self, AddressPolicy, Limits, Refused};
 use crate::{Core, Error, Result};
 
@@ -25,16 +26,35 @@ pub struct BuildSettings {
     pub timeout: Duration,
     /// Where build directories are made.
     pub work_dir: PathBuf,
+    /// The most a build's log keeps (`SLIPWAY_MAX_LOG_BYTES`); the build goes on past it.
+    pub max_log_bytes: u64,
 }
 
+/// `SLIPWAY_MAX_LOG_BYTES` by default.
+pub const DEFAULT_MAX_LOG_BYTES: u64 = 32_000_000;
+
+/// A longer line is cut into pieces of this many bytes, each but the last marked.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+/// What marks a piece of a cut line.
+pub const CUT_MARK: &str = " [line continues]";
+
 /// Turns the engine's output into stored lines: split on `\n` whatever the chunking, a line
-/// rewritten with `\r` kept as its last state, secrets masked, written in batches.
+/// rewritten with `\r` kept as its last state, lines longer than [`MAX_LINE_BYTES`] cut into
+/// marked pieces, secrets masked, written in batches, and no more than the log's size limit
+/// kept. A write the database cannot take now (it is restarting) is tried again later.
 pub(crate) struct LogWriter {
     core: Core,
     build_id: Uuid,
+    claim: Option<Claim>,
     partial: String,
     pending: Vec<String>,
     secrets: Vec<String>,
+    /// Bytes of text kept so far, and the limit.
+    kept: u64,
+    max_bytes: u64,
+    truncated: bool,
+    /// Whether the database's refusal was already logged.
+    warned: bool,
 }
 
 /// The build finished elsewhere (cancelled) while it ran.
@@ -51,31 +71,74 @@ impl std::error::Error for Cancelled {}
 
 /// Values this short are not masked: they would mask half the log.
 const MIN_MASKED: usize = 4;
+/// Lines held while the database does not answer; past this, writing waits for it.
+const MAX_HELD_LINES: usize = 20_000;
 
 impl LogWriter {
-    pub(crate) fn new(core: Core, build_id: Uuid, config: &BTreeMap<String, String>) -> Self {
+    pub(crate) fn new(
+        core: Core,
+        build_id: Uuid,
+        claim: Option<Claim>,
+        config: &BTreeMap<String, String>,
+        max_bytes: u64,
+    ) -> Self {
         Self {
             core,
             build_id,
+            claim,
             partial: String::new(),
             pending: Vec::new(),
             secrets: secrets_of(config),
+            kept: 0,
+            max_bytes,
+            truncated: false,
+            warned: false,
         }
     }
 
-    /// Takes a chunk of output; complete lines wait in the batch.
+    /// Takes a chunk of output; complete lines wait in the batch. An unfinished line that
+    /// grows past the cap is cut now, so no output grows memory without bound.
     pub(crate) fn push(&mut self, chunk: &str) {
         self.partial.push_str(chunk);
         for line in take_lines(&mut self.partial) {
-            let line = self.mask(line);
-            self.pending.push(line);
+            self.line(line);
+        }
+        if self.partial.len() > MAX_LINE_BYTES {
+            if let Some(i) = self.partial.rfind('\r') {
+                self.partial.drain(..=i);
+            }
+            while self.partial.len() > MAX_LINE_BYTES {
+                let at = floor_char_boundary(&self.partial, MAX_LINE_BYTES);
+                let mut piece: String = self.partial.drain(..at).collect();
+                piece.push_str(CUT_MARK);
+                self.keep(piece);
+            }
         }
     }
 
-    /// Adds one whole line.
+    /// Adds one whole line (cut into pieces when it is too long).
     pub(crate) fn line(&mut self, text: impl Into<String>) {
-        let text = self.mask(text.into());
-        self.pending.push(text);
+        for piece in cut(text.into()) {
+            self.keep(piece);
+        }
+    }
+
+    /// Masks a line and adds it to the batch while the log is under its size limit.
+    fn keep(&mut self, line: String) {
+        if self.truncated {
+            return;
+        }
+        let line = mask(line, &self.secrets);
+        self.kept += line.len() as u64 + 1;
+        if self.kept > self.max_bytes {
+            self.truncated = true;
+            self.pending.push(format!(
+                "The log is longer than the limit of {} bytes (SLIPWAY_MAX_LOG_BYTES); the rest of it is not kept. The build goes on.",
+                self.max_bytes
+            ));
+            return;
+        }
+        self.pending.push(line);
     }
 
     fn mask(&self, line: String) -> String {
@@ -87,24 +150,73 @@ impl LogWriter {
     }
 
     /// Writes the batch (and a partial last line when `all`). A build that is no longer
-    /// running (cancelled) takes no more lines: `Cancelled`.
+    /// running (cancelled) takes no more lines: `Cancelled`; a claim taken over: `LostClaim`.
+    /// While the database does not answer, the lines wait for the next flush; `all` and a
+    /// batch grown too large wait for the database instead.
     pub(crate) async fn flush(&mut self, all: bool) -> anyhow::Result<()> {
         if all && !self.partial.is_empty() {
             let rest = std::mem::take(&mut self.partial);
             let rest = rest.rsplit('\r').next().unwrap_or("").to_owned();
-            let rest = self.mask(rest);
-            self.pending.push(rest);
+            self.line(rest);
         }
         if self.pending.is_empty() {
             return Ok(());
         }
-        let lines = std::mem::take(&mut self.pending);
-        let written = append_lines(&self.core, self.build_id, &lines, Some("pending")).await?;
+        let fence = self.claim.as_ref().map(|c| c.fence);
+        let append = || {
+            append_lines(
+                &self.core,
+                self.build_id,
+                &self.pending,
+                Some("pending"),
+                fence,
+            )
+        };
+        let written = match append().await {
+            Err(e) if e.is_unavailable() && !all && self.pending.len() < MAX_HELD_LINES => {
+                if !self.warned {
+                    tracing::warn!(build = %self.build_id, error = %format!("{e:#}"), "cannot write log lines now; holding them");
+                    self.warned = true;
+                }
+                return Ok(());
+            }
+            Err(e) if e.is_unavailable() => match &self.claim {
+                Some(claim) => self.core.persist(claim, append).await?,
+                None => return Err(e.into()),
+            },
+            r => r?,
+        };
+        self.warned = false;
         if !written {
             return Err(Cancelled.into());
         }
+        self.pending.clear();
         Ok(())
     }
+}
+
+/// `line` cut into pieces of at most [`MAX_LINE_BYTES`] (at character boundaries), each
+/// but the last marked.
+fn cut(mut line: String) -> Vec<String> {
+    let mut pieces = Vec::new();
+    while line.len() > MAX_LINE_BYTES {
+        let at = floor_char_boundary(&line, MAX_LINE_BYTES);
+        let rest = line.split_off(at);
+        line.push_str(CUT_MARK);
+        pieces.push(line);
+        line = rest;
+    }
+    pieces.push(line);
+    pieces
+}
+
+/// The largest character boundary of `s` at or below `at`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    let mut i = at.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// The config values that logs must not show: 4 characters or longer, multi-line values line by
@@ -136,13 +248,14 @@ pub(crate) fn mask(mut line: String, secrets: &[String]) -> String {
 }
 
 /// Appends `lines` to a build's log, taking their sequence numbers under the build's row lock.
-/// With `only_if`, nothing is written unless the build has that status; answers whether the
-/// lines were written.
+/// With `only_if`, nothing is written unless the build has that status; with `fence`, nothing
+/// unless the claim still holds (else `LostClaim`). Answers whether the lines were written.
 pub(crate) async fn append_lines(
     core: &Core,
     build_id: Uuid,
     lines: &[String],
     only_if: Option<&str>,
+    fence: Option<Fence>,
 ) -> Result<bool> {
     let mut tx = core.pool.begin().await?;
     // A running build's lines need not wait for the disk: after a crash the build fails anyway,
@@ -151,6 +264,9 @@ pub(crate) async fn append_lines(
     sqlx::query("set local synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
+    if let Some(f) = fence {
+        f.hold(&mut tx).await?;
+    }
     let written = append_lines_in(&mut tx, build_id, lines, only_if).await?;
     tx.commit().await?;
     Ok(written)
@@ -218,21 +334,23 @@ const MAX_BATCH: usize = 1000;
 
 impl Core {
     /// Runs a queued build to its end. A build already finished (cancelled, or finished by a
-    /// worker that died afterwards) is left alone; a build whose worker died is failed.
+    /// worker that died afterwards) is left alone; a build whose worker died is failed. Every
+    /// write checks the claim, so a worker whose lease was taken over writes nothing more.
     pub(crate) async fn run_build(
         &self,
+        claim: &Claim,
         build_id: Uuid,
         attempts: i32,
         settings: &BuildSettings,
     ) -> Result<()> {
+        let fence = claim.fence;
         if attempts > 1 {
             // Its worker stopped while it ran (the lease expired): builds are not retried.
+            let line = "The worker running this build stopped; the build failed.".to_owned();
             let failed = self
-                .finish_build(
-                    build_id,
-                    None,
-                    &["The worker running this build stopped; the build failed.".into()],
-                )
+                .persist(claim, || {
+                    self.finish_build(build_id, None, std::slice::from_ref(&line), Some(fence))
+                })
                 .await?;
             if failed {
                 self.post_build_status(build_id, "failure").await;
@@ -250,14 +368,22 @@ impl Core {
             repo: Option<String>,
             source_kind: String,
         }
-        let row: Option<Claimed> = sqlx::query_as(
-            "update builds set status = 'pending', updated_at = now()
-                  where id = $1 and status = 'queued'
-                  returning app_id, source_enc, source_url, checksum, commit_sha, branch, repo, source_kind",
-        )
-        .bind(build_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<Claimed> = self
+            .persist(claim, || async {
+                let mut tx = self.pool.begin().await?;
+                fence.hold(&mut tx).await?;
+                let row = sqlx::query_as(
+                    "update builds set status = 'pending', updated_at = now()
+                      where id = $1 and status = 'queued'
+                      returning app_id, source_enc, source_url, checksum, commit_sha, branch, repo, source_kind",
+                )
+                .bind(build_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row)
+            })
+            .await?;
         let Some(Claimed {
             app_id,
             source_enc: sealed,
@@ -283,7 +409,17 @@ impl Core {
                         }
                         e => e.to_string(),
                     };
-                    if self.finish_build(build_id, None, &[reason]).await? {
+                    let failed = self
+                        .persist(claim, || {
+                            self.finish_build(
+                                build_id,
+                                None,
+                                std::slice::from_ref(&reason),
+                                Some(fence),
+                            )
+                        })
+                        .await?;
+                    if failed {
                         self.post_build_status(build_id, "failure").await;
                     }
                     return Ok(());
@@ -300,15 +436,19 @@ impl Core {
                 .map_err(anyhow::Error::from)?,
             None => shown_url.clone(),
         };
-        let mut conn = self.pool.acquire().await?;
-        let config = self.latest_snapshot(&mut conn, app_id).await?.config;
-        drop(conn);
-        let app_name: String = sqlx::query_scalar(
-            "select a.name || '-' || s.name from apps a join spaces s on s.id = a.space_id where a.id = $1",
-        )
-        .bind(app_id)
-        .fetch_one(&self.pool)
-        .await?;
+        let (config, app_name) = self
+            .persist(claim, || async {
+                let mut conn = self.pool.acquire().await?;
+                let config = self.latest_snapshot(&mut conn, app_id).await?.config;
+                let app_name: String = sqlx::query_scalar(
+                    "select a.name || '-' || s.name from apps a join spaces s on s.id = a.space_id where a.id = $1",
+                )
+                .bind(app_id)
+                .fetch_one(&mut *conn)
+                .await?;
+                Ok((config, app_name))
+            })
+            .await?;
         let mut args: Vec<(String, String)> =
             config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         for (name, value) in [
@@ -321,17 +461,28 @@ impl Core {
             }
         }
         let tag = format!("slipway/{app_name}:{}", build_id.simple());
-        let mut log = LogWriter::new(self.clone(), build_id, &config);
+        let mut log = LogWriter::new(
+            self.clone(),
+            build_id,
+            Some(claim.clone()),
+            &config,
+            settings.max_log_bytes,
+        );
         log.line(format!("Fetching {shown_url}"));
         let dir = settings
             .work_dir
             .join(format!("build-{}", build_id.simple()));
         let work = async {
+            // Set when this future ends or is dropped (time limit, cancel, lost claim,
+            // shutdown): the unpacking thread stops at its next read.
+            let stop = source::Stop::default();
+            let _stop_unpacking = stop.on_drop();
             tokio::fs::create_dir_all(&dir).await?;
             let archive = dir.join("source");
             let context = dir.join("context.tar");
             log.flush(false).await?;
             source::fetch(
+                self,
                 &url,
                 checksum.as_deref(),
                 &settings.limits,
@@ -347,8 +498,9 @@ impl Core {
             let names: Vec<String> = args.iter().map(|(k, _)| k.clone()).collect();
             let limits = settings.limits.clone();
             let ctx = context.clone();
+            let stop2 = stop.clone();
             tokio::task::spawn_blocking(move || {
-                source::make_context(&archive, &ctx, &limits, &names)
+                source::make_context(&archive, &ctx, &limits, &names, &stop2)
             })
             .await
             .map_err(anyhow::Error::from)??;
@@ -397,7 +549,7 @@ impl Core {
                             idle = 0;
                         } else {
                             idle += 1;
-                            if idle.is_multiple_of(CANCEL_CHECK_TICKS) && !self.build_is_pending(build_id).await? {
+                            if idle.is_multiple_of(CANCEL_CHECK_TICKS) && !self.build_is_pending(build_id).await {
                                 return Err(Cancelled.into());
                             }
                         }
@@ -418,7 +570,11 @@ impl Core {
         let _ = tokio::fs::remove_dir_all(&dir).await;
         match result {
             Ok(()) => {
-                let finished = self.finish_build(build_id, Some(&tag), &[]).await?;
+                let finished = self
+                    .persist(claim, || {
+                        self.finish_build(build_id, Some(&tag), &[], Some(fence))
+                    })
+                    .await?;
                 // The commit's status says what the build's record says (a cancel may have
                 // won the race).
                 if github.is_some() {
@@ -435,17 +591,21 @@ impl Core {
                     self.post_build_status(build_id, "failure").await;
                 }
             }
+            Err(e) if e.downcast_ref::<Error>().is_some_and(is_lost) => return Err(lost()),
             Err(e) => {
                 let reason = match e.downcast_ref::<Refused>() {
                     Some(r) => r.0.clone(),
                     None => {
                         tracing::error!(build = %build_id, error = %format!("{e:#}"), "build failed");
-                        "The build failed on the server; its log has the details.".into()
+                        "The build failed on the server; the server log has the details.".into()
                     }
                 };
                 let mut lines = std::mem::take(&mut log.pending);
                 lines.push(log.mask(reason));
-                self.finish_build(build_id, None, &lines).await?;
+                self.persist(claim, || {
+                    self.finish_build(build_id, None, &lines, Some(fence))
+                })
+                .await?;
                 if github.is_some() {
                     self.post_build_status(build_id, "failure").await;
                 }
@@ -455,34 +615,39 @@ impl Core {
         Ok(())
     }
 
-    async fn build_is_pending(&self, build_id: Uuid) -> Result<bool> {
-        Ok(
-            sqlx::query_scalar::<_, bool>("select status = 'pending' from builds where id = $1")
-                .bind(build_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .unwrap_or(false),
-        )
+    /// Whether the build is still running; a database that does not answer says yes (the
+    /// next look will tell).
+    async fn build_is_pending(&self, build_id: Uuid) -> bool {
+        sqlx::query_scalar::<_, bool>("select status = 'pending' from builds where id = $1")
+            .bind(build_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_or(true, |s| s.unwrap_or(false))
     }
 
     /// Ends a running build: succeeded with `image`, or failed; `lines` then the final line.
-    /// Answers false when it had already finished.
+    /// With `fence`, only while that claim holds (else `LostClaim`). Answers false when the
+    /// build had already finished.
     pub(crate) async fn finish_build(
         &self,
         build_id: Uuid,
         image: Option<&str>,
         lines: &[String],
+        fence: Option<Fence>,
     ) -> Result<bool> {
         let mut all = lines.to_vec();
         all.push(
             if image.is_some() {
-                "Finished: SUCCESS"
+                domain::FINISHED_SUCCESS
             } else {
-                "Finished: FAILURE"
+                domain::FINISHED_FAILURE
             }
             .into(),
         );
         let mut tx = self.pool.begin().await?;
+        if let Some(f) = fence {
+            f.hold(&mut tx).await?;
+        }
         let app_id: Option<Uuid> = sqlx::query_scalar(
             "update builds set status = $2, image = coalesce($3, image), updated_at = now()
               where id = $1 and status in ('queued', 'pending')

@@ -41,6 +41,9 @@ pub struct BuildRequest {
     pub repo: Option<String>,
     pub branch: Option<String>,
     pub message: Option<String>,
+    /// For an uploaded archive (see [`Core::create_build_from_upload`]): its file name, shown
+    /// as the source (`upload:<name>`).
+    pub upload_name: Option<String>,
 }
 
 /// A parsed source reference.
@@ -100,22 +103,50 @@ impl Source {
 
 /// `Auto-Deploy <first 8 hex of the build uuid>` (DESIGN §2).
 pub(crate) fn auto_deploy_description(build_id: Uuid) -> String {
-    format!("Auto-Deploy {}", &build_id.simple().to_string()[..8])
+    let hex = build_id.simple().to_string();
+    format!("Auto-Deploy {}", hex.get(..8).unwrap_or(&hex))
 }
 
-/// The url as it may be shown: no credentials, no `data:` payload.
+/// The url as it may be shown: no credentials, no `data:` payload, and neither query string
+/// nor fragment (presigned URLs and tokens live there): `https://host/a.tgz?…`. A url that
+/// does not parse is shown as its scheme alone when it might hide one of those.
 pub fn redact(url: &str) -> String {
-    if url.len() >= 5 && url[..5].eq_ignore_ascii_case("data:") {
-        let media = url[5..].split([',', ';']).next().unwrap_or("");
+    use crate::source::starts_with_ignore_case;
+    if starts_with_ignore_case(url, "data:") {
+        let media = url
+            .get(5..)
+            .unwrap_or("")
+            .split([',', ';'])
+            .next()
+            .unwrap_or("");
         return format!("data:{media},…");
     }
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        if let Some((_, host)) = authority.rsplit_once('@') {
-            return format!("{scheme}://{host}{path}");
-        }
+    if starts_with_ignore_case(url, "docker://")
+        || starts_with_ignore_case(url, crate::source::UPLOAD_SCHEME)
+    {
+        return url.to_owned();
     }
-    url.to_owned()
+    match url::Url::parse(url) {
+        Ok(u) if u.host_str().is_some() => {
+            let mut shown = format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default());
+            if let Some(port) = u.port() {
+                shown.push_str(&format!(":{port}"));
+            }
+            shown.push_str(u.path());
+            if u.query().is_some() {
+                shown.push_str("?…");
+            }
+            if u.fragment().is_some() {
+                shown.push_str("#…");
+            }
+            shown
+        }
+        _ if !url.contains(['@', '?', '#']) => url.to_owned(),
+        _ => match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => "…".to_owned(),
+        },
+    }
 }
 
 const BUILD_SELECT: &str = "
@@ -174,13 +205,13 @@ impl Core {
                 .await?;
                 [
                     format!("Using the image {image} as is (docker:// sources are not built)."),
-                    "Finished: SUCCESS".into(),
+                    domain::FINISHED_SUCCESS.into(),
                 ]
             }
             Some(why) => {
                 self.insert_build(&mut tx, id, Some(actor.user_id), app, &req, "failed", None)
                     .await?;
-                [why.clone(), "Finished: FAILURE".into()]
+                [why.clone(), domain::FINISHED_FAILURE.into()]
             }
         };
         crate::build_job::append_lines_in(&mut tx, id, &lines, None).await?;
@@ -207,15 +238,26 @@ impl Core {
     ) -> Result<()> {
         let url = req.url.trim();
         let sealed_source = self.key.seal(&format!("build:{id}"), url.as_bytes());
+        let upload: Option<Uuid> = url
+            .strip_prefix(crate::source::UPLOAD_SCHEME)
+            .and_then(|u| u.parse().ok());
+        let shown = match upload {
+            Some(_) => format!(
+                "{}{}",
+                crate::source::UPLOAD_SCHEME,
+                req.upload_name.as_deref().unwrap_or("archive")
+            ),
+            None => redact(url),
+        };
         sqlx::query(
             "insert into builds (id, app_id, status, source_url, source_enc, checksum, version, commit_sha,
-                                 author, repo, branch, message, image, user_id)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                                 author, repo, branch, message, image, user_id, upload_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(id)
         .bind(app.id)
         .bind(status)
-        .bind(redact(url))
+        .bind(shown)
         .bind(sealed_source)
         .bind(&req.checksum)
         .bind(&req.version)
@@ -226,9 +268,37 @@ impl Core {
         .bind(&req.message)
         .bind(image)
         .bind(user_id)
+        .bind(upload)
         .execute(&mut *tx)
         .await?;
         Ok(())
+    }
+
+    /// Queues a build of an archive uploaded with [`Core::start_upload`]: `source` is what
+    /// [`crate::uploads::Upload::finish`] answered, `file_name` is shown as the source.
+    pub async fn create_build_from_upload(
+        &self,
+        actor: &Actor,
+        app: &App,
+        source: String,
+        file_name: &str,
+    ) -> Result<Build> {
+        authorize(actor, Action::Build, Some(app.id))?;
+        let name: String = file_name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        let req = BuildRequest {
+            url: source,
+            upload_name: Some(if name.trim().is_empty() {
+                "archive".into()
+            } else {
+                name
+            }),
+            ..Default::default()
+        };
+        self.queue_build(actor, app, req).await
     }
 
     /// Records a build from a URL as queued, with its job, in one transaction.
@@ -359,19 +429,38 @@ impl Core {
     pub async fn rebuild(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<Build> {
         authorize(actor, Action::Build, Some(app.id))?;
         let old = self.find_build(app, build_id).await?;
-        let (sealed, kind, attachment_id): (Option<Vec<u8>>, String, Option<Uuid>) =
-            sqlx::query_as(
-                "select source_enc, source_kind, attachment_id from builds where id = $1",
-            )
-            .bind(build_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let (sealed, kind, attachment_id, upload_id): (
+            Option<Vec<u8>>,
+            String,
+            Option<Uuid>,
+            Option<Uuid>,
+        ) = sqlx::query_as(
+            "select source_enc, source_kind, attachment_id, upload_id from builds where id = $1",
+        )
+        .bind(build_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let gone = || {
+            Error::Conflict(format!(
+                "The source of the build {build_id} is no longer kept (only builds as recent as the kept releases keep theirs); build from the source again."
+            ))
+        };
         let url = match sealed {
             Some(s) => String::from_utf8(self.key.open(&format!("build:{build_id}"), &s)?)
                 .map_err(anyhow::Error::from)?,
+            // A `data:` payload that was removed (the shown url lacks it).
+            None if old.source_url.starts_with("data:") => return Err(gone()),
             None => old.source_url.clone(),
         };
+        let uploaded = url.starts_with(crate::source::UPLOAD_SCHEME);
+        if uploaded && upload_id.is_none() {
+            return Err(gone());
+        }
         let req = BuildRequest {
+            upload_name: old
+                .source_url
+                .strip_prefix(crate::source::UPLOAD_SCHEME)
+                .map(str::to_owned),
             url,
             checksum: old.checksum,
             version: old.version,
@@ -389,6 +478,9 @@ impl Core {
                 .await?;
             tx.commit().await?;
             return Ok(build);
+        }
+        if uploaded {
+            return self.queue_build(actor, app, req).await;
         }
         self.create_build(actor, app, req).await
     }
@@ -416,7 +508,7 @@ impl Core {
             build_id,
             &[
                 format!("Cancelled by {}.", actor.login),
-                "Finished: FAILURE".into(),
+                domain::FINISHED_FAILURE.into(),
             ],
             None,
         )
@@ -497,43 +589,74 @@ impl Core {
             })
     }
 
-    /// A build and the last `max` lines of its log (seq, text), with the log's line count
-    /// (the seq of its last line).
+    /// A build and the last lines of its log (seq, text), at most `max` lines and about
+    /// `max_bytes` of text, with the log's line count (the seq of its last line).
     pub async fn build_log_tail(
         &self,
         actor: &Actor,
         app: &App,
         build_id: Uuid,
         max: i32,
+        max_bytes: i64,
     ) -> Result<(Build, Vec<crate::log_feed::LogLine>, i32)> {
         let build = self.build(actor, app, build_id).await?;
         let lines: Vec<crate::log_feed::LogLine> = sqlx::query_as(
-            "select seq, text from build_log_lines
-              where build_id = $1 and seq > (select log_lines from builds where id = $1) - $2
+            "select seq, text from (
+                 select seq, text, sum(octet_length(text)) over (order by seq desc) as upto
+                   from build_log_lines
+                  where build_id = $1 and seq > (select log_lines from builds where id = $1) - $2) sized
+              where upto - octet_length(text) < $3
               order by seq",
         )
         .bind(build_id)
         .bind(max)
+        .bind(max_bytes)
         .fetch_all(&self.pool)
         .await?;
         let total = lines.last().map_or(0, |l| l.seq);
         Ok((build, lines, total))
     }
 
-    /// A build's log lines, in order.
+    /// A build, and its log as a stream of pages of lines, each read when the one before has
+    /// been taken: a log of any length is sent without being held in memory.
     pub async fn build_log(
         &self,
         actor: &Actor,
         app: &App,
         build_id: Uuid,
-    ) -> Result<(Build, Vec<String>)> {
+    ) -> Result<(
+        Build,
+        impl futures::Stream<Item = Result<Vec<String>>> + Send + 'static,
+    )> {
         let build = self.build(actor, app, build_id).await?;
-        let lines =
-            sqlx::query_scalar("select text from build_log_lines where build_id = $1 order by seq")
+        let pool = self.pool.clone();
+        let pages = futures::stream::try_unfold(Some(0), move |after| {
+            let pool = pool.clone();
+            async move {
+                let Some(after) = after else {
+                    return Ok(None);
+                };
+                let rows: Vec<(i32, String)> = sqlx::query_as(
+                    "select seq, text from (
+                         select seq, text, sum(octet_length(text)) over (order by seq) as upto
+                           from (select seq, text from build_log_lines
+                                  where build_id = $1 and seq > $2 order by seq limit 2000) page) sized
+                      where upto - octet_length(text) < $3
+                      order by seq",
+                )
                 .bind(build_id)
-                .fetch_all(&self.pool)
+                .bind(after)
+                .bind(crate::log_feed::BATCH_BYTES)
+                .fetch_all(&pool)
                 .await?;
-        Ok((build, lines))
+                let Some(&(last, _)) = rows.last() else {
+                    return Ok(None);
+                };
+                let lines: Vec<String> = rows.into_iter().map(|(_, t)| t).collect();
+                Ok(Some((lines, Some(last))))
+            }
+        });
+        Ok((build, pages))
     }
 }
 

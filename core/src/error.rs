@@ -1,7 +1,7 @@
 use thiserror::Error;
 
-/// The core's errors. Each variant but `Internal` carries a message meant for the user; the
-/// API and UI map them to status codes and never show `Internal`'s text.
+/// The core's errors. Each variant but `Internal` and `Unavailable` carries a message meant for
+/// the user; the API and UI map them to status codes and never show those two's text.
 #[derive(Debug, Error)]
 pub enum Error {
     /// Unknown app, release, build… (404).
@@ -19,19 +19,63 @@ pub enum Error {
     /// Refused by an outside system (GitHub), with its reason (400).
     #[error("{0}")]
     BadRequest(String),
+    /// More than a limit allows (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The database is not answering for now (restarting, unreachable, the pool timed out):
+    /// worth trying again (503).
+    #[error("the database is not answering")]
+    Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Error::Internal(anyhow::Error::new(e).context("database"))
+        if is_transient(&e) {
+            Error::Unavailable(anyhow::Error::new(e).context("database"))
+        } else {
+            Error::Internal(anyhow::Error::new(e).context("database"))
+        }
     }
 }
 
 impl From<domain::NameError> for Error {
     fn from(e: domain::NameError) -> Self {
         Error::Invalid(e.to_string())
+    }
+}
+
+impl Error {
+    /// Whether this is a passing fault of the database (see [`Error::Unavailable`]), also when
+    /// it reached here wrapped in an `anyhow` error.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unavailable(_) => true,
+            Error::Internal(e) => e.chain().any(|c| {
+                c.downcast_ref::<sqlx::Error>().is_some_and(is_transient)
+                    || c.downcast_ref::<Error>()
+                        .is_some_and(|e| matches!(e, Error::Unavailable(_)))
+            }),
+            _ => false,
+        }
+    }
+}
+
+/// A connection-level failure (PostgreSQL restarting or out of reach, the pool timing out),
+/// as opposed to a query that is wrong.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exceptions; 57P01-57P03: the server is shutting down or
+        // starting; 53300: too many connections.
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 

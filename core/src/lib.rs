@@ -13,7 +13,8 @@
 //!   the `Runtime` port (deploys) and runs builds (`build_job`); `log_feed`: live build logs
 //!   for any number of viewers, through one `LISTEN` per process;
 //! - `source`: fetching a build's source within limits and address checks, and turning the
-//!   archive into a checked build context; `engine`: the image builder port and its Docker
+//!   archive into a checked build context; `uploads`: archives uploaded through the build
+//!   form, stored sealed in chunks; `engine`: the image builder port and its Docker
 //!   Engine API adapter; `runtime`: releases as containers behind each app's stable address;
 //! - `pgtools`: where PostgreSQL's binaries are and whom they run as (embedded cluster, tests).
 //!
@@ -40,6 +41,7 @@ pub mod repos;
 pub mod runtime;
 pub mod source;
 pub mod tokens;
+pub mod uploads;
 pub mod users;
 pub mod webhooks;
 

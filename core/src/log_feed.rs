@@ -94,8 +94,10 @@ impl Batch {
 /// Lines a feed keeps in memory, and their bytes; older lines are read from the database.
 const FEED_LINES: usize = 20_000;
 const FEED_BYTES: usize = 8 << 20;
-/// Lines read or sent at once.
+/// Lines read or sent at once, and their most bytes (a line is at most 16 KiB, so a batch
+/// always has one).
 const BATCH: i32 = 2_000;
+pub(crate) const BATCH_BYTES: i64 = 1 << 20;
 /// A feed re-reads this often without a notification (one lost while the listener reconnected).
 const POLL: Duration = Duration::from_secs(2);
 
@@ -226,8 +228,7 @@ impl LogHub {
         let mut cursor: Option<i32> = None;
         loop {
             match read_new(&self.inner.core, feed.build_id, cursor).await {
-                Ok((status, lines)) => {
-                    let full = lines.len() as i32 >= BATCH;
+                Ok((status, lines, full)) => {
                     let finished = matches!(status.as_deref(), None | Some("succeeded" | "failed"));
                     let start = lines.first().map(|l| l.seq);
                     if let Some(last) = lines.last() {
@@ -329,22 +330,26 @@ fn weight(lines: &[LogLine]) -> usize {
     lines.iter().map(|l| 2 * l.text.len() + 48).sum()
 }
 
-/// The build's status and its lines from `from` (at most [`BATCH`]). Without `from`, the
-/// lines start near the end, so a fresh feed holds the recent lines. One statement, so when
-/// the status is final the lines are complete (the last line is written with the status).
+/// The build's status and its lines from `from` (at most [`BATCH`] lines and about
+/// [`BATCH_BYTES`]), and whether the read was cut short. Without `from`, the lines start near
+/// the end, so a fresh feed holds the recent lines. One statement, so when the status is final
+/// the lines are complete (the last line is written with the status).
 async fn read_new(
     core: &Core,
     build_id: Uuid,
     from: Option<i32>,
-) -> Result<(Option<String>, Vec<LogLine>)> {
+) -> Result<(Option<String>, Vec<LogLine>, bool)> {
     let rows: Vec<(String, Option<i32>, Option<String>)> = sqlx::query_as(
         "select b.status, l.seq, l.text
            from builds b
            left join lateral (
-                select seq, text from build_log_lines
-                 where build_id = b.id
-                   and seq >= coalesce($2, greatest(1, b.log_lines + 1 - $3 / 2))
-                 order by seq limit $3
+                select seq, text from (
+                    select seq, text, sum(octet_length(text)) over (order by seq) as upto
+                      from (select seq, text from build_log_lines
+                             where build_id = b.id
+                               and seq >= coalesce($2, greatest(1, b.log_lines + 1 - $3 / 2))
+                             order by seq limit $3) page) sized
+                 where upto - octet_length(text) < $4
            ) l on true
           where b.id = $1
           order by l.seq",
@@ -352,10 +357,11 @@ async fn read_new(
     .bind(build_id)
     .bind(from)
     .bind(BATCH)
+    .bind(BATCH_BYTES)
     .fetch_all(&core.pool)
     .await?;
     let status = rows.first().map(|r| r.0.clone());
-    let lines = rows
+    let lines: Vec<LogLine> = rows
         .into_iter()
         .filter_map(|(_, seq, text)| {
             Some(LogLine {
@@ -364,7 +370,10 @@ async fn read_new(
             })
         })
         .collect();
-    Ok((status, lines))
+    // Cut short by its line count or its bytes: there may be more right away.
+    let full = lines.len() as i32 >= BATCH
+        || lines.iter().map(|l| l.text.len() as i64).sum::<i64>() >= BATCH_BYTES;
+    Ok((status, lines, full))
 }
 
 /// One viewer's cursor over a build's log.
@@ -413,14 +422,19 @@ impl Tail {
                 }
                 Step::FromDb(upto) => {
                     let lines: Vec<LogLine> = sqlx::query_as(
-                        "select seq, text from build_log_lines
-                          where build_id = $1 and seq >= $2 and seq < $3
-                          order by seq limit $4",
+                        "select seq, text from (
+                             select seq, text, sum(octet_length(text)) over (order by seq) as upto
+                               from (select seq, text from build_log_lines
+                                      where build_id = $1 and seq >= $2 and seq < $3
+                                      order by seq limit $4) page) sized
+                          where upto - octet_length(text) < $5
+                          order by seq",
                     )
                     .bind(self.build_id)
                     .bind(self.next)
                     .bind(upto)
                     .bind(BATCH)
+                    .bind(BATCH_BYTES)
                     .fetch_all(&self.core.pool)
                     .await?;
                     match lines.last() {

@@ -1,20 +1,30 @@
 //! The job queue and the deploy worker.
 //!
-//! Jobs are rows claimed with `for update skip locked` and a lease (`locked_until`). Per app,
-//! only the oldest job is claimable, so an app's releases deploy one at a time, in version
-//! order, whichever process runs them. A worker that dies leaves its lease to expire; another
-//! worker then takes the job again (deploys are idempotent). New jobs are announced with
+//! Jobs are rows claimed with `for update skip locked` and a lease (`locked_until`). Each app
+//! has two lanes, its deploys and its builds (`jobs.kind`); in a lane only the oldest job is
+//! claimable, so an app's releases deploy one at a time in version order and its builds run one
+//! at a time in order, whichever process runs them, while a rollback never waits behind a
+//! build. The claim walks the heads of the lanes, so its cost does not grow with the backlog.
+//!
+//! Every claim gets a fresh id, the fence: each write a job makes checks it, so a worker whose
+//! lease was taken over changes nothing more. A worker renews its lease while the job runs,
+//! retrying through a database restart, and stops the job when it cannot renew in time. A
+//! worker that dies leaves its lease to expire; another worker then takes the job again (a
+//! deploy runs again, a build fails). A queued deploy that a newer release of its app has
+//! already superseded is not run: it is marked `skipped`. New jobs are announced with
 //! `NOTIFY slipway_jobs`; workers also poll, so a lost notification only delays.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::{Core, Result};
+use crate::{Core, Error, Result};
 
 const CHANNEL: &str = "slipway_jobs";
 
@@ -29,6 +39,9 @@ pub struct Deployment {
     pub image: Option<String>,
     pub config: BTreeMap<String, String>,
     pub port: i32,
+    /// The claim of the job deploying it: the runtime holds it while it moves the app's
+    /// address and removes other containers. `None` when not deployed by a job (reconcile).
+    pub fence: Option<Fence>,
 }
 
 /// The port to the thing that runs apps.
@@ -63,6 +76,80 @@ pub struct Job {
     pub release_id: Option<Uuid>,
     pub build_id: Option<Uuid>,
     pub attempts: i32,
+    /// This claim's fencing token.
+    pub claim_id: Uuid,
+}
+
+impl Job {
+    pub fn fence(&self) -> Fence {
+        Fence {
+            job_id: self.id,
+            claim_id: self.claim_id,
+        }
+    }
+}
+
+/// Proof that a worker still holds a job: the job and the id of its claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    job_id: i64,
+    claim_id: Uuid,
+}
+
+/// The job was taken over by another worker (its lease expired): nothing more may be written.
+#[derive(Debug)]
+pub(crate) struct LostClaim;
+
+impl std::fmt::Display for LostClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("another worker took the job over")
+    }
+}
+
+impl std::error::Error for LostClaim {}
+
+pub(crate) fn lost() -> Error {
+    Error::Internal(LostClaim.into())
+}
+
+/// Whether `e` says the claim was lost.
+pub(crate) fn is_lost(e: &Error) -> bool {
+    matches!(e, Error::Internal(e) if e.is::<LostClaim>())
+}
+
+impl Fence {
+    /// Locks the job's row for share until `tx` ends, so no other worker can take the job over
+    /// meanwhile; `LostClaim` when another already has.
+    pub(crate) async fn hold(&self, tx: &mut PgConnection) -> Result<()> {
+        let held: Option<i32> =
+            sqlx::query_scalar("select 1 from jobs where id = $1 and claim_id = $2 for share")
+                .bind(self.job_id)
+                .bind(self.claim_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        held.map(|_| ()).ok_or_else(lost)
+    }
+
+    /// A transaction that holds the claim (see [`Fence::hold`]) until it is committed or
+    /// dropped: the runtime holds one while it moves the address and removes containers.
+    pub async fn guard(&self, pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        let mut tx = pool.begin().await?;
+        self.hold(&mut tx).await?;
+        Ok(tx)
+    }
+}
+
+/// A claim as the job running under it sees it: the fence, and whether the lease was lost.
+#[derive(Clone)]
+pub(crate) struct Claim {
+    pub fence: Fence,
+    lost: watch::Receiver<bool>,
+}
+
+impl Claim {
+    fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
 }
 
 /// What a job is for.
@@ -74,12 +161,17 @@ pub(crate) enum JobFor {
 }
 
 /// Queues a job, inside the transaction that made its release or build; workers hear of it
-/// at commit.
+/// at commit. The app's row is locked first (a release's transaction holds it already), so
+/// one lane's jobs commit in the order of their ids.
 pub(crate) async fn enqueue(tx: &mut PgConnection, app_id: Uuid, job: JobFor) -> Result<()> {
     let (kind, release_id, build_id) = match job {
         JobFor::Deploy(r) => ("deploy", Some(r), None),
         JobFor::Build(b) => ("build", None, Some(b)),
     };
+    sqlx::query("select 1 from apps where id = $1 for no key update")
+        .bind(app_id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("insert into jobs (app_id, kind, release_id, build_id) values ($1, $2, $3, $4)")
         .bind(app_id)
         .bind(kind)
@@ -115,41 +207,73 @@ impl Engines {
                 policy: crate::source::AddressPolicy::default(),
                 timeout: Duration::from_secs(20 * 60),
                 work_dir: std::env::temp_dir().join("slipway-builds"),
+                max_log_bytes: crate::build_job::DEFAULT_MAX_LOG_BYTES,
             },
             max_jobs: 4,
         }
     }
 }
 
+/// The heads of the lanes (the oldest job of each app and kind), found with one index probe
+/// per lane (a loose index scan on `jobs_lane`), and the oldest of them that is not leased.
+const CLAIM: &str = "
+    with recursive heads (app_id, kind, id) as (
+        (select app_id, kind, id from jobs order by app_id, kind, id limit 1)
+      union all
+        select n.app_id, n.kind, n.id
+          from heads h
+         cross join lateral (select j.app_id, j.kind, j.id from jobs j
+                              where (j.app_id, j.kind) > (h.app_id, h.kind)
+                              order by j.app_id, j.kind, j.id
+                              limit 1) n
+    ),
+    next as (
+        select j.id from jobs j
+         where j.id in (select id from heads)
+           and (j.locked_until is null or j.locked_until < now())
+         order by j.id
+         limit 1
+         for update skip locked
+    )
+    update jobs set claim_id = $1, locked_by = $2, locked_until = now() + $3,
+                    attempts = attempts + 1
+      from next where jobs.id = next.id
+    returning jobs.id, jobs.app_id, jobs.kind, jobs.release_id, jobs.build_id, jobs.attempts,
+              jobs.claim_id";
+
+/// How a deploy job begins.
+enum Start {
+    /// Run it.
+    Deploy,
+    /// Nothing to do: it finished already (a worker died after finishing it), or a newer
+    /// release superseded it (marked skipped).
+    Done,
+}
+
 impl Core {
-    /// Claims the next runnable job for `worker`: the oldest of its app, not leased (or whose
-    /// lease expired).
+    /// Claims the next runnable job for `worker` (a name, for people): the oldest job of its
+    /// lane, not leased (or whose lease expired), with a fresh claim id.
     pub async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<Job>> {
-        Ok(sqlx::query_as(
-            "with next as (
-                 select j.id from jobs j
-                  where (j.locked_until is null or j.locked_until < now())
-                    and not exists (select 1 from jobs e where e.app_id = j.app_id and e.id < j.id)
-                  order by j.id
-                  limit 1
-                  for update skip locked)
-             update jobs set locked_by = $1, locked_until = now() + $2, attempts = attempts + 1
-               from next where jobs.id = next.id
-             returning jobs.id, jobs.app_id, jobs.kind, jobs.release_id, jobs.build_id, jobs.attempts",
-        )
-        .bind(worker)
-        .bind(lease)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(CLAIM)
+            .bind(Uuid::new_v4())
+            .bind(worker)
+            .bind(lease)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
-    /// Extends the lease of a job this worker holds; false when it was lost.
-    pub async fn renew_lease(&self, job: &Job, worker: &str, lease: Duration) -> Result<bool> {
+    /// The claim query's plan for `EXPLAIN` (the queue benchmark prints it).
+    pub fn claim_sql() -> &'static str {
+        CLAIM
+    }
+
+    /// Extends the lease of a job this claim holds; false when it was taken over.
+    pub async fn renew_lease(&self, job: &Job, lease: Duration) -> Result<bool> {
         let n = sqlx::query(
-            "update jobs set locked_until = now() + $3 where id = $1 and locked_by = $2",
+            "update jobs set locked_until = now() + $3 where id = $1 and claim_id = $2",
         )
         .bind(job.id)
-        .bind(worker)
+        .bind(job.claim_id)
         .bind(lease)
         .execute(&self.pool)
         .await?
@@ -157,25 +281,76 @@ impl Core {
         Ok(n == 1)
     }
 
-    /// Runs a claimed job to its end and removes it.
-    pub async fn run_job(&self, job: &Job, worker: &str, engines: &Engines) -> Result<()> {
-        match (job.kind.as_str(), job.release_id, job.build_id) {
+    /// Runs a claimed job to its end and removes it. A job whose claim was taken over stops
+    /// without writing anything more, and answers Ok.
+    pub async fn run_job(&self, job: &Job, engines: &Engines) -> Result<()> {
+        let (_held, lost) = watch::channel(false);
+        let claim = Claim {
+            fence: job.fence(),
+            lost,
+        };
+        self.run_job_as(&claim, job, engines).await
+    }
+
+    async fn run_job_as(&self, claim: &Claim, job: &Job, engines: &Engines) -> Result<()> {
+        let ran = match (job.kind.as_str(), job.release_id, job.build_id) {
             ("deploy", Some(release_id), _) => {
-                self.run_deploy(release_id, engines.runtime.as_ref())
-                    .await?
+                self.run_deploy(claim, release_id, engines.runtime.as_ref())
+                    .await
             }
             ("build", _, Some(build_id)) => {
-                self.run_build(build_id, job.attempts, &engines.builds)
-                    .await?
+                self.run_build(claim, build_id, job.attempts, &engines.builds)
+                    .await
             }
-            (kind, _, _) => tracing::error!(job = job.id, kind, "unknown job kind; dropping it"),
+            (kind, _, _) => {
+                tracing::error!(job = job.id, kind, "unknown job kind; dropping it");
+                Ok(())
+            }
+        };
+        match ran {
+            Err(e) if is_lost(&e) => {
+                tracing::warn!(
+                    job = job.id,
+                    "another worker took this job over; it stopped here"
+                );
+                return Ok(());
+            }
+            r => r?,
         }
-        sqlx::query("delete from jobs where id = $1 and locked_by = $2")
-            .bind(job.id)
-            .bind(worker)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.persist(claim, || async {
+            sqlx::query("delete from jobs where id = $1 and claim_id = $2")
+                .bind(job.id)
+                .bind(job.claim_id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `op`, and again while the database is unavailable (restarting), for as long as
+    /// the claim holds: a job's writes survive a passing outage.
+    pub(crate) async fn persist<T, F, Fut>(&self, claim: &Claim, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut warned = false;
+        loop {
+            match op().await {
+                Err(e) if e.is_unavailable() => {
+                    if claim.is_lost() {
+                        return Err(lost());
+                    }
+                    if !warned {
+                        tracing::warn!(error = %format!("{e:#}"), "the database is not answering; trying again");
+                        warned = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                r => return r,
+            }
+        }
     }
 
     /// What the runtime needs to run a release.
@@ -206,23 +381,75 @@ impl Core {
             image,
             config,
             port,
+            fence: None,
         })
     }
 
-    async fn run_deploy(&self, release_id: Uuid, runtime: &dyn Runtime) -> Result<()> {
-        // Idempotent: a release that already finished (a worker died after finishing it) is done.
-        let n = sqlx::query(
-            "update releases set status = 'pending', updated_at = now()
-              where id = $1 and status in ('queued', 'pending')",
+    /// Marks the release pending, unless it finished already or a newer release of its app
+    /// supersedes it: then it, and every other queued release older than the newest, is
+    /// skipped (their jobs go), so a burst of changes restarts the app once.
+    async fn start_deploy(&self, fence: Fence, release_id: Uuid) -> Result<Start> {
+        let mut tx = self.pool.begin().await?;
+        fence.hold(&mut tx).await?;
+        let (app_id, version, status, newest): (Uuid, i32, String, i32) = sqlx::query_as(
+            "select r.app_id, r.version, r.status, a.last_version
+               from releases r join apps a on a.id = r.app_id where r.id = $1",
         )
         .bind(release_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Ok(());
+        .fetch_one(&mut *tx)
+        .await?;
+        if !matches!(status.as_str(), "queued" | "pending") {
+            return Ok(Start::Done);
         }
-        let d = self.deployment(release_id).await?;
+        if version < newest {
+            // Only the head of the app's deploy lane runs, and this is it: the releases
+            // behind it are all queued and none is claimed.
+            let skipped: Vec<Uuid> = sqlx::query_scalar(
+                "update releases set status = 'skipped', updated_at = now()
+                  where app_id = $1 and version < $2 and status in ('queued', 'pending')
+                  returning id",
+            )
+            .bind(app_id)
+            .bind(newest)
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query(
+                "delete from jobs where app_id = $1 and kind = 'deploy' and id <> $2
+                    and release_id = any($3)",
+            )
+            .bind(app_id)
+            .bind(fence.job_id)
+            .bind(&skipped)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            tracing::info!(app = %app_id, version, newest, skipped = skipped.len(), "superseded releases skipped");
+            return Ok(Start::Done);
+        }
+        sqlx::query("update releases set status = 'pending', updated_at = now() where id = $1")
+            .bind(release_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Start::Deploy)
+    }
+
+    async fn run_deploy(
+        &self,
+        claim: &Claim,
+        release_id: Uuid,
+        runtime: &dyn Runtime,
+    ) -> Result<()> {
+        let fence = claim.fence;
+        match self
+            .persist(claim, || self.start_deploy(fence, release_id))
+            .await?
+        {
+            Start::Done => return Ok(()),
+            Start::Deploy => {}
+        }
+        let mut d = self.persist(claim, || self.deployment(release_id)).await?;
+        d.fence = Some(fence);
         let version = d.version;
         let outcome = runtime.deploy(&d).await;
         let failure = match &outcome {
@@ -230,6 +457,7 @@ impl Core {
                 tracing::info!(app = %d.app_name, version, "release deployed");
                 None
             }
+            Err(e) if e.downcast_ref::<Error>().is_some_and(is_lost) => return Err(lost()),
             Err(e) => {
                 tracing::warn!(app = %d.app_name, version, error = %format!("{e:#}"), "release failed");
                 // Only reasons written for people are shown; anything else stays in the log.
@@ -239,20 +467,29 @@ impl Core {
                 })
             }
         };
-        sqlx::query(
-            "update releases set status = $2, failure = $3, updated_at = now() where id = $1",
-        )
-        .bind(release_id)
-        .bind(if failure.is_none() {
-            "succeeded"
-        } else {
-            "failed"
+        self.persist(claim, || async {
+            let mut tx = self.pool.begin().await?;
+            fence.hold(&mut tx).await?;
+            sqlx::query(
+                "update releases set status = $2, failure = $3, updated_at = now() where id = $1",
+            )
+            .bind(release_id)
+            .bind(if failure.is_none() {
+                "succeeded"
+            } else {
+                "failed"
+            })
+            .bind(&failure)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
         })
-        .bind(&failure)
-        .execute(&self.pool)
         .await?;
         if failure.is_none() {
-            self.forget_old_images(d.app_id, runtime).await?;
+            if let Err(e) = self.forget_old_images(d.app_id, runtime).await {
+                tracing::warn!(app = %d.app_name, error = %format!("{e:#}"), "cannot remove old images");
+            }
         }
         Ok(())
     }
@@ -260,6 +497,7 @@ impl Core {
     /// Removes the images no kept release needs (DESIGN §6): kept are the images of the
     /// app's last `keep` releases, of pinned releases, and of builds never released. Only
     /// images Slipway built are removed: a `docker://` image belongs to whoever made it.
+    /// Uploaded sources older than the kept releases go too.
     async fn forget_old_images(&self, app_id: Uuid, runtime: &dyn Runtime) -> Result<()> {
         let Some(keep) = runtime.keep_releases() else {
             return Ok(());
@@ -284,14 +522,13 @@ impl Core {
             let images: Vec<String> = gone.into_iter().map(|(_, i)| i).collect();
             runtime.remove_images(&images).await;
         }
-        Ok(())
+        self.forget_old_sources(app_id, keep).await
     }
 
     /// Runs jobs until `shutdown` resolves, up to `engines.max_jobs` at once: a long build
-    /// never holds up another app's deploy (one app's jobs still run one at a time, in order,
-    /// because only the oldest job of an app can be claimed). Each job's lease is renewed
-    /// while it runs. At shutdown a running build fails (it cannot resume elsewhere); a
-    /// running deploy is left to be taken again when its lease expires.
+    /// never holds up another app's deploy. Each job's lease is renewed while it runs. At
+    /// shutdown a running build fails (it cannot resume elsewhere); a running deploy is left
+    /// to be taken again when its lease expires.
     pub async fn run_worker(
         &self,
         worker: String,
@@ -335,10 +572,14 @@ impl Core {
                     sweeps = sweeps.wrapping_add(1);
                     if sweeps % 1800 == 1 {
                         core.forget_old_deliveries().await;
+                        if let Err(e) = core.forget_abandoned_uploads().await {
+                            tracing::warn!(error = %format!("{e:#}"), "cannot remove abandoned uploads");
+                        }
                     }
                 }
             })
         };
+        let mut claim_failing = false;
         loop {
             while running.try_join_next().is_some() {}
             let permit = tokio::select! {
@@ -347,19 +588,26 @@ impl Core {
             };
             match self.claim_job(&worker, lease).await {
                 Ok(Some(job)) => {
-                    let (core, worker, engines) = (self.clone(), worker.clone(), engines.clone());
+                    claim_failing = false;
+                    let (core, engines) = (self.clone(), engines.clone());
                     let mut stop = stop_rx.clone();
                     running.spawn(async move {
                         let _slot = permit;
-                        core.run_claimed(&job, &worker, lease, &engines, &mut stop)
-                            .await;
+                        core.run_claimed(&job, lease, &engines, &mut stop).await;
                     });
                     continue;
                 }
-                Ok(None) => drop(permit),
+                Ok(None) => {
+                    claim_failing = false;
+                    drop(permit)
+                }
                 Err(e) => {
                     drop(permit);
-                    tracing::error!(error = %format!("{e:#}"), "cannot claim a job");
+                    // Once per outage, not once a second.
+                    if !claim_failing {
+                        tracing::error!(error = %format!("{e:#}"), "cannot claim a job");
+                    }
+                    claim_failing = true;
                 }
             }
             let wake = async {
@@ -382,43 +630,50 @@ impl Core {
         let _ = sweeper.await;
     }
 
-    /// Runs one claimed job, renewing its lease, until it ends or `stop` turns true.
+    /// Runs one claimed job, renewing its lease, until it ends, its lease is lost, or `stop`
+    /// turns true.
     async fn run_claimed(
         &self,
         job: &Job,
-        worker: &str,
         lease: Duration,
         engines: &Engines,
         stop: &mut tokio::sync::watch::Receiver<bool>,
     ) {
+        let (lost_tx, lost_rx) = watch::channel(false);
+        let claim = Claim {
+            fence: job.fence(),
+            lost: lost_rx.clone(),
+        };
         let renew = {
-            let core = self.clone();
-            let (job, worker) = (job.clone(), worker.to_owned());
+            let (core, job) = (self.clone(), job.clone());
             tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(lease / 3).await;
-                    if !matches!(core.renew_lease(&job, &worker, lease).await, Ok(true)) {
-                        break;
-                    }
-                }
+                core.keep_lease(&job, lease).await;
+                let _ = lost_tx.send(true);
             })
         };
+        let mut lost = lost_rx;
         let result = tokio::select! {
-            r = self.run_job(job, worker, engines) => r,
+            r = self.run_job_as(&claim, job, engines) => r,
+            _ = async { let _ = lost.wait_for(|l| *l).await; } => {
+                // Dropping the job stops it where it is; its writes are fenced anyway.
+                tracing::warn!(job = job.id, kind = %job.kind, "the job's lease could not be renewed in time; it stopped here");
+                return;
+            }
             _ = async { let _ = stop.wait_for(|s| *s).await; } => {
                 renew.abort();
                 // A build cannot resume elsewhere: it fails now rather than when its lease
                 // expires. A deploy is taken again by another worker.
                 if let (Some(build_id), "build") = (job.build_id, job.kind.as_str()) {
                     let line = "Slipway stopped while this build ran; the build failed.".to_owned();
-                    match self.finish_build(build_id, None, &[line]).await {
+                    match self.finish_build(build_id, None, &[line], Some(claim.fence)).await {
                         Ok(true) => self.post_build_status(build_id, "failure").await,
                         Ok(false) => {}
+                        Err(e) if is_lost(&e) => {}
                         Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot fail the interrupted build"),
                     }
-                    let _ = sqlx::query("delete from jobs where id = $1 and locked_by = $2")
+                    let _ = sqlx::query("delete from jobs where id = $1 and claim_id = $2")
                         .bind(job.id)
-                        .bind(worker)
+                        .bind(job.claim_id)
                         .execute(&self.pool)
                         .await;
                 }
@@ -427,7 +682,50 @@ impl Core {
         };
         renew.abort();
         if let Err(e) = result {
-            tracing::error!(job = job.id, error = %format!("{e:#}"), "job failed; it is retried when its lease expires");
+            tracing::error!(job = job.id, error = %format!("{e:#}"), "job failed; it is taken again when its lease expires");
+        }
+    }
+
+    /// Renews the job's lease every third of it, retrying through database errors, until the
+    /// lease is taken over or could not be renewed before it ran out (then it returns).
+    async fn keep_lease(&self, job: &Job, lease: Duration) {
+        use tokio::time::Instant;
+        // Give up a little before the lease runs out, so the job stops before another
+        // worker can take it.
+        let margin = (lease / 10).min(Duration::from_secs(2));
+        let mut held_until = Instant::now() + lease;
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let mut warned = false;
+            loop {
+                let sent = Instant::now();
+                let Some(left) = held_until.checked_duration_since(sent + margin) else {
+                    return;
+                };
+                // A renewal that hangs (the pool waiting for a connection) counts as failed
+                // once the lease is about to run out.
+                let renewed = tokio::time::timeout(left, self.renew_lease(job, lease))
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Unavailable(anyhow::anyhow!("timed out"))));
+                match renewed {
+                    Ok(true) => {
+                        held_until = sent + lease;
+                        break;
+                    }
+                    Ok(false) => return,
+                    Err(e) => {
+                        if !warned {
+                            tracing::warn!(job = job.id, error = %format!("{e:#}"), "cannot renew a job's lease; trying again");
+                            warned = true;
+                        }
+                        let retry = Duration::from_millis(500).min(lease / 10);
+                        if Instant::now() + retry + margin >= held_until {
+                            return;
+                        }
+                        tokio::time::sleep(retry).await;
+                    }
+                }
+            }
         }
     }
 }

@@ -441,6 +441,14 @@ impl DockerRuntime {
         .fetch_all(&self.core.pool)
         .await?;
         let current: HashMap<Uuid, Uuid> = current.into_iter().collect();
+        // Releases being deployed: their containers may still be inside their health window,
+        // however long SLIPWAY_HEALTH_TIMEOUT is.
+        let deploying: std::collections::HashSet<Uuid> =
+            sqlx::query_scalar::<_, Uuid>("select id from releases where status = 'pending'")
+                .fetch_all(&self.core.pool)
+                .await?
+                .into_iter()
+                .collect();
         // Apps that exist, with a current release or not (an app's first deploy may be under
         // way: its container must not be taken for one of a deleted app).
         let existing: std::collections::HashSet<Uuid> =
@@ -468,10 +476,12 @@ impl DockerRuntime {
                     running.insert(app, (id, up));
                 }
                 // A deploy may be under way in another worker: only remove containers of
-                // apps that are gone, or older than a minute.
-                (Some(app), _)
+                // apps that are gone, or of releases not being deployed that are older than a
+                // minute (a deploy creates its container a moment after marking it pending).
+                (Some(app), release)
                     if !existing.contains(&app)
-                        || c.created.unwrap_or(0) < chrono::Utc::now().timestamp() - 60 =>
+                        || (!release.is_some_and(|r| deploying.contains(&r))
+                            && c.created.unwrap_or(0) < chrono::Utc::now().timestamp() - 60) =>
                 {
                     self.remove_container(&id).await;
                 }
@@ -673,9 +683,23 @@ impl Runtime for DockerRuntime {
             // A release without a build runs nothing.
             return Ok(());
         };
-        let proxy = self.proxy(d.app_id).await?;
+        let proxy = through_outage(|| async { Ok(self.proxy(d.app_id).await?) }).await?;
         let (id, addr) = self.start(d, &image).await?;
-        self.route(d.app_id, proxy.as_deref(), addr).await?;
+        // Moving the address and removing the other containers happen while the claim is
+        // held: a worker whose job was taken over touches neither (it removes only the
+        // container it just started).
+        let held = match d.fence {
+            Some(f) => match through_outage(|| f.guard(&self.core.pool)).await {
+                Ok(tx) => Some(tx),
+                Err(e) => {
+                    self.remove_container(&id).await;
+                    return Err(e.into());
+                }
+            },
+            None => None,
+        };
+        through_outage(|| async { Ok(self.route(d.app_id, proxy.as_deref(), addr).await?) })
+            .await?;
         // The previous containers stop only now, so the address never goes dark.
         for c in self
             .containers(&format!("{LABEL_APP}={}", d.app_id))
@@ -684,6 +708,9 @@ impl Runtime for DockerRuntime {
             if let Some(other) = c.id.filter(|other| *other != id) {
                 self.remove_container(&other).await;
             }
+        }
+        if let Some(tx) = held {
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -694,6 +721,24 @@ impl Runtime for DockerRuntime {
 
     async fn remove_images(&self, images: &[String]) {
         self.remove_image_list(images).await;
+    }
+}
+
+/// Runs `op`, and again every half second while the database is unavailable (restarting),
+/// for up to a minute: a deploy survives a passing outage.
+async fn through_outage<T, F, Fut>(mut op: F) -> crate::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match op().await {
+            Err(e) if e.is_unavailable() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            r => return r,
+        }
     }
 }
 

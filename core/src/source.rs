@@ -3,16 +3,25 @@
 //!
 //! The archive is never unpacked onto the disk. Its entries are read, checked and written into
 //! a fresh tar (the context), so nothing can land outside the build directory whatever the
-//! archive holds: `..`, absolute paths, links out of the tree, writes through links and device
-//! files are refused with a reason, as are archives over the size and file-count limits.
+//! archive holds: `..`, absolute paths, links out of the tree, writes through links, device
+//! files, names with control characters, duplicate names and entries whose content is shorter
+//! or longer than their header says are refused with a reason, as are archives over the size
+//! and file-count limits. Every byte read out of the decompressor counts against
+//! `SLIPWAY_MAX_UNPACKED_BYTES` (tar headers, extension records and the data of entries passed
+//! over included), extension records have their own small cap, and the reading stops when the
+//! build's time runs out.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::IpAddr;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+
+use crate::Core;
 
 /// Limits on what a build may fetch and unpack (DESIGN §8).
 #[derive(Debug, Clone)]
@@ -57,13 +66,53 @@ fn refuse<T>(text: impl Into<String>) -> anyhow::Result<T> {
     Err(Refused(text.into()).into())
 }
 
+/// Tells the unpacking thread to stop (the build's time ran out, or it was cancelled).
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// A guard that stops the unpacking when it is dropped (with the future that holds it).
+    pub fn on_drop(&self) -> StopOnDrop {
+        StopOnDrop(self.clone())
+    }
+}
+
+/// See [`Stop::on_drop`].
+pub struct StopOnDrop(Stop);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 const MAX_REDIRECTS: usize = 5;
 
-/// Fetches `url` (`http`, `https` or `data:`) into `dest`, checking every address on the way and
-/// the `sha256:` checksum when one is given. A `token` (with the API address it is for) goes to
-/// that API's origin only, never to where it redirects (GitHub's archives redirect to another
-/// host).
+/// The scheme of a source uploaded through the build form: `upload:<id>` (kept sealed; shown
+/// as `upload:<file name>`).
+pub const UPLOAD_SCHEME: &str = "upload:";
+
+/// Whether `s` starts with `prefix`, ignoring ASCII case (never slicing inside a character).
+pub(crate) fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// Fetches `url` (`http`, `https`, `data:` or an upload) into `dest`, checking every address on
+/// the way and the `sha256:` checksum when one is given. A `token` (with the API address it is
+/// for) goes to that API's origin only, never to where it redirects (GitHub's archives
+/// redirect to another host).
 pub async fn fetch(
+    core: &Core,
     url: &str,
     checksum: Option<&str>,
     limits: &Limits,
@@ -72,6 +121,7 @@ pub async fn fetch(
     token: Option<(&str, &str)>,
 ) -> anyhow::Result<()> {
     use sha2::{Digest, Sha256};
+    use tokio::io::AsyncWriteExt;
     let mut file = tokio::fs::File::create(dest).await?;
     let mut hash = Sha256::new();
     let mut total: u64 = 0;
@@ -81,13 +131,30 @@ pub async fn fetch(
             limits.max_source_bytes
         ))
     };
-    if url.len() >= 5 && url[..5].eq_ignore_ascii_case("data:") {
+    if starts_with_ignore_case(url, "data:") {
         let bytes = decode_data_uri(url)?;
         if bytes.len() as u64 > limits.max_source_bytes {
             return Err(too_big().into());
         }
         hash.update(&bytes);
-        tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
+        file.write_all(&bytes).await?;
+    } else if let Some(id) = url.strip_prefix(UPLOAD_SCHEME) {
+        let id: uuid::Uuid = id
+            .parse()
+            .map_err(|_| Refused("The uploaded source is not known.".into()))?;
+        let mut n = 0;
+        while let Some(chunk) = core.upload_chunk(id, n).await? {
+            total += chunk.len() as u64;
+            if total > limits.max_source_bytes {
+                return Err(too_big().into());
+            }
+            hash.update(&chunk);
+            file.write_all(&chunk).await?;
+            n += 1;
+        }
+        if n == 0 {
+            return refuse("The uploaded source of this build is no longer kept.");
+        }
     } else {
         let mut resp = open(url, policy, token).await?;
         while let Some(chunk) = resp.chunk().await.map_err(|e| {
@@ -101,10 +168,10 @@ pub async fn fetch(
                 return Err(too_big().into());
             }
             hash.update(&chunk);
-            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await?;
+            file.write_all(&chunk).await?;
         }
     }
-    tokio::io::AsyncWriteExt::flush(&mut file).await?;
+    file.flush().await?;
     if let Some(want) = checksum {
         let want = want.trim();
         let hex_want = want.strip_prefix("sha256:").ok_or_else(|| {
@@ -123,7 +190,8 @@ pub async fn fetch(
 }
 
 /// Opens `url`, following at most five redirects, each to an address the policy allows. The
-/// connection goes to the address that was checked, so a second DNS answer cannot swap it.
+/// connection goes to the address that was checked, so a second DNS answer cannot swap it, and
+/// never through a proxy (`HTTP(S)_PROXY` in the environment would bypass the check).
 async fn open(
     url: &str,
     policy: &AddressPolicy,
@@ -171,6 +239,7 @@ async fn open(
             })?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .connect_timeout(Duration::from_secs(30))
             .resolve(&host, addr)
             .build()?;
@@ -218,35 +287,91 @@ fn without_url(text: &str) -> String {
     }
 }
 
-/// Loopback, private, link-local, unspecified and other non-public addresses.
+/// Whether `ip` is not a public unicast address: loopback, private, shared, link-local,
+/// documentation, benchmarking, multicast, reserved and the rest of IANA's special-purpose
+/// registries. Addresses that embed an IPv4 address (mapped, compatible, NAT64, 6to4) are
+/// judged by it.
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-        }
+        IpAddr::V4(v4) => is_private_v4(v4),
+        IpAddr::V6(v6) => is_private_v6(v6),
     }
+}
+
+fn is_private_v4(v4: Ipv4Addr) -> bool {
+    let n = u32::from(v4);
+    let within = |net: [u8; 4], bits: u32| {
+        let net = u32::from(Ipv4Addr::from(net));
+        let mask = if bits == 0 {
+            0
+        } else {
+            u32::MAX << (32 - bits)
+        };
+        n & mask == net & mask
+    };
+    within([0, 0, 0, 0], 8) // "this network"
+        || within([10, 0, 0, 0], 8)
+        || within([100, 64, 0, 0], 10) // shared address space (carrier-grade NAT)
+        || within([127, 0, 0, 0], 8)
+        || within([169, 254, 0, 0], 16)
+        || within([172, 16, 0, 0], 12)
+        || within([192, 0, 0, 0], 24) // IETF protocol assignments
+        || within([192, 0, 2, 0], 24) // TEST-NET-1
+        || within([192, 31, 196, 0], 24) // AS112-v4
+        || within([192, 52, 193, 0], 24) // AMT
+        || within([192, 88, 99, 0], 24) // 6to4 relay anycast
+        || within([192, 168, 0, 0], 16)
+        || within([192, 175, 48, 0], 24) // direct delegation AS112
+        || within([198, 18, 0, 0], 15) // benchmarking
+        || within([198, 51, 100, 0], 24) // TEST-NET-2
+        || within([203, 0, 113, 0], 24) // TEST-NET-3
+        || within([224, 0, 0, 0], 4) // multicast
+        || within([240, 0, 0, 0], 4) // reserved, and the broadcast address
+}
+
+fn is_private_v6(v6: Ipv6Addr) -> bool {
+    let s = v6.segments();
+    let embedded =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return is_private_v4(v4);
+    }
+    // IPv4-compatible (::a.b.c.d, deprecated): judged by its IPv4 address; :: and ::1 are
+    // unspecified and loopback.
+    if s[..6] == [0; 6] {
+        return v6.is_unspecified() || v6.is_loopback() || is_private_v4(embedded(s[6], s[7]));
+    }
+    // NAT64 (64:ff9b::/96): the IPv4 address it reaches.
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_private_v4(embedded(s[6], s[7]));
+    }
+    // 6to4 (2002::/16): the IPv4 address in bits 16-48.
+    if s[0] == 0x2002 {
+        return is_private_v4(embedded(s[1], s[2]));
+    }
+    let within = |prefix: u128, bits: u32| {
+        let mask = if bits == 0 {
+            0
+        } else {
+            u128::MAX << (128 - bits)
+        };
+        u128::from(v6) & mask == prefix & mask
+    };
+    within(0x0064_ff9b_0001 << 80, 48) // local-use NAT64
+        || within(0x0100 << 112, 64) // discard-only
+        || within(0x2001 << 112, 23) // IETF protocol assignments (Teredo, ORCHID, …)
+        || within(0x2001_0db8 << 96, 32) // documentation
+        || within(0x3fff << 112, 20) // documentation
+        || within(0x5f00 << 112, 16) // segment routing
+        || within(0xfc00 << 112, 7) // unique local
+        || within(0xfe80 << 112, 10) // link-local
+        || within(0xfec0 << 112, 10) // site-local (deprecated)
+        || within(0xff00 << 112, 8) // multicast
 }
 
 /// The bytes of a `data:` URI: base64 or percent-encoded.
 fn decode_data_uri(url: &str) -> anyhow::Result<Vec<u8>> {
-    let rest = &url[5..];
+    let rest = url.get(5..).unwrap_or("");
     let (meta, data) = rest
         .split_once(',')
         .ok_or_else(|| Refused("The data: url has no comma before its data.".into()))?;
@@ -281,20 +406,22 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
 
 // ---- unpacking into a build context ----------------------------------------------------
 
+/// What an entry of the context is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Dir,
     File { size: u64, executable: bool },
     Symlink(String),
     Hardlink(Vec<String>),
 }
 
-#[derive(Debug, Clone)]
-struct Entry {
-    /// Where it came from in the archive (tar: position; zip: index).
+/// An entry of the archive that passed the checks, as it goes into the context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Where it came from in the archive (tar: position among real entries; zip: index).
     index: usize,
-    path: Vec<String>,
-    kind: Kind,
+    pub path: Vec<String>,
+    pub kind: Kind,
 }
 
 /// What the archive is.
@@ -311,7 +438,7 @@ fn format_of(archive: &Path) -> anyhow::Result<Format> {
     let n = read_up_to(&mut f, &mut head)?;
     if n >= 2 && head[..2] == [0x1f, 0x8b] {
         Ok(Format::TarGz)
-    } else if n >= 4 && head[..4] == *b"PK\x03\x04" {
+    } else if n >= 4 && (head[..4] == *b"PK\x03\x04" || head[..4] == *b"PK\x05\x06") {
         Ok(Format::Zip)
     } else if n >= 262 && &head[257..262] == b"ustar" {
         Ok(Format::Tar)
@@ -329,6 +456,37 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// The longest name (or link target) an entry may have, in bytes.
+const MAX_NAME: usize = 4096;
+/// The most the names of all entries may add up to, so the entry list stays small.
+const MAX_NAMES_TOTAL: usize = 64 << 20;
+/// The largest extension record (GNU long name or link, PAX header) read into memory.
+const MAX_EXTENSION: u64 = 64 << 10;
+/// The largest Dockerfile read into memory.
+const MAX_DOCKERFILE: u64 = 1 << 20;
+
+/// A name as the archive gives it: UTF-8, no control characters, not too long.
+fn checked_name(raw: &[u8], what: &str) -> anyhow::Result<String> {
+    if raw.len() > MAX_NAME {
+        return refuse(format!(
+            "The archive holds a {what} longer than {MAX_NAME} bytes."
+        ));
+    }
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return refuse(format!(
+            "The archive holds a {what} that is not UTF-8 ({}).",
+            String::from_utf8_lossy(raw).escape_debug()
+        ));
+    };
+    if text.chars().any(char::is_control) {
+        return refuse(format!(
+            "The archive holds a {what} with a control character ({}).",
+            text.escape_debug()
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 /// An archive path as clean components; `..` and absolute paths are refused.
@@ -365,10 +523,313 @@ fn resolve_link(at: &[String], target: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// The refusal an I/O error carries (from the metered reader, through the tar and zip
+/// crates), or a reason made of `what` and the error: archive errors are about the user's
+/// archive and say nothing secret.
+fn unwrap_io(e: std::io::Error, what: &str) -> anyhow::Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<Refused>() {
+            return Refused(r.0.clone()).into();
+        }
+        source = s.source();
+    }
+    Refused(format!("{what}: {e}.")).into()
+}
+
+/// Every byte read through it counts against the unpacked limit; it fails once the limit is
+/// passed or the build is stopped.
+struct Metered<R> {
+    inner: R,
+    read: u64,
+    limit: u64,
+    stop: Stop,
+}
+
+impl<R: Read> Read for Metered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.stop.stopped() {
+            return Err(std::io::Error::other(Refused(
+                "The build stopped while its source was unpacked.".into(),
+            )));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            return Err(std::io::Error::other(Refused(format!(
+                "The source unpacks to more than the limit of {} bytes (SLIPWAY_MAX_UNPACKED_BYTES).",
+                self.limit
+            ))));
+        }
+        Ok(n)
+    }
+}
+
+/// Reads exactly `size` bytes of an entry: shorter content is an error, and so is content
+/// that goes on past `size` when `check_end` (zip; a tar entry ends where its header says).
+struct Exact<'a> {
+    inner: &'a mut dyn Read,
+    left: u64,
+    shown: &'a str,
+    check_end: bool,
+}
+
+impl Read for Exact<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            if self.check_end && self.inner.read(&mut [0u8; 1])? > 0 {
+                return Err(std::io::Error::other(Refused(format!(
+                    "The archive's entry {} holds more than its header says.",
+                    self.shown
+                ))));
+            }
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::other(Refused(format!(
+                "The archive's entry {} holds less than its header says.",
+                self.shown
+            ))));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// An entry of a tar archive, its extension records applied.
+struct TarItem {
+    name: Vec<u8>,
+    link: Option<Vec<u8>>,
+    kind: tar::EntryType,
+    size: u64,
+    mode: u32,
+}
+
+/// Walks the real entries of a tar archive in order, applying GNU long names and links and
+/// PAX records (each read within [`MAX_EXTENSION`]) and refusing what cannot be told apart:
+/// two records for one entry, a record with no entry after it, a PAX size that differs from
+/// the header's. `each` gets the entry's index, the entry and its data reader.
+fn walk_tar(
+    archive: &Path,
+    format: Format,
+    limit: u64,
+    stop: &Stop,
+    mut each: impl FnMut(usize, TarItem, &mut dyn Read) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let file = std::io::BufReader::new(std::fs::File::open(archive)?);
+    let raw: Box<dyn Read> = if format == Format::TarGz {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let metered = Metered {
+        inner: raw,
+        read: 0,
+        limit,
+        stop: stop.clone(),
+    };
+    let mut tar = tar::Archive::new(metered);
+    let unreadable = "The tar archive cannot be read";
+    let mut long_name: Option<Vec<u8>> = None;
+    let mut long_link: Option<Vec<u8>> = None;
+    let mut pax: Option<Vec<u8>> = None;
+    let mut index = 0;
+    for entry in tar
+        .entries()
+        .map_err(|e| unwrap_io(e, unreadable))?
+        .raw(true)
+    {
+        let mut entry = entry.map_err(|e| unwrap_io(e, unreadable))?;
+        let header = entry.header().clone();
+        let kind = header.entry_type();
+        let size = entry.size();
+        let record = |entry: &mut dyn Read, what: &str| -> anyhow::Result<Vec<u8>> {
+            if size > MAX_EXTENSION {
+                return refuse(format!(
+                    "The archive holds a {what} record of {size} bytes, more than the {MAX_EXTENSION} allowed."
+                ));
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            Exact {
+                inner: entry,
+                left: size,
+                shown: what,
+                check_end: false,
+            }
+            .read_to_end(&mut data)
+            .map_err(|e| unwrap_io(e, unreadable))?;
+            Ok(data)
+        };
+        let twice =
+            || refuse("The archive describes one entry with two extension records of a kind.");
+        match kind {
+            tar::EntryType::GNULongName => {
+                if long_name.is_some() {
+                    return twice();
+                }
+                let mut name = record(&mut entry, "long name")?;
+                while name.last() == Some(&0) {
+                    name.pop();
+                }
+                long_name = Some(name);
+                continue;
+            }
+            tar::EntryType::GNULongLink => {
+                if long_link.is_some() {
+                    return twice();
+                }
+                let mut name = record(&mut entry, "long link")?;
+                while name.last() == Some(&0) {
+                    name.pop();
+                }
+                long_link = Some(name);
+                continue;
+            }
+            tar::EntryType::XHeader => {
+                if pax.is_some() {
+                    return twice();
+                }
+                pax = Some(record(&mut entry, "PAX header")?);
+                continue;
+            }
+            tar::EntryType::XGlobalHeader => {
+                // GitHub's archives carry one (the commit); nothing in it applies here.
+                record(&mut entry, "PAX global header")?;
+                continue;
+            }
+            _ => {}
+        }
+        let mut name = long_name
+            .take()
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
+        let mut link = long_link
+            .take()
+            .or_else(|| entry.link_name_bytes().map(|l| l.into_owned()));
+        if let Some(records) = pax.take() {
+            for ext in tar::PaxExtensions::new(&records) {
+                let ext =
+                    ext.map_err(|_| Refused("The archive holds a malformed PAX header.".into()))?;
+                match ext.key_bytes() {
+                    b"path" => name = ext.value_bytes().to_vec(),
+                    b"linkpath" => link = Some(ext.value_bytes().to_vec()),
+                    b"size" => {
+                        let said = std::str::from_utf8(ext.value_bytes())
+                            .ok()
+                            .and_then(|v| v.parse::<u64>().ok());
+                        if said != Some(size) {
+                            return refuse("The archive's PAX header gives an entry a size other than its header does.");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mode = header.mode().unwrap_or(0o644);
+        each(
+            index,
+            TarItem {
+                name,
+                link,
+                kind,
+                size,
+                mode,
+            },
+            &mut entry,
+        )?;
+        index += 1;
+    }
+    if long_name.is_some() || long_link.is_some() || pax.is_some() {
+        return refuse("The archive ends with an extension record that describes no entry.");
+    }
+    Ok(())
+}
+
+/// How many entries a zip's end of central directory says it has (zip64 too), read before
+/// the directory is, so a directory of millions of entries is refused without reading it.
+fn zip_entry_count(file: &mut std::fs::File) -> anyhow::Result<u64> {
+    let len = file.seek(SeekFrom::End(0))?;
+    let tail_len = len.min(22 + 65_535);
+    file.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact(&mut tail)?;
+    let Some(at) = (0..=tail.len().saturating_sub(22))
+        .rev()
+        .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
+    else {
+        return refuse("The zip archive has no end of central directory.");
+    };
+    let count = u16::from_le_bytes([tail[at + 10], tail[at + 11]]);
+    if count != 0xffff {
+        return Ok(u64::from(count));
+    }
+    // Zip64: the locator sits right before the record and points at the zip64 record.
+    let Some(loc) = at
+        .checked_sub(20)
+        .filter(|&l| tail[l..l + 4] == [0x50, 0x4b, 0x06, 0x07])
+    else {
+        return refuse("The zip archive's zip64 directory cannot be found.");
+    };
+    let offset = u64::from_le_bytes(tail[loc + 8..loc + 16].try_into()?);
+    let mut record = [0u8; 56];
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(&mut record)
+        .map_err(|_| Refused("The zip archive's zip64 directory cannot be read.".into()))?;
+    if record[..4] != [0x50, 0x4b, 0x06, 0x06] {
+        return refuse("The zip archive's zip64 directory cannot be found.");
+    }
+    Ok(u64::from_le_bytes(record[32..40].try_into()?))
+}
+
+/// Refuses a zip entry whose local header disagrees with the central directory: another
+/// name, or (when the local header gives them) other sizes. Tools that read one or the
+/// other would see different archives.
+fn check_local_header(
+    file: &mut std::fs::File,
+    f: &zip::read::ZipFile<'_, std::fs::File>,
+    shown: &str,
+) -> anyhow::Result<()> {
+    let mut head = [0u8; 30];
+    file.seek(SeekFrom::Start(f.header_start()))?;
+    if file.read_exact(&mut head).is_err() || head[..4] != [0x50, 0x4b, 0x03, 0x04] {
+        return refuse(format!(
+            "The zip archive's entry {shown} has no local header."
+        ));
+    }
+    let flags = u16::from_le_bytes([head[6], head[7]]);
+    let csize = u32::from_le_bytes(head[18..22].try_into()?);
+    let usize_ = u32::from_le_bytes(head[22..26].try_into()?);
+    let name_len = u16::from_le_bytes([head[26], head[27]]) as usize;
+    let mut name = vec![0u8; name_len];
+    file.read_exact(&mut name)?;
+    if name != f.name_raw() {
+        return refuse(format!(
+            "The zip archive names the entry {shown} differently in its local header."
+        ));
+    }
+    // Bit 3: sizes follow the data instead; 0xffffffff: they are in the zip64 extra field.
+    let sizes_given = flags & 0x08 == 0 && csize != u32::MAX && usize_ != u32::MAX;
+    if sizes_given && (u64::from(csize) != f.compressed_size() || u64::from(usize_) != f.size()) {
+        return refuse(format!(
+            "The zip archive gives the entry {shown} other sizes in its local header than in its directory."
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the entry list of an archive, refusing what may not be in a build context.
-fn list_entries(archive: &Path, format: Format, limits: &Limits) -> anyhow::Result<Vec<Entry>> {
+fn list_entries(
+    archive: &Path,
+    format: Format,
+    limits: &Limits,
+    stop: &Stop,
+) -> anyhow::Result<Vec<Entry>> {
     let mut entries = Vec::new();
     let mut total: u64 = 0;
+    let mut names: usize = 0;
     let mut push = |entries: &mut Vec<Entry>, e: Entry| -> anyhow::Result<()> {
         if let Kind::File { size, .. } = e.kind {
             total = total.saturating_add(size);
@@ -385,18 +846,33 @@ fn list_entries(archive: &Path, format: Format, limits: &Limits) -> anyhow::Resu
                 limits.max_files
             ));
         }
+        names += e.path.iter().map(String::len).sum::<usize>();
+        if names > MAX_NAMES_TOTAL {
+            return refuse("The names in the source add up to more than 64 MiB.");
+        }
         entries.push(e);
         Ok(())
     };
     match format {
         Format::Zip => {
-            let mut zip = zip::ZipArchive::new(std::fs::File::open(archive)?)
-                .map_err(|e| Refused(format!("The zip archive cannot be read: {e}.")))?;
+            let mut file = std::fs::File::open(archive)?;
+            if zip_entry_count(&mut file)? > limits.max_files {
+                return refuse(format!(
+                    "The source holds more than the limit of {} files (SLIPWAY_MAX_FILES).",
+                    limits.max_files
+                ));
+            }
+            let unreadable =
+                |e: zip::result::ZipError| Refused(format!("The zip archive cannot be read: {e}."));
+            let mut zip =
+                zip::ZipArchive::new(std::fs::File::open(archive)?).map_err(unreadable)?;
             for i in 0..zip.len() {
-                let mut f = zip
-                    .by_index(i)
-                    .map_err(|e| Refused(format!("The zip archive cannot be read: {e}.")))?;
-                let raw = f.name().to_owned();
+                if stop.stopped() {
+                    return refuse("The build stopped while its source was unpacked.");
+                }
+                let mut f = zip.by_index(i).map_err(unreadable)?;
+                let raw = checked_name(f.name_raw(), "name")?;
+                check_local_header(&mut file, &f, &raw)?;
                 let path = clean_path(&raw)?;
                 if path.is_empty() {
                     continue;
@@ -404,9 +880,12 @@ fn list_entries(archive: &Path, format: Format, limits: &Limits) -> anyhow::Resu
                 let mode = f.unix_mode().unwrap_or(0);
                 let kind = match mode & 0o170000 {
                     0o120000 => {
-                        let mut target = String::new();
-                        f.by_ref().take(4096).read_to_string(&mut target)?;
-                        Kind::Symlink(target)
+                        let mut target = Vec::new();
+                        let read = Read::by_ref(&mut f)
+                            .take(MAX_NAME as u64 + 1)
+                            .read_to_end(&mut target);
+                        read.map_err(|e| unwrap_io(e, "The zip archive cannot be read"))?;
+                        Kind::Symlink(checked_name(&target, "link target")?)
                     }
                     0o020000 | 0o060000 | 0o010000 | 0o140000 => {
                         return refuse(format!(
@@ -430,34 +909,27 @@ fn list_entries(archive: &Path, format: Format, limits: &Limits) -> anyhow::Resu
             }
         }
         Format::Tar | Format::TarGz => {
-            let mut tar = open_tar(archive, format)?;
-            for (i, e) in tar
-                .entries()
-                .map_err(|e| Refused(format!("The tar archive cannot be read: {e}.")))?
-                .enumerate()
-            {
-                let e = e.map_err(|e| Refused(format!("The tar archive cannot be read: {e}.")))?;
-                let header = e.header();
-                let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-                use tar::EntryType::*;
-                let kind = match header.entry_type() {
-                    XGlobalHeader | XHeader | GNULongName | GNULongLink => continue,
-                    Directory => Kind::Dir,
-                    Regular | Continuous | GNUSparse => Kind::File {
-                        size: e.size(),
-                        executable: header.mode().unwrap_or(0o644) & 0o111 != 0,
-                    },
-                    Symlink => Kind::Symlink(
-                        e.link_name_bytes()
-                            .map(|l| String::from_utf8_lossy(&l).into_owned())
-                            .unwrap_or_default(),
-                    ),
-                    Link => {
-                        let target = e
-                            .link_name_bytes()
-                            .map(|l| String::from_utf8_lossy(&l).into_owned())
-                            .unwrap_or_default();
-                        match clean_path(&target) {
+            walk_tar(
+                archive,
+                format,
+                limits.max_unpacked_bytes,
+                stop,
+                |i, item, _| {
+                    let raw = checked_name(&item.name, "name")?;
+                    use tar::EntryType::*;
+                    let link = || -> anyhow::Result<String> {
+                        checked_name(item.link.as_deref().unwrap_or_default(), "link target")
+                    };
+                    let kind = match item.kind {
+                        Directory => Kind::Dir,
+                        Regular | Continuous => Kind::File {
+                            size: item.size,
+                            executable: item.mode & 0o111 != 0,
+                        },
+                        Symlink => Kind::Symlink(link()?),
+                        Link => {
+                            let target = link()?;
+                            match clean_path(&target) {
                             Ok(t) => Kind::Hardlink(t),
                             Err(_) => {
                                 return refuse(format!(
@@ -465,47 +937,38 @@ fn list_entries(archive: &Path, format: Format, limits: &Limits) -> anyhow::Resu
                                 ))
                             }
                         }
-                    }
-                    Char | Block | Fifo => {
-                        return refuse(format!(
-                            "The archive holds a device or special file, {raw}."
-                        ))
-                    }
-                    other => {
-                        return refuse(format!(
+                        }
+                        Char | Block | Fifo => {
+                            return refuse(format!(
+                                "The archive holds a device or special file, {raw}."
+                            ))
+                        }
+                        other => {
+                            return refuse(format!(
                             "The archive holds an entry of an unsupported kind ({other:?}), {raw}."
                         ))
+                        }
+                    };
+                    let path = clean_path(&raw)?;
+                    if path.is_empty() {
+                        return Ok(());
                     }
-                };
-                let path = clean_path(&raw)?;
-                if path.is_empty() {
-                    continue;
-                }
-                push(
-                    &mut entries,
-                    Entry {
-                        index: i,
-                        path,
-                        kind,
-                    },
-                )?;
-            }
+                    push(
+                        &mut entries,
+                        Entry {
+                            index: i,
+                            path,
+                            kind,
+                        },
+                    )
+                },
+            )?;
         }
     }
     Ok(entries)
 }
 
-fn open_tar(archive: &Path, format: Format) -> anyhow::Result<tar::Archive<Box<dyn Read>>> {
-    let f = std::io::BufReader::new(std::fs::File::open(archive)?);
-    let r: Box<dyn Read> = if format == Format::TarGz {
-        Box::new(flate2::read::GzDecoder::new(f))
-    } else {
-        Box::new(f)
-    };
-    Ok(tar::Archive::new(r))
-}
-
-/// Checks links and lifts a single top-level folder; answers the entries to write.
+/// Checks links and names, lifts a single top-level folder; answers the entries to write.
 fn plan(mut entries: Vec<Entry>) -> anyhow::Result<Vec<Entry>> {
     // A single top-level folder (GitHub's archives have one) becomes the root.
     let tops: BTreeSet<&str> = entries.iter().map(|e| e.path[0].as_str()).collect();
@@ -533,8 +996,17 @@ fn plan(mut entries: Vec<Entry>) -> anyhow::Result<Vec<Entry>> {
     }
     let mut links: BTreeSet<Vec<String>> = BTreeSet::new();
     let mut files: BTreeSet<Vec<String>> = BTreeSet::new();
+    let mut seen: BTreeMap<Vec<String>, bool> = BTreeMap::new();
     for e in &entries {
         let shown = e.path.join("/");
+        // One name, one entry: a later entry of the same name would replace an earlier one
+        // after it was checked. A folder named twice changes nothing.
+        let is_dir = e.kind == Kind::Dir;
+        match seen.insert(e.path.clone(), is_dir) {
+            Some(true) if is_dir => {}
+            Some(_) => return refuse(format!("The archive holds {shown} more than once.")),
+            None => {}
+        }
         // Nothing may be written through a symlink that came earlier.
         for n in 1..e.path.len() {
             if links.contains(&e.path[..n]) {
@@ -571,19 +1043,19 @@ fn plan(mut entries: Vec<Entry>) -> anyhow::Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// The largest Dockerfile read into memory.
-const MAX_DOCKERFILE: u64 = 1 << 20;
-
 /// Writes the build context for `archive` to `out` (a tar): every checked entry, and the
-/// Dockerfile with an `ARG` for each of `args` after every `FROM`.
+/// Dockerfile with an `ARG` for each of `args` after every `FROM`; answers the entries as
+/// planned. Each file's content is copied exactly as its header says, within the limits; the
+/// work stops when `stop` is set.
 pub fn make_context(
     archive: &Path,
     out: &Path,
     limits: &Limits,
     args: &[String],
-) -> anyhow::Result<()> {
+    stop: &Stop,
+) -> anyhow::Result<Vec<Entry>> {
     let format = format_of(archive)?;
-    let entries = plan(list_entries(archive, format, limits)?)?;
+    let entries = plan(list_entries(archive, format, limits, stop)?)?;
     let dockerfile = entries
         .iter()
         .find(|e| e.path.len() == 1 && e.path[0] == "Dockerfile");
@@ -597,67 +1069,106 @@ pub fn make_context(
     }
     let by_index: BTreeMap<usize, &Entry> = entries.iter().map(|e| (e.index, e)).collect();
     let mut builder = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(out)?));
-    let mut write = |e: &Entry, data: &mut dyn Read| -> anyhow::Result<()> {
+    let mut written = 0usize;
+    let mut write = |e: &Entry, data: &mut dyn Read, check_end: bool| -> anyhow::Result<()> {
         let path = e.path.join("/");
         let mut h = tar::Header::new_gnu();
         h.set_mtime(0);
+        let io = |e: std::io::Error| unwrap_io(e, "Writing the build context failed");
         match &e.kind {
             Kind::Dir => {
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_mode(0o755);
                 h.set_size(0);
-                builder.append_data(&mut h, &path, std::io::empty())?;
+                builder
+                    .append_data(&mut h, &path, std::io::empty())
+                    .map_err(io)?;
             }
             Kind::File { size, executable } => {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(if *executable { 0o755 } else { 0o644 });
+                let mut exact = Exact {
+                    inner: data,
+                    left: *size,
+                    shown: &path,
+                    check_end,
+                };
                 if path == "Dockerfile" {
-                    let mut text = String::new();
-                    data.take(MAX_DOCKERFILE)
-                        .read_to_string(&mut text)
+                    let mut bytes = Vec::with_capacity(*size as usize);
+                    exact.read_to_end(&mut bytes).map_err(io)?;
+                    let text = String::from_utf8(bytes)
                         .map_err(|_| Refused("The Dockerfile is not UTF-8 text.".into()))?;
                     let text = with_args(&text, args);
                     h.set_size(text.len() as u64);
-                    builder.append_data(&mut h, &path, text.as_bytes())?;
+                    builder
+                        .append_data(&mut h, &path, text.as_bytes())
+                        .map_err(io)?;
                 } else {
                     h.set_size(*size);
-                    builder.append_data(&mut h, &path, data.take(*size))?;
+                    // `Exact` fails the copy unless it is exactly `size` bytes, so the size
+                    // in the header is the count written.
+                    builder.append_data(&mut h, &path, &mut exact).map_err(io)?;
                 }
             }
             Kind::Symlink(target) => {
                 h.set_entry_type(tar::EntryType::Symlink);
                 h.set_mode(0o777);
                 h.set_size(0);
-                builder.append_link(&mut h, &path, target)?;
+                builder.append_link(&mut h, &path, target).map_err(io)?;
             }
             Kind::Hardlink(target) => {
                 h.set_entry_type(tar::EntryType::Link);
                 h.set_size(0);
-                builder.append_link(&mut h, &path, target.join("/"))?;
+                builder
+                    .append_link(&mut h, &path, target.join("/"))
+                    .map_err(io)?;
             }
         }
+        written += 1;
         Ok(())
     };
     match format {
         Format::Zip => {
             let mut zip = zip::ZipArchive::new(std::fs::File::open(archive)?)?;
+            let mut unpacked: u64 = 0;
             for e in &entries {
-                let mut f = zip.by_index(e.index)?;
-                write(e, &mut f)?;
+                if stop.stopped() {
+                    return refuse("The build stopped while its source was unpacked.");
+                }
+                let f = zip
+                    .by_index(e.index)
+                    .map_err(|err| Refused(format!("The zip archive cannot be read: {err}.")))?;
+                let mut metered = Metered {
+                    inner: f,
+                    read: unpacked,
+                    limit: limits.max_unpacked_bytes.saturating_add(1),
+                    stop: stop.clone(),
+                };
+                write(e, &mut metered, true)?;
+                unpacked = metered.read;
             }
         }
         Format::Tar | Format::TarGz => {
-            let mut tar = open_tar(archive, format)?;
-            for (i, item) in tar.entries()?.enumerate() {
-                let mut item = item?;
-                if let Some(e) = by_index.get(&i) {
-                    write(e, &mut item)?;
-                }
-            }
+            walk_tar(
+                archive,
+                format,
+                limits.max_unpacked_bytes,
+                stop,
+                |i, _, data| match by_index.get(&i) {
+                    Some(e) => write(e, data, false),
+                    None => Ok(()),
+                },
+            )?;
         }
     }
-    builder.into_inner()?.flush()?;
-    Ok(())
+    if written != entries.len() {
+        return refuse("The archive changed while it was unpacked.");
+    }
+    builder
+        .into_inner()
+        .map_err(|e| unwrap_io(e, "Writing the build context failed"))?
+        .flush()?;
+    Ok(entries)
 }
 
 /// The Dockerfile with `ARG NAME` for each build arg after every `FROM` (and its continuation
@@ -670,9 +1181,8 @@ pub fn with_args(dockerfile: &str, args: &[String]) -> String {
     let mut in_from = false;
     for line in dockerfile.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        let starts_from = trimmed.len() >= 5
-            && trimmed[..4].eq_ignore_ascii_case("FROM")
-            && trimmed[4..].starts_with([' ', '\t']);
+        let starts_from =
+            starts_with_ignore_case(trimmed, "FROM") && trimmed[4..].starts_with([' ', '\t']);
         out.push_str(line);
         if starts_from || in_from {
             let continued = line.trim_end().ends_with('\\');
@@ -708,6 +1218,28 @@ mod tests {
     }
 
     #[test]
+    fn dockerfile_lines_with_multibyte_characters_do_not_panic() {
+        for df in [
+            "€€€ x\n",
+            "é\n",
+            "FRO€ x\n",
+            "\u{1F600}FROM a\n",
+            "FROM€ a\n",
+            "FROM\u{a0}a\n",
+        ] {
+            assert_eq!(with_args(df, &["A".into()]), df, "{df:?}");
+        }
+        assert_eq!(with_args("FROM é\n", &["A".into()]), "FROM é\nARG A\n");
+    }
+
+    #[test]
+    fn prefixes_compare_without_slicing_characters() {
+        assert!(starts_with_ignore_case("DATA:x", "data:"));
+        assert!(!starts_with_ignore_case("€€", "data:"));
+        assert!(!starts_with_ignore_case("dat", "data:"));
+    }
+
+    #[test]
     fn private_addresses_are_recognised() {
         for ip in [
             "127.0.0.1",
@@ -717,14 +1249,45 @@ mod tests {
             "169.254.169.254",
             "0.0.0.0",
             "100.64.0.1",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
             "::1",
+            "::",
             "fc00::1",
             "fe80::1",
+            "fec0::1",
+            "ff02::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "2001:db8::1",
+            "2001::1",
+            "100::1",
+            "3fff::1",
         ] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["140.82.112.3", "8.8.8.8", "2606:4700::1111"] {
+        for ip in [
+            "140.82.112.3",
+            "8.8.8.8",
+            "198.20.0.1",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "::ffff:8.8.8.8",
+            "2a00:1450::1",
+        ] {
             assert!(!is_private(ip.parse().unwrap()), "{ip}");
         }
     }
@@ -738,6 +1301,16 @@ mod tests {
         assert_eq!(resolve_link(&at("a/b/link"), "../c"), Some(at("a/c")));
         assert_eq!(resolve_link(&at("link"), ".."), None);
         assert_eq!(resolve_link(&at("a/link"), "/etc"), None);
+    }
+
+    #[test]
+    fn names_with_control_characters_or_bad_utf8_are_refused() {
+        assert!(checked_name(b"a/b.txt", "name").is_ok());
+        assert!(checked_name(b"a\0b", "name").is_err());
+        assert!(checked_name(b"a\nb", "name").is_err());
+        assert!(checked_name(b"a\x1b[31mb", "name").is_err());
+        assert!(checked_name(b"\xff\xfe", "name").is_err());
+        assert!(checked_name(&[b'a'; MAX_NAME + 1], "name").is_err());
     }
 
     #[test]

@@ -46,7 +46,7 @@ async fn drain(core: &Core) {
         .await
         .unwrap()
     {
-        core.run_job(&job, "test", &Engines::with_runtime(Arc::new(NoopRuntime)))
+        core.run_job(&job, &Engines::with_runtime(Arc::new(NoopRuntime)))
             .await
             .unwrap();
     }
@@ -302,6 +302,8 @@ async fn rollback_copies_slug_config_and_port_of_the_target() {
     core.deploy(&a, &app, SlugRef::Build(b1), None)
         .await
         .unwrap(); // v2
+                   // Deployed before the next change (a release superseded while queued is skipped).
+    drain(&core).await;
     let b2 = image_build(&core, &a, &app, "web:2").await;
     core.patch_config(&a, &app, set(&[("A", Some("new")), ("B", Some("x"))]))
         .await
@@ -450,6 +452,7 @@ async fn rollback_pauses_auto_release_and_leaves_addons_alone() {
         .await
         .unwrap();
     image_build(&core, &a, &app, "web:1").await; // v1, auto-deployed
+    drain(&core).await;
     image_build(&core, &a, &app, "web:2").await; // v2
     drain(&core).await;
     let rels = all_releases(&core, &a, &app).await;
@@ -517,17 +520,68 @@ async fn deploys_need_a_succeeded_build_of_the_same_app() {
     assert!(all_releases(&core, &a, &two).await.is_empty());
 }
 
+/// A runtime whose deploys wait for the test to open a gate, and count themselves.
+struct Gated {
+    gate: tokio::sync::Semaphore,
+    deploys: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for Gated {
+    fn default() -> Self {
+        Gated {
+            gate: tokio::sync::Semaphore::new(0),
+            deploys: Default::default(),
+        }
+    }
+}
+
+impl Gated {
+    fn open(&self, deploys: usize) {
+        self.gate.add_permits(deploys);
+    }
+}
+
+#[async_trait::async_trait]
+impl slipway_core::queue::Runtime for Gated {
+    async fn deploy(&self, _d: &slipway_core::queue::Deployment) -> anyhow::Result<()> {
+        self.deploys
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.gate.acquire().await?.forget();
+        Ok(())
+    }
+}
+
+/// Waits (up to ten seconds) until release `version` of `app` has `status`.
+async fn release_becomes(core: &Core, app: &App, version: i32, status: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now: String =
+            sqlx::query_scalar("select status from releases where app_id = $1 and version = $2")
+                .bind(app.id)
+                .bind(version)
+                .fetch_one(core.pool())
+                .await
+                .unwrap();
+        if now == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "v{version} stayed {now}, never {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_queue_deploys_each_apps_releases_one_at_a_time_in_order() {
     let core = testkit::fresh_core().await;
     let a = admin(&core).await;
     let one = new_app(&core, &a, "one-prod").await;
     let two = new_app(&core, &a, "two-prod").await;
-    for i in 0..3 {
-        core.patch_config(&a, &one, set(&[("A", Some(&i.to_string()))]))
-            .await
-            .unwrap();
-    }
+    core.patch_config(&a, &one, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
     core.patch_config(&a, &two, set(&[("A", Some("x"))]))
         .await
         .unwrap();
@@ -535,11 +589,19 @@ async fn the_queue_deploys_each_apps_releases_one_at_a_time_in_order() {
     let j1 = core.claim_job("w1", lease).await.unwrap().unwrap();
     let j2 = core.claim_job("w2", lease).await.unwrap().unwrap();
     assert_eq!((j1.app_id, j2.app_id), (one.id, two.id));
-    // one's second release waits for its first; two has nothing more.
-    assert!(core.claim_job("w3", lease).await.unwrap().is_none());
-    core.run_job(&j1, "w1", &Engines::with_runtime(Arc::new(NoopRuntime)))
+    // one's v1 deploys, held open by the gate; its v2 waits for it.
+    let gated = Arc::new(Gated::default());
+    let running = {
+        let (core, engines) = (core.clone(), Engines::with_runtime(gated.clone()));
+        tokio::spawn(async move { core.run_job(&j1, &engines).await })
+    };
+    release_becomes(&core, &one, 1, "pending").await;
+    core.patch_config(&a, &one, set(&[("A", Some("2"))]))
         .await
         .unwrap();
+    assert!(core.claim_job("w3", lease).await.unwrap().is_none());
+    gated.open(1);
+    running.await.unwrap().unwrap();
     let j3 = core.claim_job("w3", lease).await.unwrap().unwrap();
     let v: i32 = sqlx::query_scalar("select version from releases where id = $1")
         .bind(j3.release_id)
@@ -547,10 +609,10 @@ async fn the_queue_deploys_each_apps_releases_one_at_a_time_in_order() {
         .await
         .unwrap();
     assert_eq!((j3.app_id, v), (one.id, 2));
-    core.run_job(&j3, "w3", &Engines::with_runtime(Arc::new(NoopRuntime)))
+    core.run_job(&j3, &Engines::with_runtime(Arc::new(NoopRuntime)))
         .await
         .unwrap();
-    core.run_job(&j2, "w2", &Engines::with_runtime(Arc::new(NoopRuntime)))
+    core.run_job(&j2, &Engines::with_runtime(Arc::new(NoopRuntime)))
         .await
         .unwrap();
     drain(&core).await;
@@ -559,7 +621,143 @@ async fn the_queue_deploys_each_apps_releases_one_at_a_time_in_order() {
         .iter()
         .map(|r| r.status.0)
         .collect();
-    assert_eq!(statuses, vec![ReleaseStatus::Succeeded; 3]);
+    assert_eq!(statuses, vec![ReleaseStatus::Succeeded; 2]);
+}
+
+#[tokio::test]
+async fn a_burst_of_changes_deploys_once_and_skips_the_superseded_releases() {
+    let core = testkit::fresh_core().await;
+    let a = admin(&core).await;
+    let app = new_app(&core, &a, "web-prod").await;
+    core.patch_config(&a, &app, set(&[("A", Some("0"))]))
+        .await
+        .unwrap();
+    drain(&core).await;
+    for i in 1..=5 {
+        core.patch_config(&a, &app, set(&[("A", Some(&i.to_string()))]))
+            .await
+            .unwrap();
+    }
+    let counting = Arc::new(Gated::default());
+    counting.open(100);
+    let engines = Engines::with_runtime(counting.clone());
+    while let Some(job) = core.claim_job("w", Duration::from_secs(60)).await.unwrap() {
+        core.run_job(&job, &engines).await.unwrap();
+    }
+    assert_eq!(
+        counting.deploys.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one restart for the burst"
+    );
+    let rels = all_releases(&core, &a, &app).await;
+    let statuses: Vec<ReleaseStatus> = rels.iter().map(|r| r.status.0).collect();
+    use ReleaseStatus::*;
+    assert_eq!(
+        statuses,
+        vec![Succeeded, Skipped, Skipped, Skipped, Skipped, Succeeded]
+    );
+    assert!(rels[5].current);
+    assert!(!rels[2].is_rollback_target() && rels[0].is_rollback_target());
+    // A skipped release is no rollback target.
+    assert!(matches!(
+        core.rollback(
+            &a,
+            &app,
+            ReleaseRef::Version(domain::Version::new(3).unwrap())
+        )
+        .await,
+        Err(Error::Conflict(_))
+    ));
+    let left: i64 = sqlx::query_scalar("select count(*) from jobs")
+        .fetch_one(core.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn an_apps_deploys_do_not_wait_behind_its_build() {
+    let core = testkit::fresh_core().await;
+    let a = admin(&core).await;
+    let app = new_app(&core, &a, "web-prod").await;
+    let build = core
+        .create_build(
+            &a,
+            &app,
+            BuildRequest {
+                url: "https://example.com/a.tgz".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let building = core.claim_job("w1", lease).await.unwrap().unwrap();
+    assert_eq!(building.build_id, Some(build.id));
+    // While the build holds its lane, a second build waits but a release deploys.
+    core.create_build(
+        &a,
+        &app,
+        BuildRequest {
+            url: "https://example.com/b.tgz".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    core.patch_config(&a, &app, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
+    let deploy = core.claim_job("w2", lease).await.unwrap().unwrap();
+    assert_eq!(deploy.kind, "deploy");
+    assert!(core.claim_job("w3", lease).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_worker_whose_lease_was_taken_over_changes_nothing() {
+    let core = testkit::fresh_core().await;
+    let a = admin(&core).await;
+    let app = new_app(&core, &a, "web-prod").await;
+    core.patch_config(&a, &app, set(&[("A", Some("1"))]))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let first = core.claim_job("w1", lease).await.unwrap().unwrap();
+    // w1 is held inside its deploy (frozen) until its lease runs out and w2 takes the job.
+    let gated = Arc::new(Gated::default());
+    let frozen = {
+        let (core, engines) = (core.clone(), Engines::with_runtime(gated.clone()));
+        let first = first.clone();
+        tokio::spawn(async move { core.run_job(&first, &engines).await })
+    };
+    release_becomes(&core, &app, 1, "pending").await;
+    sqlx::query("update jobs set locked_until = now() - interval '1 second'")
+        .execute(core.pool())
+        .await
+        .unwrap();
+    let second = core.claim_job("w2", lease).await.unwrap().unwrap();
+    assert_eq!(second.id, first.id);
+    assert_ne!(second.claim_id, first.claim_id);
+    let failing = Arc::new(FailingRuntime);
+    core.run_job(&second, &Engines::with_runtime(failing))
+        .await
+        .unwrap();
+    release_becomes(&core, &app, 1, "failed").await;
+    // w1 thaws: its deploy "succeeds", but its claim is gone: the record stays w2's.
+    gated.open(1);
+    frozen.await.unwrap().unwrap();
+    let r = &all_releases(&core, &a, &app).await[0];
+    assert_eq!(r.status.0, ReleaseStatus::Failed);
+    assert!(!core.renew_lease(&first, lease).await.unwrap());
+}
+
+struct FailingRuntime;
+
+#[async_trait::async_trait]
+impl slipway_core::queue::Runtime for FailingRuntime {
+    async fn deploy(&self, _d: &slipway_core::queue::Deployment) -> anyhow::Result<()> {
+        anyhow::bail!("the container exited")
+    }
 }
 
 #[tokio::test]
@@ -584,15 +782,11 @@ async fn a_job_whose_lease_expired_is_taken_again() {
     let again = core.claim_job("w2", lease).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts), (held.id, 2));
     // The dead worker's late completion does not remove the job it no longer holds.
-    core.run_job(
-        &held,
-        "dead-worker",
-        &Engines::with_runtime(Arc::new(NoopRuntime)),
-    )
-    .await
-    .unwrap();
-    assert!(!core.renew_lease(&held, "dead-worker", lease).await.unwrap());
-    core.run_job(&again, "w2", &Engines::with_runtime(Arc::new(NoopRuntime)))
+    core.run_job(&held, &Engines::with_runtime(Arc::new(NoopRuntime)))
+        .await
+        .unwrap();
+    assert!(!core.renew_lease(&held, lease).await.unwrap());
+    core.run_job(&again, &Engines::with_runtime(Arc::new(NoopRuntime)))
         .await
         .unwrap();
     let left: i64 = sqlx::query_scalar("select count(*) from jobs")
@@ -606,13 +800,6 @@ async fn a_job_whose_lease_expired_is_taken_again() {
 
 #[tokio::test]
 async fn a_failed_deploy_leaves_the_previous_release_current() {
-    struct Failing;
-    #[async_trait::async_trait]
-    impl slipway_core::queue::Runtime for Failing {
-        async fn deploy(&self, _d: &slipway_core::queue::Deployment) -> anyhow::Result<()> {
-            anyhow::bail!("the container exited")
-        }
-    }
     let core = testkit::fresh_core().await;
     let a = admin(&core).await;
     let app = new_app(&core, &a, "web-prod").await;
@@ -628,7 +815,7 @@ async fn a_failed_deploy_leaves_the_previous_release_current() {
         .await
         .unwrap()
         .unwrap();
-    core.run_job(&job, "w", &Engines::with_runtime(Arc::new(Failing)))
+    core.run_job(&job, &Engines::with_runtime(Arc::new(FailingRuntime)))
         .await
         .unwrap();
     let app = fresh(&core, &app).await;
@@ -779,6 +966,7 @@ async fn the_app_knows_when_it_runs_a_rolled_back_release() {
         .await
         .unwrap();
     image_build(&core, &a, &app, "web:1").await; // v1
+    drain(&core).await;
     image_build(&core, &a, &app, "web:2").await; // v2
     drain(&core).await;
     let app = fresh(&core, &app).await;

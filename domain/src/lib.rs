@@ -11,7 +11,9 @@ mod status;
 mod views;
 
 pub use names::{AppName, ConfigKey, NameError, SimpleName, SpaceName};
-pub use status::{BuildStatus, ReleaseKind, ReleaseStatus, Role, Version};
+pub use status::{
+    BuildStatus, ReleaseKind, ReleaseStatus, Role, Version, FINISHED_FAILURE, FINISHED_SUCCESS,
+};
 pub use views::{
     encode_query, relative_time, source_suffix, AppListItem, AppSummary, BuildPage, CommitView,
     ConfigPage, DiffView, HistoryPage, KeyDiffView, LogLineView, ReleaseView, RolledBackView,

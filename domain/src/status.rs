@@ -65,9 +65,15 @@ macro_rules! text_enum {
 }
 
 text_enum! {
-    /// A release's deploy status: `queued → pending → succeeded | failed`.
-    ReleaseStatus { Queued = "queued", Pending = "pending", Succeeded = "succeeded", Failed = "failed" }
+    /// A release's deploy status: `queued → pending → succeeded | failed`, or `skipped` when a
+    /// newer release of the app superseded it before it was deployed.
+    ReleaseStatus { Queued = "queued", Pending = "pending", Succeeded = "succeeded", Failed = "failed", Skipped = "skipped" }
 }
+
+/// The last line of every build log that succeeded; Akkeris clients wait for it (DESIGN §5).
+pub const FINISHED_SUCCESS: &str = "Finished: SUCCESS";
+/// The last line of every build log that failed.
+pub const FINISHED_FAILURE: &str = "Finished: FAILURE";
 
 text_enum! {
     /// A build's status: `queued → pending → succeeded | failed`.

@@ -328,6 +328,7 @@ fn build_settings(opts: &Options) -> BuildSettings {
         },
         timeout: opts.build_timeout,
         work_dir: std::env::temp_dir().join("slipway-builds"),
+        max_log_bytes: opts.max_log_bytes,
     }
 }
 

@@ -153,6 +153,9 @@ pub struct Options {
     /// Largest unpacked source.
     #[arg(long, env = "SLIPWAY_MAX_UNPACKED_BYTES", default_value = "2GB", value_parser = bytes, global = true)]
     pub max_unpacked_bytes: u64,
+    /// The most a build's log keeps; past it, the log says so and the build goes on.
+    #[arg(long, env = "SLIPWAY_MAX_LOG_BYTES", default_value = "32MB", value_parser = bytes, global = true)]
+    pub max_log_bytes: u64,
     /// Most files in a source archive.
     #[arg(
         long,

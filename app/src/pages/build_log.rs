@@ -187,7 +187,7 @@ fn BuildLog(page: BuildPage) -> impl IntoView {
             </div>
         })}
         {(skipped > 0).then(|| view! {
-            <p class="muted small">{format!("The first {skipped} lines are not shown here (the page shows the last {LOG_PAGE_LINES}); the raw log has them all.")}</p>
+            <p class="muted small">{format!("The first {skipped} lines are not shown here (the page shows the last {LOG_PAGE_LINES} at most, and 2 MB); the raw log has them all.")}</p>
         })}
         <div class="log-box" node_ref=log_box on:scroll=on_scroll tabindex="0" aria-label="Build log">
             <For each=move || chunks.get() key=|c| c.first().map_or(0, |l| l.seq) let:chunk>

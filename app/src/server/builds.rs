@@ -4,8 +4,10 @@
 use domain::BuildPage;
 use leptos::prelude::*;
 
-/// Lines the log page renders on the server; the rest are in the raw download.
+/// Lines the log page renders on the server, and their most bytes; the rest are in the raw
+/// download.
 pub const LOG_PAGE_LINES: i32 = 5_000;
+pub const LOG_PAGE_BYTES: i64 = 2_000_000;
 
 #[server(endpoint = "build_page")]
 pub async fn load_build_page(app: String, build: String) -> Result<BuildPage, ServerFnError> {
@@ -18,7 +20,7 @@ pub async fn load_build_page(app: String, build: String) -> Result<BuildPage, Se
         .map_err(super::ssr::user_error)?;
     let id = build_id(&build)?;
     let (b, lines, total) = core
-        .build_log_tail(&actor, &app, id, LOG_PAGE_LINES)
+        .build_log_tail(&actor, &app, id, LOG_PAGE_LINES, LOG_PAGE_BYTES)
         .await
         .map_err(super::ssr::user_error)?;
     let release_version = match b.release_id {

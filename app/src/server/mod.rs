@@ -143,7 +143,15 @@ pub mod ssr {
             Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             Forbidden(m) => (StatusCode::FORBIDDEN, m),
             BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-            Internal(e) => {
+            TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            e @ (Unavailable(_) | Internal(_)) if e.is_unavailable() => {
+                tracing::warn!(error = %format!("{e:#}"), "server function failed: the database is not answering");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is not answering; try again shortly.".to_owned(),
+                )
+            }
+            Unavailable(e) | Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "server function failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,

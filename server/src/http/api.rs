@@ -10,6 +10,7 @@ use axum::routing::{get, patch};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use domain::{AppName, ConfigKey, SimpleName};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use slipway_core::apps::{App, Grouping, NewApp};
@@ -34,6 +35,9 @@ pub enum ApiError {
     Conflict(String),
     Invalid(String),
     RangeNotSatisfiable(String),
+    TooLarge(String),
+    /// The database does not answer for now.
+    Unavailable,
     Internal,
 }
 
@@ -46,6 +50,15 @@ impl From<slipway_core::Error> for ApiError {
             Invalid(m) => ApiError::Invalid(m),
             Forbidden(m) => ApiError::Forbidden(m),
             BadRequest(m) => ApiError::BadRequest(m),
+            TooLarge(m) => ApiError::TooLarge(m),
+            Unavailable(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "request failed: the database is not answering");
+                ApiError::Unavailable
+            }
+            e @ Internal(_) if e.is_unavailable() => {
+                tracing::warn!(error = %format!("{e:#}"), "request failed: the database is not answering");
+                ApiError::Unavailable
+            }
             Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
                 ApiError::Internal
@@ -63,6 +76,11 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             ApiError::RangeNotSatisfiable(m) => (StatusCode::RANGE_NOT_SATISFIABLE, m),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is not answering; try again shortly.".to_owned(),
+            ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong on the server.".to_owned(),
@@ -637,6 +655,7 @@ async fn create_build(
         repo: given(body.repo),
         branch: given(body.branch),
         message: given(body.message),
+        upload_name: None,
     };
     let b = s.core.create_build(&actor, &app, req).await?;
     created(build_json(&s, &app, &b))
@@ -696,9 +715,38 @@ async fn build_result(
     Path((app, build)): Path<(String, String)>,
 ) -> ApiResult {
     let app = load_app(&s, &actor, &app).await?;
-    let (b, lines) = s.core.build_log(&actor, &app, build_id(&build)?).await?;
+    let (b, pages) = s.core.build_log(&actor, &app, build_id(&build)?).await?;
     let url = result_url(&s, &app, b.id);
-    ok(json!({"build": {"id": b.id, "status": b.status, "output_stream_url": url}, "lines": lines}))
+    // `{"build": …, "lines": [` then the log a page at a time, then `]}`: a log of any length
+    // streams without being held in memory.
+    let head = json!({"id": b.id, "status": b.status, "output_stream_url": url});
+    let head = format!("{{\"build\":{head},\"lines\":[");
+    let mut first = true;
+    let body = pages.map(move |page| {
+        let page = page.map_err(|e| {
+            tracing::error!(error = %format!("{e:#}"), "reading a build log failed mid-stream");
+            std::io::Error::other("the log could not be read")
+        })?;
+        let mut out = String::new();
+        for line in page {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(&serde_json::to_string(&line).unwrap_or_default());
+        }
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(out))
+    });
+    let stream = futures::stream::once(async move { Ok(axum::body::Bytes::from(head)) })
+        .chain(body)
+        .chain(futures::stream::once(async {
+            Ok(axum::body::Bytes::from_static(b"]}"))
+        }));
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 async fn get_slug(

@@ -1,12 +1,13 @@
 //! Plain-HTML routes of the build pages, so they work without JavaScript: starting a build from
-//! a form (a source URL, or an archive uploaded from the browser), and the raw log download.
+//! a form (a source URL, or an archive uploaded from the browser and streamed into sealed
+//! chunks), and the raw log download (streamed a page of lines at a time).
 
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use base64::Engine as _;
+use futures::StreamExt;
 use slipway_core::authz::Actor;
 use slipway_core::builds::BuildRequest;
 
@@ -16,7 +17,8 @@ pub fn routes(max_upload: usize) -> Router<AppState> {
     Router::new()
         .route(
             "/ui/apps/{app}/builds",
-            // Base64 makes an upload a third larger on its way to the build's source.
+            // The archive itself is limited as it streams in; this allows for the rest of the
+            // form.
             post(start_build).layer(DefaultBodyLimit::max(max_upload.saturating_add(1 << 20))),
         )
         .route("/ui/apps/{app}/builds/{build}/log.txt", get(raw_log))
@@ -40,7 +42,15 @@ fn core_error(e: slipway_core::Error) -> Response {
         Invalid(m) => refuse(StatusCode::UNPROCESSABLE_ENTITY, m),
         Forbidden(m) => refuse(StatusCode::FORBIDDEN, m),
         BadRequest(m) => refuse(StatusCode::BAD_REQUEST, m),
-        Internal(e) => {
+        TooLarge(m) => refuse(StatusCode::PAYLOAD_TOO_LARGE, m),
+        e @ (Unavailable(_) | Internal(_)) if e.is_unavailable() => {
+            tracing::warn!(error = %format!("{e:#}"), "build form failed: the database is not answering");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is not answering; try again shortly.",
+            )
+        }
+        Unavailable(e) | Internal(e) => {
             tracing::error!(error = %format!("{e:#}"), "build form failed");
             refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -50,8 +60,12 @@ fn core_error(e: slipway_core::Error) -> Response {
     }
 }
 
+/// The longest source URL the form takes.
+const MAX_URL: usize = 8 << 10;
+
 /// `POST /ui/apps/{app}/builds` (multipart: `url`, or `archive`): starts a build and shows its
-/// log page.
+/// log page. An archive streams into the upload store as it arrives, within
+/// `SLIPWAY_MAX_SOURCE_BYTES`.
 async fn start_build(
     State(s): State<AppState>,
     actor: Option<Extension<Actor>>,
@@ -61,55 +75,96 @@ async fn start_build(
     let Some(Extension(actor)) = actor else {
         return refuse(StatusCode::UNAUTHORIZED, "Sign in first.");
     };
+    let app = match s.core.app(&actor, &app).await {
+        Ok(a) => a,
+        Err(e) => return core_error(e),
+    };
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        refuse(
+            e.status(),
+            format!("The form could not be read: {}.", e.body_text()),
+        )
+    };
     let mut url = String::new();
-    let mut archive: Option<(String, Vec<u8>)> = None;
+    let mut upload: Option<(slipway_core::uploads::Upload, String)> = None;
     loop {
-        let field = match form.next_field().await {
+        let mut field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => {
-                return refuse(
-                    e.status(),
-                    format!("The form could not be read: {}.", e.body_text()),
-                )
-            }
+            Err(e) => return unreadable(e),
         };
         match field.name() {
-            Some("url") => url = field.text().await.unwrap_or_default().trim().to_owned(),
-            Some("archive") => {
-                let name = field.file_name().unwrap_or("").to_ascii_lowercase();
-                match field.bytes().await {
-                    Ok(b) if !b.is_empty() => archive = Some((name, b.to_vec())),
-                    Ok(_) => {}
-                    Err(e) => {
-                        return refuse(
-                            e.status(),
-                            format!("The archive could not be read: {}.", e.body_text()),
-                        )
+            Some("url") => {
+                let mut text = Vec::new();
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(c)) if text.len() + c.len() <= MAX_URL => {
+                            text.extend_from_slice(&c)
+                        }
+                        Ok(Some(_)) => {
+                            return refuse(
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                "The source URL is longer than 8 KiB.",
+                            )
+                        }
+                        Ok(None) => break,
+                        Err(e) => return unreadable(e),
                     }
+                }
+                url = String::from_utf8_lossy(&text).trim().to_owned();
+            }
+            Some("archive") if upload.is_none() => {
+                let name = field.file_name().unwrap_or("").to_owned();
+                let limit = s.max_upload as u64;
+                let mut up = match s.core.start_upload(&actor, &app, limit) {
+                    Ok(u) => u,
+                    Err(e) => return core_error(e),
+                };
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(c)) => {
+                            if let Err(e) = up.write(&c).await {
+                                return core_error(e);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            up.discard().await;
+                            return unreadable(e);
+                        }
+                    }
+                }
+                if up.is_empty() {
+                    up.discard().await;
+                } else {
+                    upload = Some((up, name));
                 }
             }
             _ => {}
         }
     }
-    let url = match (archive, url.is_empty()) {
-        (Some((name, bytes)), true) => {
-            let media = if name.ends_with(".zip") {
-                "application/zip"
-            } else {
-                "application/gzip"
+    let built = match (upload, url.is_empty()) {
+        (Some((up, name)), true) => match up.finish().await {
+            Ok(source) => {
+                s.core
+                    .create_build_from_upload(&actor, &app, source, &name)
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+        (None, false) => {
+            let req = BuildRequest {
+                url,
+                ..Default::default()
             };
-            format!(
-                "data:{media};base64,{}",
-                base64::engine::general_purpose::STANDARD.encode(bytes)
-            )
+            s.core.create_build(&actor, &app, req).await
         }
-        (None, false) => url,
-        (Some(_), false) => {
+        (Some((up, _)), false) => {
+            up.discard().await;
             return refuse(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Give a source URL or an archive, not both.",
-            )
+            );
         }
         (None, true) => {
             return refuse(
@@ -118,15 +173,7 @@ async fn start_build(
             )
         }
     };
-    let app = match s.core.app(&actor, &app).await {
-        Ok(a) => a,
-        Err(e) => return core_error(e),
-    };
-    let req = BuildRequest {
-        url,
-        ..Default::default()
-    };
-    match s.core.create_build(&actor, &app, req).await {
+    match built {
         Ok(b) => {
             Redirect::to(&format!("/ui/apps/{}/builds/{}", app.full_name(), b.id)).into_response()
         }
@@ -154,9 +201,19 @@ async fn raw_log(
         Err(e) => return core_error(e),
     };
     match s.core.build_log(&actor, &app, id).await {
-        Ok((_, lines)) => {
-            let mut text = lines.join("\n");
-            text.push('\n');
+        Ok((_, pages)) => {
+            let body = pages.map(|page| {
+                let page = page.map_err(|e| {
+                    tracing::error!(error = %format!("{e:#}"), "reading a build log failed mid-stream");
+                    std::io::Error::other("the log could not be read")
+                })?;
+                let mut text = String::new();
+                for line in page {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                Ok::<_, std::io::Error>(axum::body::Bytes::from(text))
+            });
             (
                 [
                     (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
@@ -165,7 +222,7 @@ async fn raw_log(
                         format!("attachment; filename=\"build-{id}.log\""),
                     ),
                 ],
-                text,
+                axum::body::Body::from_stream(body),
             )
                 .into_response()
         }
