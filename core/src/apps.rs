@@ -138,6 +138,12 @@ impl Core {
     pub async fn delete_app(&self, actor: &Actor, key: &str) -> Result<App> {
         let app = self.find_app(key).await?;
         authorize(actor, Action::DeleteApp, Some(app.id))?;
+        // Its repository's webhook goes first: nothing would answer it any more.
+        if let Some(att) = self.find_attachment(app.id).await? {
+            if let crate::repos::Detached::HookLeft(why) = self.delete_webhook(&app, &att).await {
+                tracing::warn!(app = %app.full_name(), actor = %actor.login, reason = %why, "app deleted with its webhook left on GitHub");
+            }
+        }
         let mut tx = self.pool.begin().await?;
         sqlx::query("delete from apps where id = $1")
             .bind(app.id)

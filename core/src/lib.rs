@@ -111,4 +111,15 @@ impl Core {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// `data` encrypted and authenticated with the secret key, bound to `purpose` (short-lived
+    /// values the server hands out and takes back, such as the OAuth state cookie).
+    pub fn seal_value(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
+        self.key.seal(purpose, data)
+    }
+
+    /// What [`Core::seal_value`] sealed for `purpose`; `None` when forged or for another purpose.
+    pub fn open_value(&self, purpose: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.key.open(purpose, sealed).ok()
+    }
 }

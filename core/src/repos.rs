@@ -309,14 +309,32 @@ impl Core {
                 app.full_name()
             )));
         };
-        let outcome = match (
-            self.attachment_token(&att).await,
-            att.hook_id,
-            self.github(),
-        ) {
+        let outcome = self.delete_webhook(app, &att).await;
+        // Builds waiting for status checks were waiting for this repository's checks.
+        sqlx::query(
+            "update builds set auto_release = null, checks_next_at = null
+              where attachment_id = $1 and auto_release = 'waiting'",
+        )
+        .bind(att.id)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("delete from repo_attachments where id = $1")
+            .bind(att.id)
+            .execute(&self.pool)
+            .await?;
+        tracing::info!(app = %app.full_name(), actor = %actor.login, repo = %att.repo, "repository detached");
+        Ok(outcome)
+    }
+
+    /// Deletes the attachment's webhook on GitHub (detaching, deleting the app); when it
+    /// cannot, says where to remove it by hand.
+    pub(crate) async fn delete_webhook(&self, app: &App, att: &Attachment) -> Detached {
+        match (self.attachment_token(att).await, att.hook_id, self.github()) {
             (Ok(token), Some(hook), Ok(gh)) => {
-                let repo =
-                    RepoUrl::parse(&att.repo, &gh.settings.web_url).map_err(Error::Invalid)?;
+                let repo = match RepoUrl::parse(&att.repo, &gh.settings.web_url) {
+                    Ok(r) => r,
+                    Err(e) => return Detached::HookLeft(e),
+                };
                 match gh.delete_hook(&token, &repo, hook).await {
                     Ok(()) => Detached::Clean,
                     Err(e) => {
@@ -333,21 +351,7 @@ impl Core {
                     att.repo
                 ))
             }
-        };
-        // Builds waiting for status checks were waiting for this repository's checks.
-        sqlx::query(
-            "update builds set auto_release = null, checks_next_at = null
-              where attachment_id = $1 and auto_release = 'waiting'",
-        )
-        .bind(att.id)
-        .execute(&self.pool)
-        .await?;
-        sqlx::query("delete from repo_attachments where id = $1")
-            .bind(att.id)
-            .execute(&self.pool)
-            .await?;
-        tracing::info!(app = %app.full_name(), actor = %actor.login, repo = %att.repo, "repository detached");
-        Ok(outcome)
+        }
     }
 
     /// Builds the head of the attached branch now.

@@ -527,14 +527,31 @@ fn resolve_link(at: &[String], target: &str) -> Option<Vec<String>> {
 /// crates), or a reason made of `what` and the error: archive errors are about the user's
 /// archive and say nothing secret.
 fn unwrap_io(e: std::io::Error, what: &str) -> anyhow::Error {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(s) = source {
-        if let Some(r) = s.downcast_ref::<Refused>() {
-            return Refused(r.0.clone()).into();
-        }
-        source = s.source();
+    match find_refused(&e) {
+        Some(r) => Refused(r.0.clone()).into(),
+        None => Refused(format!("{what}: {e}.")).into(),
     }
-    Refused(format!("{what}: {e}.")).into()
+}
+
+/// A `Refused` anywhere in `e`'s chain, looking inside I/O errors too (their `source` skips
+/// the error they wrap).
+fn find_refused<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(r) = err.downcast_ref::<Refused>() {
+            return Some(r);
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if let Some(r) = find_refused(inner) {
+                return Some(r);
+            }
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// Every byte read through it counts against the unpacked limit; it fails once the limit is
@@ -752,6 +769,9 @@ fn walk_tar(
 /// the directory is, so a directory of millions of entries is refused without reading it.
 fn zip_entry_count(file: &mut std::fs::File) -> anyhow::Result<u64> {
     let len = file.seek(SeekFrom::End(0))?;
+    if len < 22 {
+        return refuse("The zip archive has no end of central directory.");
+    }
     let tail_len = len.min(22 + 65_535);
     file.seek(SeekFrom::Start(len - tail_len))?;
     let mut tail = vec![0u8; tail_len as usize];
@@ -804,8 +824,7 @@ fn check_local_header(
     let usize_ = u32::from_le_bytes(head[22..26].try_into()?);
     let name_len = u16::from_le_bytes([head[26], head[27]]) as usize;
     let mut name = vec![0u8; name_len];
-    file.read_exact(&mut name)?;
-    if name != f.name_raw() {
+    if file.read_exact(&mut name).is_err() || name != f.name_raw() {
         return refuse(format!(
             "The zip archive names the entry {shown} differently in its local header."
         ));
@@ -1129,7 +1148,8 @@ pub fn make_context(
     };
     match format {
         Format::Zip => {
-            let mut zip = zip::ZipArchive::new(std::fs::File::open(archive)?)?;
+            let mut zip = zip::ZipArchive::new(std::fs::File::open(archive)?)
+                .map_err(|err| Refused(format!("The zip archive cannot be read: {err}.")))?;
             let mut unpacked: u64 = 0;
             for e in &entries {
                 if stop.stopped() {
@@ -1141,7 +1161,7 @@ pub fn make_context(
                 let mut metered = Metered {
                     inner: f,
                     read: unpacked,
-                    limit: limits.max_unpacked_bytes.saturating_add(1),
+                    limit: limits.max_unpacked_bytes,
                     stop: stop.clone(),
                 };
                 write(e, &mut metered, true)?;

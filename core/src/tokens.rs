@@ -63,6 +63,7 @@ impl Core {
         }
         let row: Option<Row> = sqlx::query_as(
             "select u.id, u.provider, u.provider_id, u.login, u.email, u.role, u.created_at,
+                    u.disabled_at is not null as disabled,
                     coalesce(t.last_used_at < now() - interval '1 minute', true) as stale
                from api_tokens t join users u on u.id = t.user_id
               where t.token_hash = $1 and t.revoked_at is null",
@@ -83,6 +84,7 @@ impl Core {
         let user = Some(user);
         match user {
             Some(u) if local == LocalUsers::Refused && u.provider == LOCAL => Ok(None),
+            Some(u) if u.disabled => Ok(None),
             Some(u) => Ok(Some(u.actor()?)),
             None => Ok(None),
         }

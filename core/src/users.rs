@@ -33,7 +33,14 @@ pub struct User {
     pub email: Option<String>,
     pub role: String,
     pub created_at: DateTime<Utc>,
+    /// GitHub no longer lists them among who may sign in: their sessions and tokens do not
+    /// work until a sign-in finds them allowed again.
+    pub disabled: bool,
 }
+
+/// The columns of a [`User`], for `select … from users`.
+pub(crate) const USER_COLUMNS: &str =
+    "id, provider, provider_id, login, email, role, created_at, disabled_at is not null as disabled";
 
 /// Never the token itself.
 impl std::fmt::Debug for GitHubSignIn {
@@ -47,7 +54,13 @@ impl std::fmt::Debug for GitHubSignIn {
 }
 
 impl User {
+    /// The actor this user acts as; a disabled user is `Forbidden`.
     pub fn actor(&self) -> Result<Actor> {
+        if self.disabled {
+            return Err(Error::Forbidden(
+                "Your access ended: you are no longer among who may sign in.".into(),
+            ));
+        }
         let role: Role = self
             .role
             .parse()
@@ -63,11 +76,11 @@ impl User {
 impl Core {
     /// The local admin-role user of `login`, made on first use.
     pub async fn local_admin(&self, login: &str) -> Result<User> {
-        Ok(sqlx::query_as(
+        Ok(sqlx::query_as(&format!(
             "insert into users (id, provider, provider_id, login, role) values ($1, 'local', $2, $2, 'admin')
              on conflict (provider, provider_id) do update set updated_at = now()
-             returning id, provider, provider_id, login, email, role, created_at",
-        )
+             returning {USER_COLUMNS}"
+        ))
         .bind(Uuid::new_v4())
         .bind(login)
         .fetch_one(&self.pool)
@@ -75,26 +88,30 @@ impl Core {
     }
 
     pub async fn user(&self, id: Uuid) -> Result<Option<User>> {
-        Ok(sqlx::query_as("select id, provider, provider_id, login, email, role, created_at from users where id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as(&format!("select {USER_COLUMNS} from users where id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// A user by login within a provider.
     pub async fn user_by_login(&self, provider: &str, login: &str) -> Result<Option<User>> {
-        Ok(sqlx::query_as(
-            "select id, provider, provider_id, login, email, role, created_at from users
-             where provider = $1 and lower(login) = lower($2) order by created_at limit 1",
-        )
+        Ok(sqlx::query_as(&format!(
+            "select {USER_COLUMNS} from users
+             where provider = $1 and lower(login) = lower($2) order by created_at limit 1"
+        ))
         .bind(provider)
         .bind(login)
         .fetch_optional(&self.pool)
         .await?)
     }
 
-    /// Records a GitHub sign-in: the user (keyed by GitHub's numeric id, so a renamed login
-    /// stays the same user) with `role` when new, or `admin` when listed in `SLIPWAY_ADMINS`;
+    /// Records a GitHub sign-in (GitHub said they may sign in): the user (keyed by GitHub's
+    /// numeric id, so a renamed login stays the same user) with `new_role` when new, or
+    /// `admin` when listed in `SLIPWAY_ADMINS`. An admin only because the list named them, and
+    /// no longer on it, falls back to `new_role`. Their access works again (checked now), and
     /// their token and scopes replace the previous ones.
     pub async fn github_sign_in(
         &self,
@@ -104,16 +121,20 @@ impl Core {
     ) -> Result<User> {
         let id = Uuid::new_v4();
         let role = if admin { Role::Admin } else { new_role };
-        let user: User = sqlx::query_as(
-            "insert into users (id, provider, provider_id, login, name, email, role)
-             values ($1, 'github', $2, $3, $4, $5, $6)
+        let user: User = sqlx::query_as(&format!(
+            "insert into users (id, provider, provider_id, login, name, email, role, admin_from_list, checked_at)
+             values ($1, 'github', $2, $3, $4, $5, $6, $7, now())
              on conflict (provider, provider_id) do update
                 set login = excluded.login, name = excluded.name,
                     email = coalesce(excluded.email, users.email),
-                    role = case when $7 then 'admin' else users.role end,
+                    role = case when $7 then 'admin'
+                                when users.admin_from_list then $8
+                                else users.role end,
+                    admin_from_list = $7,
+                    checked_at = now(), disabled_at = null,
                     updated_at = now()
-             returning id, provider, provider_id, login, email, role, created_at",
-        )
+             returning {USER_COLUMNS}"
+        ))
         .bind(id)
         .bind(who.id.to_string())
         .bind(&who.login)
@@ -121,6 +142,7 @@ impl Core {
         .bind(&who.email)
         .bind(role.as_str())
         .bind(admin)
+        .bind(new_role.as_str())
         .fetch_one(&self.pool)
         .await?;
         sqlx::query("update users set github_token_enc = $2, github_scopes = $3 where id = $1")
@@ -156,9 +178,9 @@ impl Core {
     /// Every user, for admins.
     pub async fn users(&self, actor: &Actor) -> Result<Vec<User>> {
         authorize(actor, Action::ManageUsers, None)?;
-        Ok(sqlx::query_as(
-            "select id, provider, provider_id, login, email, role, created_at from users order by lower(login), created_at",
-        )
+        Ok(sqlx::query_as(&format!(
+            "select {USER_COLUMNS} from users order by lower(login), created_at"
+        ))
         .fetch_all(&self.pool)
         .await?)
     }
@@ -171,10 +193,11 @@ impl Core {
                 "You cannot take the admin role from yourself; another admin can.".into(),
             ));
         }
-        let user: User = sqlx::query_as(
-            "update users set role = $2, updated_at = now() where id = $1
-             returning id, provider, provider_id, login, email, role, created_at",
-        )
+        // A role set by hand is no longer the admin list's doing.
+        let user: User = sqlx::query_as(&format!(
+            "update users set role = $2, admin_from_list = false, updated_at = now() where id = $1
+             returning {USER_COLUMNS}"
+        ))
         .bind(user_id)
         .bind(role.as_str())
         .fetch_optional(&self.pool)
@@ -182,5 +205,62 @@ impl Core {
         .ok_or_else(|| Error::NotFound("No such user.".into()))?;
         tracing::info!(actor = %actor.login, user = %user.login, role = %role, "role changed");
         Ok(user)
+    }
+
+    /// Up to `max` GitHub users whose membership was last checked more than `every` ago,
+    /// with their GitHub token (none when they have none stored), marked as checked now so
+    /// other processes pass them over.
+    pub async fn users_to_recheck(
+        &self,
+        every: std::time::Duration,
+        max: i64,
+    ) -> Result<Vec<(User, Option<String>)>> {
+        let rows: Vec<(Uuid, Option<Vec<u8>>)> = sqlx::query_as(
+            "update users set checked_at = now()
+              where id in (select id from users
+                            where provider = 'github'
+                              and (checked_at is null or checked_at < now() - $1)
+                            order by checked_at nulls first
+                            limit $2
+                            for update skip locked)
+             returning id, github_token_enc",
+        )
+        .bind(every)
+        .bind(max)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, sealed) in rows {
+            let Some(user) = self.user(id).await? else {
+                continue;
+            };
+            let token = match sealed {
+                Some(s) => Some(
+                    String::from_utf8(self.key.open(&format!("user-token:{id}"), &s)?)
+                        .map_err(anyhow::Error::from)?,
+                ),
+                None => None,
+            };
+            out.push((user, token));
+        }
+        Ok(out)
+    }
+
+    /// Records what a membership check found: a user no longer allowed is disabled (their
+    /// sessions and tokens stop working), one allowed again is enabled.
+    pub async fn set_user_allowed(&self, user_id: Uuid, allowed: bool) -> Result<()> {
+        let changed = sqlx::query(
+            "update users set disabled_at = case when $2 then null else coalesce(disabled_at, now()) end
+              where id = $1 and (disabled_at is null) <> $2",
+        )
+        .bind(user_id)
+        .bind(allowed)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed > 0 {
+            tracing::info!(user = %user_id, allowed, "access changed after a membership check");
+        }
+        Ok(())
     }
 }

@@ -80,10 +80,14 @@ impl Core {
     /// missing signature or another repository (403, `Forbidden`), a body that is not JSON
     /// (422).
     pub async fn receive_webhook(&self, app_key: &str, d: Delivery<'_>) -> Result<Received> {
-        let app = self.find_app(app_key).await?;
-        let att = self.find_attachment(app.id).await?.ok_or_else(|| {
-            Error::NotFound(format!("{} has no repository attached.", app.full_name()))
+        // An unknown app and an app without an attachment answer alike: the address reveals
+        // nothing about which apps exist.
+        let nothing = || Error::NotFound("No repository is attached here.".into());
+        let app = self.find_app(app_key).await.map_err(|e| match e {
+            Error::NotFound(_) => nothing(),
+            e => e,
         })?;
+        let att = self.find_attachment(app.id).await?.ok_or_else(nothing)?;
         let secret = self.attachment_secret(&att).await?;
         if !signed(&secret, &d) {
             tracing::warn!(app = %app.full_name(), delivery = d.id.unwrap_or("-"), "webhook refused: bad or missing signature");

@@ -181,6 +181,15 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
         Some(u) => PublicUrl::parse(u).map_err(anyhow::Error::msg)?,
         None => PublicUrl::parse(&format!("http://{bound}")).map_err(anyhow::Error::msg)?,
     };
+    // Behind a reverse proxy a loopback bind proves nothing: the public URL says who can
+    // reach the server.
+    if !oauth && !public.is_loopback() {
+        bail!(
+            "refusing to serve {} without GitHub sign-in: anyone who can reach it could sign in as the local admin. Set SLIPWAY_GITHUB_CLIENT_ID and SLIPWAY_GITHUB_CLIENT_SECRET, or use a loopback SLIPWAY_PUBLIC_URL",
+            public.base
+        );
+    }
+    let local_sign_in = !oauth && bound.ip().is_loopback() && public.is_loopback();
     let mut db = open_database(&opts, 20).await?;
     db.core = db.core.clone().with_github(github(&opts, &public.base));
     let leptos = LeptosOptions::builder()
@@ -196,7 +205,7 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
         max_upload: usize::try_from(opts.max_source_bytes).unwrap_or(usize::MAX),
         leptos,
         public: Arc::new(public),
-        local_sign_in: !oauth && bound.ip().is_loopback(),
+        local_sign_in,
         oauth,
         github_sign_in: sign_in_policy(&opts).map(Arc::new),
         oauth_http: reqwest::Client::builder()
@@ -208,6 +217,15 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker =
         (!opts.no_worker).then(|| spawn_worker(&db.core, runtime.clone(), &opts, stop_rx.clone()));
+    // Background chores of the web process, ended with it: access re-checked with GitHub,
+    // expired sessions purged.
+    let chores = [
+        tokio::spawn(http::oauth::recheck_members(
+            state.clone(),
+            opts.access_recheck,
+        )),
+        tokio::spawn(purge_sessions(state.core.pool().clone())),
+    ];
     let app = http::router(state);
     println!("listening on http://{bound}");
     tracing::info!(addr = %bound, "listening");
@@ -217,12 +235,27 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     let result = served.await.context("the server failed");
+    for chore in chores {
+        chore.abort();
+    }
     if let Some(w) = worker {
         let _ = w.await;
     }
     db.core.pool().close().await;
     db.close();
     result
+}
+
+/// Removes expired sessions now and every hour.
+async fn purge_sessions(pool: sqlx::PgPool) {
+    use tower_sessions::ExpiredDeletion;
+    let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
+    loop {
+        if let Err(e) = store.delete_expired().await {
+            tracing::warn!(error = %e, "cannot remove expired sessions");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
 }
 
 /// The GitHub adapter: where GitHub is, the service account, and this server's public URL

@@ -248,6 +248,10 @@ pub struct Options {
     /// The role of users signing in for the first time: viewer, deployer or admin.
     #[arg(long, env = "SLIPWAY_DEFAULT_ROLE", default_value = "viewer", value_parser = role, global = true)]
     pub default_role: domain::Role,
+    /// How often GitHub users' membership (orgs, users, admins) is checked again; one no longer
+    /// allowed loses access within about this long.
+    #[arg(long, env = "SLIPWAY_ACCESS_RECHECK", default_value = "5m", value_parser = duration, global = true)]
+    pub access_recheck: Duration,
     /// The GitHub login of the service account that reaches repositories.
     #[arg(long, env = "SLIPWAY_GITHUB_SERVICE_USER", global = true)]
     pub github_service_user: Option<String>,

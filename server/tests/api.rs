@@ -611,13 +611,16 @@ async fn foreign_hosts_get_421_except_for_healthz() {
 async fn the_public_url_host_is_accepted_and_used_in_answers() {
     let url = testkit::fresh_url().await;
     let key = support::fresh_key();
+    // A public URL beyond loopback needs GitHub sign-in (no local admin there).
     let s = Slipway::start(&[
         ("DATABASE_URL", &url),
         ("SLIPWAY_SECRET_KEY", &key),
         ("SLIPWAY_PUBLIC_URL", "https://slipway.example.com"),
+        ("SLIPWAY_GITHUB_CLIENT_ID", "Iv1.example"),
+        ("SLIPWAY_GITHUB_CLIENT_SECRET", "not-used-here"),
     ])
     .unwrap();
-    let api = s.admin();
+    let api = s.github_admin(&url, "ops").await;
     let a = api
         .call(
             "POST",

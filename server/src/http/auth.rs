@@ -107,6 +107,14 @@ pub async fn logout(session: Session) -> Response {
     Redirect::to("/ui/signin").into_response()
 }
 
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let text = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The actor of an API request: a bearer token, else the session. Neither: 401, empty body.
 pub struct ApiActor(pub Actor);
 
@@ -115,13 +123,8 @@ impl FromRequestParts<AppState> for ApiActor {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let unauthorized = || StatusCode::UNAUTHORIZED.into_response();
-        if let Some(h) = parts.headers.get(header::AUTHORIZATION) {
-            let text = h.to_str().map_err(|_| unauthorized())?;
-            let token = text
-                .strip_prefix("Bearer ")
-                .or_else(|| text.strip_prefix("bearer "))
-                .ok_or_else(unauthorized)?
-                .trim();
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            let token = bearer_token(&parts.headers).ok_or_else(unauthorized)?;
             let local = if state.oauth {
                 LocalUsers::Refused
             } else {

@@ -42,6 +42,15 @@ impl PublicUrl {
         self.scheme == "https"
     }
 
+    /// Whether the host is a loopback name or address (only this machine can reach it).
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// An absolute URL for `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -94,18 +103,23 @@ pub async fn check_host(State(state): State<AppState>, req: Request, next: Next)
 }
 
 /// 403 for a cookie-authenticated write or websocket upgrade whose Origin is not this server.
-/// Sign-in and sign-out always need a matching Origin. Bearer-token requests need none.
-pub async fn check_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Sign-in and sign-out always need a matching Origin. A request with a bearer token needs
+/// none, and is authenticated by its token alone: its cookies are dropped here, before the
+/// session layer reads them. Any other `Authorization` header changes nothing.
+pub async fn check_origin(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if super::auth::bearer_token(req.headers()).is_some() {
+        req.headers_mut().remove(header::COOKIE);
+        return next.run(req).await;
+    }
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let upgrade = req.headers().contains_key(header::UPGRADE);
-    let bearer = req.headers().contains_key(header::AUTHORIZATION);
     let has_cookie = req
         .headers()
         .get_all(header::COOKIE)
         .iter()
         .any(|c| c.to_str().is_ok_and(|c| c.contains("slipway_session=")));
     let auth_path = req.uri().path().starts_with("/auth/");
-    let needs_origin = (writes || upgrade) && !bearer && (has_cookie || (auth_path && writes));
+    let needs_origin = (writes || upgrade) && (has_cookie || (auth_path && writes));
     if needs_origin && !same_origin(&state, &req) {
         return (
             StatusCode::FORBIDDEN,
@@ -156,5 +170,15 @@ mod tests {
         assert_eq!(p.url("/apps"), "https://slipway.example.com/apps");
         assert!(PublicUrl::parse("slipway.example.com").is_err());
         assert!(PublicUrl::parse("ftp://x").is_err());
+        assert!(!p.is_loopback());
+        for url in [
+            "http://127.0.0.1:3000",
+            "http://localhost",
+            "http://[::1]:8080",
+            "http://127.1.2.3",
+        ] {
+            assert!(PublicUrl::parse(url).unwrap().is_loopback(), "{url}");
+        }
+        assert!(!PublicUrl::parse("http://10.0.0.1").unwrap().is_loopback());
     }
 }

@@ -116,8 +116,10 @@ pub fn router(state: AppState) -> Router {
                 }
             }
         })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_origin))
+        // The Origin check runs before the session layer: it drops the cookies of requests
+        // that a bearer token authenticates.
         .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_origin))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_host))
         .layer(CompressionLayer::new())
         .with_state(state)

@@ -1,10 +1,13 @@
-//! Sign-in with GitHub (DESIGN §7): the authorization-code flow with `state` kept in the
-//! session and checked, who may sign in (orgs, users, admins), the session id renewed.
-//! `?scope=repo` on the login asks again for the repository scopes, for attaching a
-//! repository with one's own GitHub account.
+//! Sign-in with GitHub (DESIGN §7): the authorization-code flow with `state` checked, who may
+//! sign in (orgs, users, admins), the session id renewed. The `state` and where to go after
+//! travel in a short-lived cookie sealed with the secret key, so an anonymous request to the
+//! login writes nothing to the database. `?scope=repo` on the login asks again for the
+//! repository scopes, for attaching a repository with one's own GitHub account. Who may sign
+//! in is checked again every few minutes ([`recheck_members`]): access ends when it should.
 
 use app::server::ssr::USER_ID;
 use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::Role;
 use oauth2::basic::BasicClient;
@@ -18,8 +21,11 @@ use tower_sessions::Session;
 
 use super::AppState;
 
-const STATE_KEY: &str = "oauth_state";
-const NEXT_KEY: &str = "oauth_next";
+/// The cookie that carries the sign-in's state through GitHub, and how long it lives.
+const STATE_COOKIE: &str = "slipway_oauth";
+const STATE_TTL_SECS: i64 = 600;
+/// What the cookie is sealed for.
+const STATE_PURPOSE: &str = "oauth-state";
 /// The scopes of a plain sign-in.
 const SIGN_IN_SCOPES: &str = "read:user read:org";
 
@@ -78,12 +84,50 @@ fn sign_in_failed() -> Response {
     Redirect::to("/ui/signin?error=failed").into_response()
 }
 
-/// `GET /auth/github/login`: off to GitHub, with a fresh `state` kept in the session.
-pub async fn login(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<LoginQuery>,
-) -> Response {
+/// What the state cookie holds.
+#[derive(serde::Serialize, Deserialize)]
+struct SignInState {
+    state: String,
+    next: String,
+    /// Unix seconds after which it is void.
+    expires: i64,
+}
+
+/// The `Set-Cookie` value of the state cookie: `value`, or removing it when `None`.
+fn state_cookie(state: &AppState, value: Option<&str>) -> String {
+    let secure = if state.public.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    match value {
+        Some(v) => format!(
+            "{STATE_COOKIE}={v}; Path=/auth/github; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax{secure}"
+        ),
+        None => format!("{STATE_COOKIE}=; Path=/auth/github; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
+    }
+}
+
+/// The sign-in state of the request's cookie, when it is ours, intact and not expired.
+fn read_state_cookie(state: &AppState, headers: &HeaderMap) -> Option<SignInState> {
+    use base64::Engine as _;
+    let value = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .find_map(|c| c.trim().strip_prefix(STATE_COOKIE)?.strip_prefix('='))?;
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .ok()?;
+    let plain = state.core.open_value(STATE_PURPOSE, &sealed)?;
+    let st: SignInState = serde_json::from_slice(&plain).ok()?;
+    (st.expires > chrono::Utc::now().timestamp()).then_some(st)
+}
+
+/// `GET /auth/github/login`: off to GitHub, with a fresh `state` in a sealed cookie.
+pub async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    use base64::Engine as _;
     let Some(policy) = state.github_sign_in.as_deref() else {
         return super::api::unknown_route();
     };
@@ -105,13 +149,21 @@ pub async fn login(
         .authorize_url(CsrfToken::new_random)
         .add_scopes(scopes.split(' ').map(|s| Scope::new(s.to_owned())))
         .url();
-    let next = super::auth::safe_next(&q.next).to_owned();
-    if session.insert(STATE_KEY, csrf.secret()).await.is_err()
-        || session.insert(NEXT_KEY, next).await.is_err()
-    {
+    let carried = SignInState {
+        state: csrf.secret().clone(),
+        next: super::auth::safe_next(&q.next).to_owned(),
+        expires: chrono::Utc::now().timestamp() + STATE_TTL_SECS,
+    };
+    let Ok(plain) = serde_json::to_vec(&carried) else {
         return sign_in_failed();
-    }
-    Redirect::to(url.as_str()).into_response()
+    };
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(state.core.seal_value(STATE_PURPOSE, &plain));
+    (
+        [(header::SET_COOKIE, state_cookie(&state, Some(&sealed)))],
+        Redirect::to(url.as_str()),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -122,38 +174,47 @@ pub struct CallbackQuery {
 }
 
 /// `GET /auth/github/callback`: checks `state`, trades the code for a token, asks GitHub who
-/// it is and which orgs they belong to, and signs them in when allowed.
+/// it is and which orgs they belong to, and signs them in when allowed. The state cookie is
+/// removed whatever happens.
 pub async fn callback(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
+) -> Response {
+    let clear = [(header::SET_COOKIE, state_cookie(&state, None))];
+    (
+        clear,
+        sign_in_from_github(&state, &session, &headers, q).await,
+    )
+        .into_response()
+}
+
+async fn sign_in_from_github(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    q: CallbackQuery,
 ) -> Response {
     let Some(policy) = state.github_sign_in.as_deref() else {
         return super::api::unknown_route();
     };
-    let expected: Option<String> = session.remove(STATE_KEY).await.ok().flatten();
-    let next: String = session
-        .remove(NEXT_KEY)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "/ui/apps".into());
+    let carried = read_state_cookie(state, headers);
     if let Some(e) = &q.error {
         tracing::info!(error = %e, "GitHub sign-in was not granted");
         return sign_in_failed();
     }
-    let (Some(code), Some(given), Some(expected)) = (q.code, q.state, expected) else {
-        tracing::warn!(
-            "GitHub sign-in refused: no code, or no state in the request or the session"
-        );
+    let (Some(code), Some(given), Some(carried)) = (q.code, q.state, carried) else {
+        tracing::warn!("GitHub sign-in refused: no code, or no state in the request or the cookie");
         return sign_in_failed();
     };
     // Both are random strings Slipway made; comparing them leaks nothing worth timing.
-    if given != expected {
-        tracing::warn!("GitHub sign-in refused: the state does not match the session's");
+    if given != carried.state {
+        tracing::warn!("GitHub sign-in refused: the state does not match the cookie's");
         return sign_in_failed();
     }
-    let token = match exchange(policy, &state, code).await {
+    let next = carried.next;
+    let token = match exchange(policy, state, code).await {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "GitHub sign-in failed: the code was not exchanged");
@@ -210,6 +271,61 @@ pub async fn callback(
     }
     tracing::info!(actor = %signed_in.login, role = %signed_in.role, "signed in with GitHub");
     Redirect::to(super::auth::safe_next(&next)).into_response()
+}
+
+/// Checks, every `every`, whether the GitHub users checked longest ago are still among who may
+/// sign in (with their own token, as at sign-in): one who is not, or whose token GitHub no
+/// longer accepts, is disabled, so their sessions and API tokens stop working. A GitHub that
+/// does not answer changes nothing. Runs until the process ends.
+pub async fn recheck_members(state: AppState, every: std::time::Duration) {
+    let Some(policy) = state.github_sign_in.clone() else {
+        return;
+    };
+    let Some(gh) = state.core.github_client().cloned() else {
+        return;
+    };
+    let tick = (every / 4).clamp(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(60),
+    );
+    loop {
+        tokio::time::sleep(tick).await;
+        let due = match state.core.users_to_recheck(every, 50).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot look up users to check again");
+                continue;
+            }
+        };
+        for (user, token) in due {
+            let allowed = match token {
+                None => Some(false),
+                Some(t) => match gh.user(&t).await {
+                    Err(slipway_core::github::GitHubError::BadCredentials) => Some(false),
+                    Err(e) => {
+                        tracing::warn!(login = %user.login, error = %e, "cannot check a user's membership now");
+                        None
+                    }
+                    Ok((u, _)) if policy.orgs.is_empty() => Some(policy.allows(&u.login, &[])),
+                    Ok((u, _)) => match gh.orgs(&t).await {
+                        Ok(orgs) => Some(policy.allows(&u.login, &orgs)),
+                        Err(slipway_core::github::GitHubError::BadCredentials) => Some(false),
+                        Err(e) => {
+                            tracing::warn!(login = %user.login, error = %e, "cannot check a user's membership now");
+                            None
+                        }
+                    },
+                },
+            };
+            if let Some(allowed) = allowed {
+                if let Err(e) = state.core.set_user_allowed(user.id, allowed).await {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot record a membership check");
+                } else if !allowed {
+                    tracing::info!(login = %user.login, "no longer allowed to sign in: access ended");
+                }
+            }
+        }
+    }
 }
 
 /// Trades the code for a token (the client credentials in the body, as GitHub documents);

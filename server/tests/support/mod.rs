@@ -117,6 +117,27 @@ impl Slipway {
         }
     }
 
+    /// An HTTP client acting as an admin who signed in with GitHub once (made in the database
+    /// at `db`), for servers with GitHub sign-in configured.
+    pub async fn github_admin(&self, db: &str, login: &str) -> Api {
+        let pool = sqlx::PgPool::connect(db).await.unwrap();
+        sqlx::query(
+            "insert into users (id, provider, provider_id, login, role)
+             values (gen_random_uuid(), 'github', $1, $2, 'admin')",
+        )
+        .bind(format!("{}", 90_000 + login.len()))
+        .bind(login)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        Api {
+            base: self.base.clone(),
+            token: Some(self.token(login)),
+            http: client(),
+        }
+    }
+
     pub fn anonymous(&self) -> Api {
         Api {
             base: self.base.clone(),
@@ -286,21 +307,23 @@ impl Api {
         self.get("/apps").await.json().as_array().unwrap().len()
     }
 
-    /// Waits until every release of `app` has finished deploying.
+    /// Waits until every release of `app` has finished deploying (or was skipped for a newer).
     pub async fn settled(&self, app: &str) -> Vec<serde_json::Value> {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let list = self.get(&format!("/apps/{app}/releases")).await.json();
             let list = list.as_array().unwrap().clone();
-            if list
-                .iter()
-                .all(|r| r["status"] == "succeeded" || r["status"] == "failed")
-            {
+            if list.iter().all(|r| {
+                r["status"] == "succeeded" || r["status"] == "failed" || r["status"] == "skipped"
+            }) {
                 return list;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "releases did not settle: {list:?}"
+                "releases did not settle: {:?}",
+                list.iter()
+                    .map(|r| format!("v{} {}", r["version"], r["status"]))
+                    .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -349,7 +372,7 @@ pub async fn settled(api: &Api, app: &str, version: i64) -> serde_json::Value {
         } else {
             a.json()
         };
-        if r["status"] == "succeeded" || r["status"] == "failed" {
+        if r["status"] == "succeeded" || r["status"] == "failed" || r["status"] == "skipped" {
             return r;
         }
         assert!(
