@@ -431,6 +431,7 @@ impl DockerRuntime {
     /// that are no longer current go; each app's current release runs behind its address.
     /// Run when a worker starts, and now and then.
     pub async fn reconcile(&self) -> anyhow::Result<()> {
+        tracing::debug!("reconcile started");
         let containers = self.containers(LABEL_APP).await?;
         let current: Vec<(Uuid, Uuid)> = sqlx::query_as(
             "select a.id, cur.id from apps a
@@ -507,7 +508,9 @@ impl DockerRuntime {
             }
         }
         self.follow_targets(None).await?;
-        self.remove_orphan_images().await
+        self.remove_orphan_images().await?;
+        tracing::debug!("reconciled");
+        Ok(())
     }
 
     /// Removes `slipway/…` images that no build keeps (their app was deleted, or a build

@@ -437,46 +437,230 @@ async fn a_long_build_does_not_hold_up_another_apps_deploy() {
     );
 }
 
+/// Waits for a whole reconcile pass that starts after `from` (a length of `s`'s log), which
+/// the test triggers by deleting an app. Needs `SLIPWAY_LOG` with `slipway_core::runtime=debug`.
+async fn reconciled_after(s: &Slipway, from: usize) {
+    support::eventually(Duration::from_secs(60), "a reconcile pass", || async {
+        let logs = s.logs();
+        let later = logs.get(from..).unwrap_or("");
+        later
+            .find("reconcile started")
+            .is_some_and(|at| later[at..].contains("reconciled"))
+    })
+    .await;
+}
+
+fn reconcile_logging(db: &str, key: &str, health: &str) -> Slipway {
+    Slipway::start(&[
+        ("DATABASE_URL", db),
+        ("SLIPWAY_SECRET_KEY", key),
+        ("SLIPWAY_HEALTH_TIMEOUT", health),
+        ("SLIPWAY_LOG", "info,slipway_core::runtime=debug"),
+    ])
+    .unwrap()
+}
+
+/// Releases a `docker://` image of the gated web app; answers once its container exists.
+async fn held_first_deploy(api: &Api, app: &str, app_id: &str, gate: &support::Gate) {
+    let tag = format!("slipway-test/gated-{}", gate.port);
+    support::gated_web_image(&tag, gate);
+    let b = api
+        .post(
+            &format!("/apps/{app}/builds"),
+            &json!({ "url": format!("docker://{tag}") }).to_string(),
+        )
+        .await;
+    let r = api
+        .post(
+            &format!("/apps/{app}/releases"),
+            &json!({ "slug": b.json()["id"] }).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    support::eventually(
+        Duration::from_secs(60),
+        "the deploy's container",
+        || async { !containers(app_id).is_empty() },
+    )
+    .await;
+}
+
 /// An app's first deploy is under way (its container exists, no release has succeeded yet)
 /// when another app is deleted, which makes every process reconcile: the new container is
 /// not taken for one of a deleted app.
 #[tokio::test]
 async fn a_reconcile_during_an_apps_first_deploy_leaves_its_container_alone() {
-    // Answers HTTP only after three seconds: the deploy waits in its health check.
-    support::docker_build(
-        "slipway-test/slow-start",
-        "FROM slipway-test/web\nCMD [\"sh\", \"-c\", \"sleep 3; mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p \\\"$PORT\\\" -h /www\"]\n",
-        &[],
-    );
-    let s = Slipway::on_fresh_database().await;
+    let (db, key) = (testkit::fresh_url().await, support::fresh_key());
+    let s = reconcile_logging(&db, &key, "300s");
     let api = s.admin();
     let app_id = api.create_app("first", "test").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
     api.create_app("doomed", "test").await;
-    let b = api
-        .post(
-            "/apps/first-test/builds",
-            &json!({ "url": "docker://slipway-test/slow-start" }).to_string(),
-        )
-        .await;
-    let r = api
-        .post(
-            "/apps/first-test/releases",
-            &json!({ "slug": b.json()["id"] }).to_string(),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while containers(&app_id).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the deploy never started a container"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let gate = support::Gate::new().await;
+    held_first_deploy(&api, "first-test", &app_id, &gate).await;
+    let from = s.logs().len();
     assert_eq!(api.delete("/apps/doomed-test").await.status, 200);
+    reconciled_after(&s, from).await;
+    gate.open();
     let v1 = support::settled(&api, "first-test", 1).await;
     assert_eq!(v1["status"], "succeeded", "{v1}");
+}
+
+/// A deploy whose health check outlasts a minute (SLIPWAY_HEALTH_TIMEOUT over 60 s) keeps its
+/// container through reconciles: it is not taken for an old release's.
+#[tokio::test]
+async fn a_reconcile_leaves_a_container_inside_a_long_health_window_alone() {
+    let (db, key) = (testkit::fresh_url().await, support::fresh_key());
+    let s = reconcile_logging(&db, &key, "300s");
+    let api = s.admin();
+    let app_id = api.create_app("patient", "test").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gate = support::Gate::new().await;
+    held_first_deploy(&api, "patient-test", &app_id, &gate).await;
+    let born = Instant::now();
+    // Past a minute old, still in its health check…
+    tokio::time::sleep(Duration::from_secs(62).saturating_sub(born.elapsed())).await;
+    api.create_app("doomed", "test").await;
+    let from = s.logs().len();
+    assert_eq!(api.delete("/apps/doomed-test").await.status, 200);
+    reconciled_after(&s, from).await;
+    assert_eq!(containers(&app_id).len(), 1, "the container is still there");
+    gate.open();
+    let v1 = support::settled(&api, "patient-test", 1).await;
+    assert_eq!(v1["status"], "succeeded", "{v1}");
+}
+
+/// The emergency action does not wait: a rollback deploys while a build of the same app runs.
+#[tokio::test]
+async fn a_rollback_deploys_while_a_build_of_the_same_app_runs() {
+    let s = Slipway::on_fresh_database().await;
+    let api = s.admin();
+    api.create_app("back", "test").await;
+    let v1 = deploy_image(&api, "back-test", "slipway-test/web").await;
+    assert_eq!(v1["status"], "succeeded", "{v1}");
+    assert_eq!(
+        api.patch("/apps/back-test/config-vars", r#"{"BROKEN":"yes"}"#)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        support::settled(&api, "back-test", 2).await["status"],
+        "succeeded"
+    );
+    let gate = support::Gate::new().await;
+    let b = api
+        .post(
+            "/apps/back-test/builds",
+            &json!({ "url": support::dockerfile_source(&format!(
+                "FROM slipway-test/busybox\nRUN echo started; {}\n",
+                gate.wait_shell()
+            )) })
+            .to_string(),
+        )
+        .await;
+    let build = b.json()["id"].as_str().unwrap().to_owned();
+    support::eventually(Duration::from_secs(90), "the build to run", || async {
+        api.get(&format!("/apps/back-test/builds/{build}/result"))
+            .await
+            .json()["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "started")
+    })
+    .await;
+    let r = api
+        .post("/apps/back-test/releases", r#"{"release":"v1"}"#)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let v3 = support::settled(&api, "back-test", 3).await;
+    assert_eq!(v3["status"], "succeeded", "{v3}");
+    assert_eq!(
+        api.get(&format!("/apps/back-test/builds/{build}"))
+            .await
+            .json()["status"],
+        "pending",
+        "the rollback did not wait for the build"
+    );
+    let url = api.get("/apps/back-test").await.json()["web_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!support::has(&support::env_at(&url).await, "BROKEN=yes"));
+    gate.open();
+    let (b, _) = support::build_finished(&api, "back-test", &build, Duration::from_secs(60)).await;
+    assert_eq!(b["status"], "succeeded");
+}
+
+/// The runtime holds the deploy's claim while it moves the address and removes containers: a
+/// deploy whose claim another worker took over removes only the container it started itself,
+/// never the one the newer claim runs.
+#[tokio::test]
+async fn a_deploy_whose_claim_was_taken_over_removes_only_its_own_container() {
+    use slipway_core::builds::BuildRequest;
+    use slipway_core::queue::{Deployment, Runtime};
+    use slipway_core::runtime::{DockerRuntime, RuntimeSettings};
+    let core = testkit::fresh_core().await;
+    let admin = core.local_admin("ops").await.unwrap().actor().unwrap();
+    let new = slipway_core::apps::NewApp {
+        name: domain::AppName::parse("fenced-test").unwrap(),
+        org: domain::SimpleName::parse("org", "default").unwrap(),
+        description: None,
+    };
+    let app = core.create_app(&admin, new).await.unwrap();
+    let build = BuildRequest {
+        url: "docker://slipway-test/web".into(),
+        ..Default::default()
+    };
+    let build = core.create_build(&admin, &app, build).await.unwrap();
+    let release = core
+        .deploy(&admin, &app, slipway_core::releases::SlugRef::Latest, None)
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let stale = core.claim_job("a", lease).await.unwrap().unwrap();
+    sqlx::query("update jobs set locked_until = now() - interval '1 second'")
+        .execute(core.pool())
+        .await
+        .unwrap();
+    let taken = core.claim_job("b", lease).await.unwrap().unwrap();
+    let port = testkit::free_port().unwrap();
+    let runtime = DockerRuntime::new(
+        core.clone(),
+        RuntimeSettings {
+            health_timeout: Duration::from_secs(30),
+            ports: (port, port),
+            host: "127.0.0.1".parse().unwrap(),
+            keep_releases: 20,
+        },
+    );
+    let deployment = |fence| Deployment {
+        app_id: app.id,
+        app_name: app.full_name(),
+        release_id: release.id,
+        version: release.version,
+        image: build.image.clone(),
+        config: Default::default(),
+        port: 9000,
+        fence: Some(fence),
+    };
+    let label = format!("slipway.release={}", release.id);
+    runtime.deploy(&deployment(taken.fence())).await.unwrap();
+    let newer = support::containers_with(&label);
+    assert_eq!(newer.len(), 1);
+    let refused = runtime.deploy(&deployment(stale.fence())).await;
+    assert!(refused.is_err(), "the stale claim's deploy is refused");
+    assert_eq!(
+        support::containers_with(&label),
+        newer,
+        "the newer claim's container stays, and the stale one's is gone"
+    );
+    for id in newer {
+        let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    }
 }

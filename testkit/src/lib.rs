@@ -29,16 +29,22 @@ pub fn cluster() -> &'static Cluster {
 }
 
 fn start() -> anyhow::Result<Cluster> {
-    use std::os::unix::process::CommandExt;
+    let dir = PathBuf::from(format!("/tmp/slwt-{}", std::process::id()));
+    let (port, _) = init_and_start(&dir)?;
+    Ok(Cluster { port, dir })
+}
+
+/// Makes a cluster in `dir` and starts it on a free port; answers the port and its server's
+/// process id.
+fn init_and_start(dir: &std::path::Path) -> anyhow::Result<(u16, u32)> {
     let bin =
         pgtools::find_bin_dir().ok_or_else(|| anyhow::anyhow!("PostgreSQL binaries not found"))?;
     let who = pgtools::run_as();
     sweep_leftovers();
-    let dir = PathBuf::from(format!("/tmp/slwt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir.join("sock"))?;
     if let Some(w) = who {
-        for d in [dir.clone(), dir.join("sock")] {
+        for d in [dir.to_path_buf(), dir.join("sock")] {
             std::os::unix::fs::chown(&d, Some(w.uid), Some(w.gid))?;
         }
     }
@@ -63,14 +69,25 @@ fn start() -> anyhow::Result<Cluster> {
         String::from_utf8_lossy(&out.stderr)
     );
     let port = free_port()?;
+    let pid = spawn_postgres(dir, port)?;
+    Ok((port, pid))
+}
+
+/// Starts the server of the cluster in `dir` on `port` and waits until it accepts connections;
+/// answers its process id. It receives SIGQUIT when the test process ends.
+fn spawn_postgres(dir: &std::path::Path, port: u16) -> anyhow::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let bin =
+        pgtools::find_bin_dir().ok_or_else(|| anyhow::anyhow!("PostgreSQL binaries not found"))?;
+    let who = pgtools::run_as();
     let (tx, rx) = std::sync::mpsc::channel();
-    // The thread that spawns postgres must outlive every test: PDEATHSIG follows the thread.
-    let (bin2, data2, sock) = (bin.clone(), data.clone(), dir.join("sock"));
+    // The thread that spawns postgres must outlive it: PDEATHSIG follows the thread.
+    let (data, sock) = (dir.join("data"), dir.join("sock"));
     std::thread::Builder::new()
         .name("test-postgres".into())
         .spawn(move || {
-            let mut cmd = pgtools::command(&bin2, "postgres", who);
-            cmd.arg("-D").arg(&data2).args([
+            let mut cmd = pgtools::command(&bin, "postgres", who);
+            cmd.arg("-D").arg(&data).args([
                 "-c",
                 "listen_addresses=127.0.0.1",
                 "-p",
@@ -95,23 +112,87 @@ fn start() -> anyhow::Result<Cluster> {
                     Ok(())
                 });
             }
-            let child = cmd.spawn();
-            let ok = child.is_ok();
-            tx.send(child.map(|_| ())).ok();
-            if ok {
-                loop {
-                    std::thread::park();
+            match cmd.spawn() {
+                Ok(mut child) => {
+                    tx.send(Ok(child.id())).ok();
+                    // Reaped here, so a stopped server leaves no zombie.
+                    let _ = child.wait();
+                    // Keep the thread (and so PDEATHSIG) alive no longer than the server.
+                }
+                Err(e) => {
+                    tx.send(Err(e)).ok();
                 }
             }
         })?;
-    rx.recv()??;
+    let pid = rx.recv()??;
     // Wait until it accepts connections.
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "the test cluster did not start");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the test cluster did not accept connections within 30 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Ok(Cluster { port, dir })
+    Ok(pid)
+}
+
+/// A cluster of one test's own, which the test can stop and start again (a database
+/// restart), on the same port and data.
+pub struct PrivateCluster {
+    pub port: u16,
+    dir: PathBuf,
+    pid: std::sync::Mutex<Option<u32>>,
+}
+
+impl PrivateCluster {
+    pub fn start() -> anyhow::Result<PrivateCluster> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = PathBuf::from(format!("/tmp/slwt-{}-own{n}", std::process::id()));
+        let (port, pid) = init_and_start(&dir)?;
+        Ok(PrivateCluster {
+            port,
+            dir,
+            pid: std::sync::Mutex::new(Some(pid)),
+        })
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server (fast shutdown: connections are closed) and waits until it is gone.
+    pub fn stop(&self) {
+        let Some(pid) = self.pid.lock().unwrap().take() else {
+            return;
+        };
+        unsafe {
+            libc::kill(pid as i32, libc::SIGINT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not stop within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn restart(&self) {
+        let pid = spawn_postgres(&self.dir, self.port).expect("PostgreSQL starts again");
+        *self.pid.lock().unwrap() = Some(pid);
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Removes data directories of test processes that are gone.
@@ -120,6 +201,7 @@ fn sweep_leftovers() {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(pid) = name
             .strip_prefix("slwt-")
+            .and_then(|p| p.split('-').next())
             .and_then(|p| p.parse::<u32>().ok())
         {
             if !PathBuf::from(format!("/proc/{pid}")).exists() {

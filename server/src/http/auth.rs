@@ -133,10 +133,7 @@ impl FromRequestParts<AppState> for ApiActor {
             return match state.core.authenticate_token(token, local).await {
                 Ok(Some(actor)) => Ok(ApiActor(actor)),
                 Ok(None) => Err(unauthorized()),
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "token check failed");
-                    Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
-                }
+                Err(e) => Err(super::api::ApiError::from(e).into_response()),
             };
         }
         let session = Session::from_request_parts(parts, state)

@@ -460,3 +460,109 @@ pub async fn env_at(url: &str) -> String {
 pub fn has(env: &str, line: &str) -> bool {
     env.lines().any(|l| l == line)
 }
+
+/// A gate the test opens: a build step or an app's container waits on it over HTTP (from the
+/// container, at its network's gateway), so a test holds a build or a deploy open for exactly
+/// as long as it needs, whatever the machine's speed.
+pub struct Gate {
+    pub port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Gate {
+    /// A closed gate on a free port of every address (containers reach it through their
+    /// gateway).
+    pub async fn new() -> Gate {
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = open.clone();
+        let task = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    continue;
+                };
+                let open = flag.load(std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let _ = s.read(&mut buf).await;
+                    let answer: &[u8] = if open {
+                        b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nopen"
+                    } else {
+                        b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 6\r\n\r\nclosed"
+                    };
+                    let _ = s.write_all(answer).await;
+                });
+            }
+        });
+        Gate { port, open, task }
+    }
+
+    pub fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Shell that waits until the gate opens, printing `waiting at the gate` about every
+    /// second meanwhile (for a Dockerfile's RUN or a container's command).
+    pub fn wait_shell(&self) -> String {
+        format!(
+            "gw=$(ip route | awk '/^default/ {{print $3}}'); n=0; until wget -q -O /dev/null \"http://$gw:{}/\"; do n=$((n+1)); [ $((n % 5)) -eq 1 ] && echo \"waiting at the gate\"; sleep 0.2; done; echo \"through the gate\"",
+            self.port
+        )
+    }
+}
+
+/// Builds (once per tag) an image of `slipway-test/web` whose container waits on `gate`
+/// before it serves: a deploy stays inside its health check until the test opens the gate.
+pub fn gated_web_image(tag: &str, gate: &Gate) {
+    docker_build(
+        tag,
+        &format!(
+            "FROM slipway-test/web\nCMD [\"sh\", \"-c\", {}]\n",
+            serde_json::to_string(&format!(
+                "{}; mkdir -p /www && env > /www/env.txt && echo ok > /www/index.html && exec httpd -f -p \"$PORT\" -h /www",
+                gate.wait_shell()
+            ))
+            .unwrap()
+        ),
+        &[],
+    );
+}
+
+/// The ids of containers on the engine with `label` (`key=value`), running or not.
+pub fn containers_with(label: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--no-trunc", "--filter"])
+        .arg(format!("label={label}"))
+        .output()
+        .expect("the docker CLI runs");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits up to `limit` for `what` to hold, checking every 100 ms; panics naming `waiting_for`.
+pub async fn eventually<F, Fut>(limit: Duration, waiting_for: &str, mut what: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while !what().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {limit:?} for {waiting_for}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
