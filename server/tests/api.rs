@@ -818,3 +818,180 @@ async fn a_viewer_reads_with_masked_values_and_cannot_write() {
         1
     );
 }
+
+#[tokio::test]
+async fn only_a_bearer_token_skips_the_origin_check_and_then_it_alone_authenticates() {
+    let s = Slipway::on_fresh_database().await;
+    let browser = s.browser().await;
+    let form = [
+        ("name", "csrf"),
+        ("space", "prod"),
+        ("org", ""),
+        ("description", ""),
+    ];
+    // A cross-site form post that carries the session cookie and some other Authorization
+    // header is still a cookie-authenticated write: it needs this server's Origin.
+    let r = browser
+        .post(s.url("/api/create_app"))
+        .header("Authorization", "Basic b3BzOnNlY3JldA==")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // With a bearer token the cookie does not count: a token that is not one is refused, even
+    // with the admin's session cookie beside it.
+    let r = browser
+        .post(s.url("/api/create_app"))
+        .header("Authorization", "Bearer slw_not-a-token")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 200);
+    let r = browser
+        .post(s.url("/apps"))
+        .header("Authorization", "Bearer slw_not-a-token")
+        .header("content-type", "application/json")
+        .body(r#"{"name":"csrf","space":"prod"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(s.admin().app_count().await, 0);
+    // The same form from this server's page works.
+    let (status, _) = s.server_fn(&browser, "create_app", &form).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_webhook_answers_alike_for_an_unknown_app_and_one_without_a_repository() {
+    let s = Slipway::on_fresh_database().await;
+    let api = s.admin();
+    api.create_app("web", "prod").await;
+    let anon = s.anonymous();
+    let push = |app: &'static str| {
+        let anon = anon.clone();
+        async move {
+            anon.call(
+                "POST",
+                &format!("/apps/{app}/builds/auto/github"),
+                Some(r#"{"zen":"hi"}"#),
+                &[
+                    ("X-GitHub-Event", "ping"),
+                    ("X-Hub-Signature-256", "sha256=00"),
+                ],
+            )
+            .await
+        }
+    };
+    let (unknown, bare) = (push("nope-prod").await, push("web-prod").await);
+    assert_eq!((unknown.status, bare.status), (404, 404));
+    assert_eq!(unknown.text, bare.text);
+    assert!(!bare.text.contains("web-prod"), "{}", bare.text);
+}
+
+#[tokio::test]
+async fn secrets_in_a_source_url_never_reach_a_viewer() {
+    let s = Slipway::on_fresh_database().await;
+    let api = s.admin();
+    api.create_app("web", "prod").await;
+    // Port 9 on loopback: nothing listens, the fetch fails with a reason.
+    let url =
+        "http://user:p4ssw0rd@127.0.0.1:9/app.tgz?X-Amz-Signature=s1gnature&token=t0ken#fr4gment";
+    let b = api
+        .post("/apps/web-prod/builds", &json!({ "url": url }).to_string())
+        .await;
+    assert_eq!(b.status, 201, "{}", b.text);
+    let id = b.json()["id"].as_str().unwrap().to_owned();
+    let (done, lines) =
+        support::build_finished(&api, "web-prod", &id, std::time::Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "failed");
+    let shown = done["source_blob"]["url"].as_str().unwrap().to_owned();
+    assert_eq!(shown, "http://127.0.0.1:9/app.tgz?…#…");
+    assert!(lines.contains(&format!("Fetching {shown}")), "{lines:?}");
+    let everything = format!(
+        "{} {} {} {}",
+        api.get("/apps/web-prod/builds").await.text,
+        lines.join("\n"),
+        s.browser()
+            .await
+            .get(s.url(&format!("/ui/apps/web-prod/builds/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        s.logs()
+    );
+    for secret in ["p4ssw0rd", "s1gnature", "t0ken", "fr4gment"] {
+        assert!(!everything.contains(secret), "{secret} was shown");
+    }
+}
+
+#[tokio::test]
+async fn unicode_in_urls_and_names_is_answered_never_panics() {
+    let s = Slipway::on_fresh_database().await;
+    let api = s.admin();
+    api.create_app("web", "prod").await;
+    for url in [
+        "€€€€€€",
+        "dat€:x",
+        "€€://x",
+        "docker://€",
+        "https://exa€mple.com/a.tgz?€=€#€",
+    ] {
+        let b = api
+            .post("/apps/web-prod/builds", &json!({ "url": url }).to_string())
+            .await;
+        assert!(
+            b.status == 201 || b.status == 422,
+            "{url}: {} {}",
+            b.status,
+            b.text
+        );
+    }
+    for path in [
+        "/apps/€€€-prod",
+        "/apps/web-prod/releases/v€",
+        "/apps/web-prod/builds/€€",
+    ] {
+        assert_eq!(api.get(path).await.status, 404, "{path}");
+    }
+    assert_eq!(api.get("/healthz").await.status, 200, "still serving");
+    assert!(!s.logs().contains("panicked"), "{}", s.logs());
+}
+
+#[tokio::test]
+async fn expired_sessions_are_purged_when_the_server_starts() {
+    let url = testkit::fresh_url().await;
+    let key = support::fresh_key();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("SLIPWAY_SECRET_KEY", key.as_str()),
+    ];
+    drop(Slipway::start(&env).unwrap());
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(
+        "insert into tower_sessions.session (id, data, expiry_date)
+         values ('expired-one', '\\x00', now() - interval '1 day'),
+                ('live-one', '\\x00', now() + interval '1 day')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let _s = Slipway::start(&env).unwrap();
+    support::eventually(
+        std::time::Duration::from_secs(30),
+        "the expired session to go",
+        || async {
+            let ids: Vec<String> = sqlx::query_scalar("select id from tower_sessions.session")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            ids == ["live-one"]
+        },
+    )
+    .await;
+}

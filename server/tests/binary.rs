@@ -46,6 +46,24 @@ fn help_lists_every_option_with_its_variable_and_default() {
 }
 
 #[tokio::test]
+async fn a_public_url_beyond_loopback_without_oauth_is_refused() {
+    // Behind a reverse proxy the bind address is loopback, yet anyone can reach the server.
+    let url = testkit::fresh_url().await;
+    let key = support::fresh_key();
+    let err = Slipway::start(&[
+        ("DATABASE_URL", &url),
+        ("SLIPWAY_SECRET_KEY", &key),
+        ("SLIPWAY_PUBLIC_URL", "https://slipway.example.com"),
+    ])
+    .err()
+    .expect("slipway refuses to start");
+    assert!(
+        err.contains("refusing to serve https://slipway.example.com without GitHub sign-in"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn listening_beyond_loopback_without_oauth_is_refused() {
     let url = testkit::fresh_url().await;
     let key = support::fresh_key();

@@ -201,6 +201,31 @@ async fn unpacking_attacks_fail_with_their_reason_and_write_nothing_outside() {
             "The source has no Dockerfile at its root.",
         ),
         (
+            "control character",
+            tar_gz(&[
+                E::File("Dockerfile", DOCKERFILE_SMALL),
+                E::File("evil\u{1b}[2Jname", b"x"),
+            ]),
+            "a name with a control character",
+        ),
+        (
+            "truncated",
+            {
+                let whole = tar_gz(&[
+                    E::File("Dockerfile", DOCKERFILE_SMALL),
+                    E::File("data", &[7u8; 300_000]),
+                ]);
+                let mut raw = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&whole[..]), &mut raw)
+                    .unwrap();
+                raw.truncate(100_000);
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(&raw).unwrap();
+                gz.finish().unwrap()
+            },
+            "cannot be read",
+        ),
+        (
             "not an archive",
             b"just some text".to_vec(),
             "is not a .tar.gz, .tgz, .tar or .zip archive",
@@ -667,5 +692,267 @@ async fn a_build_is_watched_live_through_another_process_across_a_reconnect() {
         (n - 2..=n)
             .map(|s| (s, stored[s as usize - 1].clone()))
             .collect::<Vec<_>>()
+    );
+}
+
+/// A multipart form body with one file field `archive`; answers the body and its content type.
+fn multipart(file_name: &str, bytes: &[u8]) -> (Vec<u8>, String) {
+    let boundary = format!("slipway-{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"url\"\r\n\r\n\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"{file_name}\"\r\nContent-Type: application/gzip\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (body, format!("multipart/form-data; boundary={boundary}"))
+}
+
+/// Uploads `archive` through the build form as the signed-in `browser`; answers the status and
+/// where it leads.
+async fn upload(
+    s: &Slipway,
+    browser: &reqwest::Client,
+    app: &str,
+    name: &str,
+    archive: &[u8],
+) -> (u16, String) {
+    let (body, content_type) = multipart(name, archive);
+    let r = browser
+        .post(s.url(&format!("/ui/apps/{app}/builds")))
+        .header("Origin", &s.base)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let to = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (r.status().as_u16(), to)
+}
+
+/// Random bytes, so nothing compresses them and they are easy to look for.
+fn noise(n: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        v.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+#[tokio::test]
+async fn an_upload_streams_into_sealed_chunks_within_the_limit_and_can_be_built_again() {
+    let db = testkit::fresh_url().await;
+    let s = Slipway::start(&[
+        ("DATABASE_URL", &db),
+        ("SLIPWAY_SECRET_KEY", &support::fresh_key()),
+        ("SLIPWAY_MAX_SOURCE_BYTES", "5MB"),
+    ])
+    .unwrap();
+    let api = s.admin();
+    api.create_app("up", "test").await;
+    let browser = s.browser().await;
+    let payload = noise(3_000_000);
+    let archive = tar_gz(&[
+        E::File("Dockerfile", DOCKERFILE_SMALL),
+        E::File("payload.bin", &payload),
+    ]);
+    let (status, to) = upload(&s, &browser, "up-test", "app.tgz", &archive).await;
+    assert_eq!(status, 303, "{to}");
+    let id = to.rsplit('/').next().unwrap().to_owned();
+    let (b, lines) = support::build_finished(&api, "up-test", &id, Duration::from_secs(120)).await;
+    assert_eq!(b["status"], "succeeded", "{lines:?}");
+    assert_eq!(b["source_blob"]["url"], "upload:app.tgz");
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let chunks: Vec<Vec<u8>> = sqlx::query_scalar("select data_enc from source_uploads order by n")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(
+        chunks.len() >= 3,
+        "{} chunks of at most 1 MiB",
+        chunks.len()
+    );
+    let probe = &archive[archive.len() / 2..archive.len() / 2 + 32];
+    assert!(
+        !chunks.iter().any(|c| c.windows(32).any(|w| w == probe)),
+        "the upload is stored sealed"
+    );
+    let again = api
+        .call("PUT", &format!("/apps/up-test/builds/{id}"), None, &[])
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    let again = again.json()["id"].as_str().unwrap().to_owned();
+    let (b, _) = support::build_finished(&api, "up-test", &again, Duration::from_secs(120)).await;
+    assert_eq!(b["status"], "succeeded", "a rebuild reads the same upload");
+
+    // Over SLIPWAY_MAX_SOURCE_BYTES: 413, no build, nothing kept.
+    let builds = api
+        .get("/apps/up-test/builds")
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .len();
+    let huge = tar_gz(&[
+        E::File("Dockerfile", DOCKERFILE_SMALL),
+        E::File("big", &noise(6_000_000)),
+    ]);
+    let (status, _) = upload(&s, &browser, "up-test", "big.tgz", &huge).await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        api.get("/apps/up-test/builds")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        builds
+    );
+    let stored: i64 = sqlx::query_scalar("select count(distinct id) from source_uploads")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "only the first upload is kept");
+}
+
+#[tokio::test]
+async fn uploads_of_builds_older_than_the_kept_releases_are_removed() {
+    let db = testkit::fresh_url().await;
+    let s = Slipway::start(&[
+        ("DATABASE_URL", &db),
+        ("SLIPWAY_SECRET_KEY", &support::fresh_key()),
+        ("SLIPWAY_KEEP_RELEASES", "1"),
+    ])
+    .unwrap();
+    let api = s.admin();
+    api.create_app("kept", "test").await;
+    let browser = s.browser().await;
+    let mut ids = Vec::new();
+    for v in 1..=3 {
+        let archive = tar_gz(&[
+            E::File("Dockerfile", b"FROM slipway-test/web\n"),
+            E::File("n", format!("{v} {}", uuid::Uuid::new_v4()).as_bytes()),
+        ]);
+        let (status, to) = upload(&s, &browser, "kept-test", &format!("v{v}.tgz"), &archive).await;
+        assert_eq!(status, 303);
+        let id = to.rsplit('/').next().unwrap().to_owned();
+        let (b, lines) =
+            support::build_finished(&api, "kept-test", &id, Duration::from_secs(120)).await;
+        assert_eq!(b["status"], "succeeded", "{lines:?}");
+        let r = api
+            .post(
+                "/apps/kept-test/releases",
+                &json!({ "slug": id }).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(
+            support::settled(&api, "kept-test", v).await["status"],
+            "succeeded"
+        );
+        ids.push(id);
+    }
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let left: i64 = sqlx::query_scalar("select count(distinct id) from source_uploads")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "only the kept release's upload remains");
+    let old = api
+        .call(
+            "PUT",
+            &format!("/apps/kept-test/builds/{}", ids[0]),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(old.status, 409, "{}", old.text);
+    assert!(old.text.contains("no longer kept"), "{}", old.text);
+    let kept = api
+        .call(
+            "PUT",
+            &format!("/apps/kept-test/builds/{}", ids[2]),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(kept.status, 201, "{}", kept.text);
+}
+
+#[tokio::test]
+async fn long_lines_are_cut_and_a_log_past_its_limit_is_truncated_while_the_build_goes_on() {
+    let s = Slipway::start(&[
+        ("DATABASE_URL", &testkit::fresh_url().await),
+        ("SLIPWAY_SECRET_KEY", &support::fresh_key()),
+        ("SLIPWAY_MAX_LOG_BYTES", "200KB"),
+    ])
+    .unwrap();
+    let api = s.admin();
+    api.create_app("chatty", "test").await;
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let dockerfile = format!(
+        "FROM slipway-test/busybox\nRUN echo {nonce}; head -c 40000 /dev/zero | tr '\\0' a; echo; echo after the long line\nRUN i=0; while [ $i -lt 4000 ]; do echo \"line $i of a chatty build, padded to be somewhat long\"; i=$((i+1)); done\nRUN echo still building\n"
+    );
+    let b = build(
+        &api,
+        "chatty-test",
+        json!({ "url": support::dockerfile_source(&dockerfile) }),
+    )
+    .await;
+    let (b, lines) = finished(&api, "chatty-test", &b, Duration::from_secs(180)).await;
+    assert_eq!(
+        b["status"], "succeeded",
+        "the build goes on past the log's limit"
+    );
+    assert_eq!(lines.last().unwrap(), "Finished: SUCCESS");
+    let cut: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.ends_with(" [line continues]"))
+        .collect();
+    assert_eq!(cut.len(), 2, "a 40,000-byte line in three pieces");
+    assert!(cut
+        .iter()
+        .all(|l| l.len() == 16 * 1024 + " [line continues]".len()));
+    let at = lines
+        .iter()
+        .position(|l| l.ends_with(" [line continues]"))
+        .unwrap();
+    assert_eq!(lines[at + 2].len(), 40_000 - 2 * 16 * 1024);
+    assert!(lines.contains(&"after the long line".to_owned()));
+    let truncated: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("SLIPWAY_MAX_LOG_BYTES"))
+        .collect();
+    assert_eq!(truncated.len(), 1, "said once");
+    assert!(
+        !lines.contains(&"still building".to_owned()),
+        "nothing kept past the limit"
+    );
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    assert!(bytes < 210_000, "{bytes} bytes kept");
+    // The raw download streams the same lines.
+    let raw = s
+        .browser()
+        .await
+        .get(s.url(&format!(
+            "/ui/apps/chatty-test/builds/{}/log.txt",
+            b["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        raw,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>()
     );
 }

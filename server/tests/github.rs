@@ -408,6 +408,125 @@ async fn a_used_code_is_refused_by_github_with_a_200_error_and_signs_nobody_in()
     assert!(!s.logs().contains(CLIENT_SECRET), "no secret in the logs");
 }
 
+/// How many sessions the database holds.
+async fn session_rows(db: &str) -> i64 {
+    let pool = sqlx::PgPool::connect(db).await.unwrap();
+    let n = sqlx::query_scalar("select count(*) from tower_sessions.session")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+#[tokio::test]
+async fn anonymous_sign_in_starts_write_nothing_to_the_database() {
+    let w = World::new().await;
+    let (s, db) = w.slipway(&[]).await;
+    for _ in 0..20 {
+        let r = browser()
+            .get(s.url("/auth/github/login?next=/ui/apps"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_redirection());
+    }
+    assert_eq!(
+        session_rows(&db).await,
+        0,
+        "no session row per anonymous request"
+    );
+    // The state travels in a sealed cookie that a sign-in still completes with.
+    let http = browser();
+    assert_eq!(
+        sign_in(&s, &w.gh, &http, "jdoe", "next=/ui/apps").await,
+        "/ui/apps"
+    );
+    assert_eq!(session_rows(&db).await, 1);
+}
+
+#[tokio::test]
+async fn access_ends_when_github_no_longer_lists_the_user() {
+    let w = World::new().await;
+    let (s, _) = w.slipway(&[("SLIPWAY_ACCESS_RECHECK", "1s")]).await;
+    let http = signed_in(&s, &w, "dev").await;
+    let api = api_as(&s, "dev");
+    assert_eq!(api.get("/apps").await.status, 200);
+    assert_eq!(
+        http.get(s.url("/ui/apps")).send().await.unwrap().status(),
+        200
+    );
+    // dev leaves acme on GitHub.
+    w.gh.add_user(User {
+        id: 1004,
+        login: "dev".into(),
+        name: "A Developer".into(),
+        email: Some("dev@example.com".into()),
+        orgs: vec![],
+    });
+    support::eventually(
+        Duration::from_secs(30),
+        "dev's token to stop working",
+        || async { api.get("/apps").await.status == 401 },
+    )
+    .await;
+    let page = http.get(s.url("/ui/apps")).send().await.unwrap();
+    assert_eq!(page.status(), 303, "the session no longer signs dev in");
+    // Signing in again is refused now; back in acme, it works again.
+    assert_eq!(
+        sign_in(&s, &w.gh, &browser(), "dev", "").await,
+        "/ui/signin?error=not-allowed"
+    );
+    w.gh.add_user(User {
+        id: 1004,
+        login: "dev".into(),
+        name: "A Developer".into(),
+        email: Some("dev@example.com".into()),
+        orgs: vec!["acme".into()],
+    });
+    signed_in(&s, &w, "dev").await;
+    assert_eq!(api.get("/apps").await.status, 200);
+}
+
+#[tokio::test]
+async fn an_admin_taken_off_the_list_is_a_default_user_at_the_next_sign_in() {
+    let w = World::new().await;
+    let db = testkit::fresh_url().await;
+    let key = support::fresh_key();
+    let (web, gh_api) = (w.gh.web_url(), w.gh.api_url());
+    let env = |admins: &'static str| {
+        vec![
+            ("DATABASE_URL", db.clone()),
+            ("SLIPWAY_SECRET_KEY", key.clone()),
+            ("SLIPWAY_GITHUB_URL", web.clone()),
+            ("SLIPWAY_GITHUB_API_URL", gh_api.clone()),
+            ("SLIPWAY_GITHUB_CLIENT_ID", CLIENT_ID.into()),
+            ("SLIPWAY_GITHUB_CLIENT_SECRET", CLIENT_SECRET.into()),
+            ("SLIPWAY_GITHUB_USERS", "boss".into()),
+            ("SLIPWAY_ADMINS", admins.into()),
+        ]
+    };
+    let start = |admins: &'static str| {
+        let env = env(admins);
+        let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Slipway::start(&refs).expect("slipway starts")
+    };
+    let s = start("boss");
+    let http = signed_in(&s, &w, "boss").await;
+    assert_eq!(
+        api_as(&s, "boss").create_app("web", "prod").await["name"],
+        "web-prod"
+    );
+    drop(http);
+    drop(s);
+    let s = start("");
+    signed_in(&s, &w, "boss").await;
+    let r = api_as(&s, "boss")
+        .post("/apps", r#"{"name":"more","space":"prod"}"#)
+        .await;
+    assert_eq!(r.status, 403, "boss is a viewer now: {}", r.text);
+}
+
 #[tokio::test]
 async fn someone_outside_the_allowed_orgs_is_refused_with_a_clear_page() {
     let w = World::new().await;
@@ -985,6 +1104,26 @@ async fn my_github_account_asks_github_again_for_exactly_the_repo_scopes_and_com
     let info = api.get("/apps/web-prod/builds/auto/github").await.json();
     assert_eq!(info["username"], "jdoe");
     assert_eq!(w.gh.hooks("acme/web").len(), 1);
+}
+
+#[tokio::test]
+async fn deleting_an_app_deletes_its_webhook() {
+    let w = World::new().await;
+    let (s, _) = w.slipway(&[]).await;
+    let (_, api) = boss_with_web_prod(&s, &w).await;
+    let r = attach(
+        &api,
+        json!({"app": "web-prod", "repo": w.repo_url(), "branch": "master",
+                    "username": "jdoe", "token": FULL_TOKEN}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(w.gh.hooks("acme/web").len(), 1);
+    assert_eq!(api.delete("/apps/web-prod").await.status, 200);
+    assert!(
+        w.gh.hooks("acme/web").is_empty(),
+        "the webhook went with the app"
+    );
 }
 
 #[tokio::test]
