@@ -6,6 +6,7 @@
 #   scripts/bench.sh            (RELEASES=10000 DURATION=20s by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/wait.sh
 scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 RELEASES=${RELEASES:-10000}
@@ -21,7 +22,7 @@ export SLIPWAY_DATA_DIR=$data SLIPWAY_ADDR=127.0.0.1:$PORT SLIPWAY_LOG=warn SLIP
 "$bin" serve >/dev/null &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
-until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null; do sleep 0.2; done
+wait_for "slipway to answer on port $PORT" 120 curl -sf "http://127.0.0.1:$PORT/healthz" -o /dev/null
 base=http://127.0.0.1:$PORT
 token=$("$bin" token create --user bench)
 
@@ -41,8 +42,18 @@ t = time.time(); ts = [threading.Thread(target=work, args=(k,)) for k in range(8
 [x.start() for x in ts]; [x.join() for x in ts]
 print(f"   {n} releases in {time.time() - t:.1f}s", file=sys.stderr)
 PY
-# Wait for the worker to deploy them all (the page shows statuses).
-until [ "$(curl -s -H "Authorization: Bearer $token" -H 'Range: version ..; max=1, order=desc' $base/apps/bench-perf/releases | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["status"])')" = succeeded ]; do sleep 1; done
+# Wait for the worker to settle them all (the newest deployed; the others deployed or skipped
+# as superseded). A release that fails, or a worker that never gets there, ends the benchmark.
+newest_status() {
+  curl -s -H "Authorization: Bearer $token" -H 'Range: version ..; max=1, order=desc' \
+    "$base/apps/bench-perf/releases" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["status"])'
+}
+newest_settled() {
+  local st; st=$(newest_status)
+  [ "$st" = failed ] && { echo "the newest release failed to deploy" >&2; exit 1; }
+  [ "$st" = succeeded ]
+}
+wait_for "the newest of $RELEASES releases to deploy" 900 newest_settled
 
 # Measure the steady state: let PostgreSQL do what autovacuum would soon do after 10,000
 # inserts (statistics, visibility map, hint bits). Measured right after the inserts, every

@@ -26,7 +26,8 @@ fi
 # frontend is left out: with it, cargo would build `app` with both its ssr and hydrate
 # features, and the slipway binary the tests use would not be the one that ships.
 echo "==> cargo test"
-cargo test --workspace --exclude frontend --no-fail-fast
+# The archive property test runs a fixed number of cases, so the run's time is known.
+PROPTEST_CASES=${PROPTEST_CASES:-256} cargo test --workspace --exclude frontend --no-fail-fast
 
 echo "==> build (site and binary, as shipped; the GitHub stand-in for Playwright)"
 cargo leptos build
@@ -36,6 +37,9 @@ echo "==> Playwright (Debian's Chromium)"
 SLIPWAY_BIN="$target_dir/debug/slipway" SLIPWAY_SITE_ROOT="$PWD/target/site" \
   GITHUB_STAND_IN="$target_dir/debug/github-stand-in" \
   npx playwright test --config end2end/playwright.config.ts
+
+echo "==> the Akkeris CLI (when ../shared/akkeris-cli.sh is there)"
+SLIPWAY_BIN="$target_dir/debug/slipway" scripts/cli-test.sh
 
 # Podman last, alone: its service and dockerd both program the host's firewall.
 echo "==> the same build and deploy on Podman"

@@ -2,7 +2,7 @@ import { test, expect } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { api, hydrated, signIn, sourceArchive } from './helpers';
+import { api, gate, hydrated, signIn, sourceArchive } from './helpers';
 
 /** The log lines on the page: [seq, text] in document order. */
 async function logLines(page: import('@playwright/test').Page): Promise<[number, string][]> {
@@ -20,7 +20,9 @@ test('a build started from the browser streams live, survives a reload, and depl
   await page.getByRole('switch').click();
   await expect(page.getByRole('switch')).toHaveAttribute('aria-checked', 'true');
 
-  await page.getByLabel('or upload an archive').setInputFiles(sourceArchive(200));
+  // The build waits at a gate after line 100 until the test has seen what it looks for.
+  const held = await gate();
+  await page.getByLabel('or upload an archive').setInputFiles(sourceArchive(200, { gate: held, after: 100 }));
   await page.getByRole('button', { name: 'Build', exact: true }).click();
   await expect(page).toHaveURL(/\/ui\/apps\/[^/]+\/builds\/[0-9a-f-]{36}$/);
   await hydrated(page);
@@ -34,7 +36,9 @@ test('a build started from the browser streams live, survives a reload, and depl
   await page.reload();
   await hydrated(page);
   await expect(page.locator('.link-state')).toHaveText('Live');
+  held.open();
   await expect(page.getByText('Finished: SUCCESS')).toBeVisible({ timeout: 45_000 });
+  held.close();
   await expect(page.locator('.title-row .status')).toHaveText('succeeded');
 
   const lines = await logLines(page);
@@ -91,8 +95,11 @@ test('the log page reconnects by itself when its server goes away, and misses no
   await api(baseURL!, 'POST', '/apps', { name, space });
   const port = 3471;
   let server = await replica(port);
+  // The build waits at a gate after line 80: the page always meets it running.
+  const held = await gate();
   try {
-    const source = 'data:application/gzip;base64,' + readFileSync(sourceArchive(160)).toString('base64');
+    const source = 'data:application/gzip;base64,' +
+      readFileSync(sourceArchive(160, { gate: held, after: 80 })).toString('base64');
     const build = await api(baseURL!, 'POST', `/apps/${app}/builds`, { url: source });
     const there = `http://127.0.0.1:${port}`;
     await signIn(page, `${there}/ui/apps/${app}/builds/${build.id}`);
@@ -103,6 +110,8 @@ test('the log page reconnects by itself when its server goes away, and misses no
     server.kill('SIGKILL');
     await expect(page.locator('.link-state')).toHaveText('Connection lost; reconnecting…');
     server = await replica(port);
+    await expect(page.locator('.link-state')).toHaveText('Live');
+    held.open();
     await expect(page.getByText('Finished: SUCCESS')).toBeVisible({ timeout: 45_000 });
     await expect(page.locator('.title-row .status')).toHaveText('succeeded');
 
@@ -111,6 +120,7 @@ test('the log page reconnects by itself when its server goes away, and misses no
     const printed = lines.map(([, t]) => t).filter(t => /^line \d+$/.test(t));
     expect(printed).toEqual(Array.from({ length: 160 }, (_, i) => `line ${i + 1}`));
   } finally {
+    held.close();
     server.kill('SIGTERM');
   }
 });

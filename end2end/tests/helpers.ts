@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,12 +24,12 @@ export async function api(baseURL: string, method: string, path: string, body?: 
   return res.json();
 }
 
-/** Waits until release `version` of `app` has settled (succeeded or failed); a worker
+/** Waits until release `version` of `app` has settled (succeeded, failed or skipped); a worker
  *  deploys it, later when the machine is busy. */
 export async function settled(baseURL: string, app: string, version: number) {
   await expect(async () => {
     const r = await api(baseURL, 'GET', `/apps/${app}/releases/${version}`);
-    expect(['succeeded', 'failed']).toContain(r.status);
+    expect(['succeeded', 'failed', 'skipped']).toContain(r.status);
   }).toPass({ timeout: 60_000 });
 }
 
@@ -43,18 +45,44 @@ export async function signIn(page: Page, path: string) {
   await hydrated(page);
 }
 
-/** A .tar.gz with a Dockerfile whose RUN prints `line 1` … `line N`, 50 ms apart. */
-export function sourceArchive(lines: number): string {
+/** A gate the test opens: a build step waits on it over HTTP (at its container's gateway), so
+ *  a test holds a build open for exactly as long as it needs, whatever the machine's speed. */
+export interface Gate {
+  port: number;
+  open(): void;
+  close(): void;
+}
+
+export async function gate(): Promise<Gate> {
+  let open = false;
+  const server = createServer((_, res) => {
+    res.writeHead(open ? 200 : 503).end(open ? 'open' : 'closed');
+  });
+  await new Promise<void>(done => server.listen(0, '0.0.0.0', done));
+  return {
+    port: (server.address() as AddressInfo).port,
+    open: () => { open = true; },
+    // Opened first, so a step still waiting goes on instead of waiting forever.
+    close: () => { open = true; setTimeout(() => server.close(), 10_000).unref(); },
+  };
+}
+
+/** A .tar.gz with a Dockerfile whose RUN prints `line 1` … `line N`, 50 ms apart; with
+ *  `held`, it waits at the gate after line `held.after` until the test opens it. */
+export function sourceArchive(lines: number, held?: { gate: Gate; after: number }): string {
   const dir = mkdtempSync(join(tmpdir(), 'slwp-src-'));
   const nonce = `${Date.now()}-${Math.random()}`;
+  const wait = held
+    ? `[ $i -eq ${held.after} ] && { gw=$(ip route | awk '/^default/ {print $3}'); ` +
+      `until wget -q -O /dev/null "http://$gw:${held.gate.port}/"; do sleep 0.2; done; }; `
+    : '';
   writeFileSync(join(dir, 'Dockerfile'),
     'FROM slipway-test/web\n' +
-    `RUN echo ${nonce}; i=0; while [ $i -lt ${lines} ]; do i=$((i+1)); printf '\\033[32mline %s\\033[0m\\n' $i; usleep 50000; done\n`);
+    `RUN echo ${nonce}; i=0; while [ $i -lt ${lines} ]; do i=$((i+1)); printf '\\033[32mline %s\\033[0m\\n' $i; ${wait}usleep 50000; done\n`);
   const archive = join(dir, 'app.tar.gz');
   execFileSync('tar', ['czf', archive, '-C', dir, 'Dockerfile']);
   return archive;
 }
-
 
 const AXE = resolve(__dirname, '../../node_modules/axe-core/axe.min.js');
 
