@@ -1,16 +1,22 @@
 -- Archives uploaded through the build form (issue 11): streamed into sealed chunks, so no
--- process holds an upload in memory and any worker can fetch it; removed once the builds
--- that came from them are older than the kept releases.
-create table source_uploads (
-    id         uuid not null,
-    n          integer not null,
-    -- AES-GCM with the secret key, bound to the upload and the chunk's number
-    data_enc   bytea not null,
-    created_at timestamptz not null default now(),
-    primary key (id, n)
+-- process holds an upload in memory and any worker can fetch it; removed once no build that is
+-- as recent as the kept releases came from them.
+create table uploads (
+    id         uuid primary key,
+    -- how many chunks and bytes it holds, once complete (null while it is being written)
+    chunks     integer,
+    bytes      bigint,
+    created_at timestamptz not null default now()
 );
-create index source_uploads_created on source_uploads (created_at) where n = 0;
-alter table builds add column upload_id uuid;
+create index uploads_created on uploads (created_at);
+create table upload_chunks (
+    upload_id uuid not null references uploads (id) on delete cascade,
+    n         integer not null,
+    -- AES-GCM with the secret key, bound to the upload and the chunk's number
+    data_enc  bytea not null,
+    primary key (upload_id, n)
+);
+alter table builds add column upload_id uuid references uploads (id) on delete set null;
 create index builds_upload on builds (upload_id) where upload_id is not null;
 
 -- Query strings and fragments of source URLs may carry secrets (presigned URLs, tokens): the

@@ -97,17 +97,20 @@ impl LogWriter {
     }
 
     /// Takes a chunk of output; complete lines wait in the batch. An unfinished line that
-    /// grows past the cap is cut now, so no output grows memory without bound.
+    /// grows past the cap is cut now, so no output grows memory without bound: masked first,
+    /// and cut only where no secret can still be completed across the cut by what comes next.
     pub(crate) fn push(&mut self, chunk: &str) {
         self.partial.push_str(chunk);
         for line in take_lines(&mut self.partial) {
             self.line(line);
         }
-        if self.partial.len() > MAX_LINE_BYTES {
+        let longest = self.secrets.first().map_or(0, String::len);
+        if self.partial.len() > MAX_LINE_BYTES + longest {
             if let Some(i) = self.partial.rfind('\r') {
                 self.partial.drain(..=i);
             }
-            while self.partial.len() > MAX_LINE_BYTES {
+            self.partial = mask(std::mem::take(&mut self.partial), &self.secrets);
+            while self.partial.len() > MAX_LINE_BYTES + longest {
                 let at = floor_char_boundary(&self.partial, MAX_LINE_BYTES);
                 let mut piece: String = self.partial.drain(..at).collect();
                 piece.push_str(CUT_MARK);
@@ -116,19 +119,18 @@ impl LogWriter {
         }
     }
 
-    /// Adds one whole line (cut into pieces when it is too long).
+    /// Adds one whole line: masked, then cut into pieces when it is too long.
     pub(crate) fn line(&mut self, text: impl Into<String>) {
-        for piece in cut(text.into()) {
+        for piece in cut(self.mask(text.into())) {
             self.keep(piece);
         }
     }
 
-    /// Masks a line and adds it to the batch while the log is under its size limit.
+    /// Adds a masked line to the batch while the log is under its size limit.
     fn keep(&mut self, line: String) {
         if self.truncated {
             return;
         }
-        let line = mask(line, &self.secrets);
         self.kept += line.len() as u64 + 1;
         if self.kept > self.max_bytes {
             self.truncated = true;
@@ -399,7 +401,10 @@ impl Core {
         };
         // A GitHub commit is fetched with the attachment's token and reported on the commit.
         let github = if source_kind == "github" {
-            match self.github_build_token(build_id).await {
+            match self
+                .persist(claim, || self.github_build_token(build_id))
+                .await
+            {
                 Ok(t) => Some(t),
                 Err(e) => {
                     let reason = match e {
@@ -575,10 +580,11 @@ impl Core {
                         self.finish_build(build_id, Some(&tag), &[], Some(fence))
                     })
                     .await?;
-                // The commit's status says what the build's record says (a cancel may have
-                // won the race).
+                // The commit's status says what the build's record says: a cancel may have won
+                // the race, or a retried write found its first attempt committed.
                 if github.is_some() {
-                    let state = if finished { "success" } else { "failure" };
+                    let succeeded = finished || self.build_succeeded(build_id).await;
+                    let state = if succeeded { "success" } else { "failure" };
                     self.post_build_status(build_id, state).await;
                 }
                 if finished {
@@ -613,6 +619,17 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Whether the build's record says it succeeded.
+    async fn build_succeeded(&self, build_id: Uuid) -> bool {
+        sqlx::query_scalar::<_, bool>("select status = 'succeeded' from builds where id = $1")
+            .bind(build_id)
+            .fetch_optional(&self.pool)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false)
     }
 
     /// Whether the build is still running; a database that does not answer says yes (the
@@ -678,7 +695,8 @@ impl Core {
     }
 }
 
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+/// A task that is aborted when this is dropped.
+pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {

@@ -118,11 +118,13 @@ pub(crate) fn is_lost(e: &Error) -> bool {
 }
 
 impl Fence {
-    /// Locks the job's row for share until `tx` ends, so no other worker can take the job over
-    /// meanwhile; `LostClaim` when another already has.
+    /// Locks the job's row until `tx` ends, so no other worker can take the job over (the
+    /// claim's `for update` skips it) nor delete it meanwhile; `LostClaim` when another
+    /// already took it. A key-share lock: the holder's own lease renewal (an update of other
+    /// columns) does not wait for it.
     pub(crate) async fn hold(&self, tx: &mut PgConnection) -> Result<()> {
         let held: Option<i32> =
-            sqlx::query_scalar("select 1 from jobs where id = $1 and claim_id = $2 for share")
+            sqlx::query_scalar("select 1 from jobs where id = $1 and claim_id = $2 for key share")
                 .bind(self.job_id)
                 .bind(self.claim_id)
                 .fetch_optional(&mut *tx)
@@ -228,8 +230,10 @@ const CLAIM: &str = "
                               limit 1) n
     ),
     next as (
+        -- An array, so each head is one primary-key probe: joined as a set, the planner
+        -- would rather walk every job in id order.
         select j.id from jobs j
-         where j.id in (select id from heads)
+         where j.id = any (array(select id from heads))
            and (j.locked_until is null or j.locked_until < now())
          order by j.id
          limit 1
@@ -401,7 +405,9 @@ impl Core {
         if !matches!(status.as_str(), "queued" | "pending") {
             return Ok(Start::Done);
         }
-        if version < newest {
+        // A release already pending was started by a worker that died; it may be running
+        // behind the address, so it is deployed again rather than skipped.
+        if version < newest && status == "queued" {
             // Only the head of the app's deploy lane runs, and this is it: the releases
             // behind it are all queued and none is claimed.
             let skipped: Vec<Uuid> = sqlx::query_scalar(
@@ -495,7 +501,8 @@ impl Core {
     }
 
     /// Removes the images no kept release needs (DESIGN §6): kept are the images of the
-    /// app's last `keep` releases, of pinned releases, and of builds never released. Only
+    /// app's last `keep` releases (skipped ones, which never ran, do not count), of pinned
+    /// releases, and of builds never released. Only
     /// images Slipway built are removed: a `docker://` image belongs to whoever made it.
     /// Uploaded sources older than the kept releases go too.
     async fn forget_old_images(&self, app_id: Uuid, runtime: &dyn Runtime) -> Result<()> {
@@ -504,9 +511,12 @@ impl Core {
         };
         let gone: Vec<(Uuid, String)> = sqlx::query_as(
             "with kept as (
-                 select build_id from releases
-                  where app_id = $1 and build_id is not null
-                    and (pinned or version > (select last_version from apps where id = $1) - $2))
+                 select build_id from releases where app_id = $1 and build_id is not null and pinned
+                 union
+                 select build_id from (select build_id from releases
+                                        where app_id = $1 and status <> 'skipped'
+                                        order by version desc limit $2) last
+                  where build_id is not null)
              update builds b set image_removed = true
               where b.app_id = $1 and b.image is not null and not b.image_removed
                 and b.source_url not like 'docker://%'
@@ -586,6 +596,8 @@ impl Core {
                 p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
                 _ = &mut shutdown => break,
             };
+            // The lease counts from before the claim, never from later than it does.
+            let claimed_at = tokio::time::Instant::now();
             match self.claim_job(&worker, lease).await {
                 Ok(Some(job)) => {
                     claim_failing = false;
@@ -593,7 +605,8 @@ impl Core {
                     let mut stop = stop_rx.clone();
                     running.spawn(async move {
                         let _slot = permit;
-                        core.run_claimed(&job, lease, &engines, &mut stop).await;
+                        core.run_claimed(&job, claimed_at + lease, lease, &engines, &mut stop)
+                            .await;
                     });
                     continue;
                 }
@@ -630,11 +643,12 @@ impl Core {
         let _ = sweeper.await;
     }
 
-    /// Runs one claimed job, renewing its lease, until it ends, its lease is lost, or `stop`
-    /// turns true.
+    /// Runs one claimed job, renewing its lease (held until `held_until`), until it ends, its
+    /// lease is lost, or `stop` turns true.
     async fn run_claimed(
         &self,
         job: &Job,
+        held_until: tokio::time::Instant,
         lease: Duration,
         engines: &Engines,
         stop: &mut tokio::sync::watch::Receiver<bool>,
@@ -644,12 +658,14 @@ impl Core {
             fence: job.fence(),
             lost: lost_rx.clone(),
         };
+        // Stops renewing whenever this ends, a panic included: a lease nobody works under
+        // must run out.
         let renew = {
             let (core, job) = (self.clone(), job.clone());
-            tokio::spawn(async move {
-                core.keep_lease(&job, lease).await;
+            crate::build_job::AbortOnDrop(tokio::spawn(async move {
+                core.keep_lease(&job, held_until, lease).await;
                 let _ = lost_tx.send(true);
-            })
+            }))
         };
         let mut lost = lost_rx;
         let result = tokio::select! {
@@ -660,7 +676,7 @@ impl Core {
                 return;
             }
             _ = async { let _ = stop.wait_for(|s| *s).await; } => {
-                renew.abort();
+                drop(renew);
                 // A build cannot resume elsewhere: it fails now rather than when its lease
                 // expires. A deploy is taken again by another worker.
                 if let (Some(build_id), "build") = (job.build_id, job.kind.as_str()) {
@@ -680,7 +696,7 @@ impl Core {
                 return;
             }
         };
-        renew.abort();
+        drop(renew);
         if let Err(e) = result {
             tracing::error!(job = job.id, error = %format!("{e:#}"), "job failed; it is taken again when its lease expires");
         }
@@ -688,12 +704,11 @@ impl Core {
 
     /// Renews the job's lease every third of it, retrying through database errors, until the
     /// lease is taken over or could not be renewed before it ran out (then it returns).
-    async fn keep_lease(&self, job: &Job, lease: Duration) {
+    async fn keep_lease(&self, job: &Job, mut held_until: tokio::time::Instant, lease: Duration) {
         use tokio::time::Instant;
         // Give up a little before the lease runs out, so the job stops before another
         // worker can take it.
         let margin = (lease / 10).min(Duration::from_secs(2));
-        let mut held_until = Instant::now() + lease;
         loop {
             tokio::time::sleep(lease / 3).await;
             let mut warned = false;

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::build_job::{mask, secrets_of};
 use crate::queue::{Deployment, Runtime};
-use crate::source::Refused;
+use crate::source::{through_outage, Refused};
 use crate::Core;
 
 /// Announces that the engine should be reconciled (an app was deleted; payload: its id).
@@ -130,13 +130,19 @@ impl DockerRuntime {
     }
 
     /// Points the app's address at `addr`: here when this process holds it, else through the
-    /// database and a notification to the process that does.
+    /// database and a notification to the process that does. With `fence`, only while that
+    /// claim holds, checked in the transaction that records the new target.
     async fn route(
         &self,
         app_id: Uuid,
         proxy: Option<&Proxy>,
         addr: SocketAddr,
-    ) -> anyhow::Result<()> {
+        fence: Option<crate::queue::Fence>,
+    ) -> crate::Result<()> {
+        let mut tx = self.core.pool.begin().await?;
+        if let Some(f) = fence {
+            f.hold(&mut tx).await?;
+        }
         let port: i32 = sqlx::query_scalar(
             "update apps set web_target = $2, web_url = 'http://' || $3 || ':' || web_port
               where id = $1 returning web_port",
@@ -144,18 +150,22 @@ impl DockerRuntime {
         .bind(app_id)
         .bind(addr.to_string())
         .bind(self.settings.host.to_string())
-        .fetch_one(&self.core.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        if proxy.is_none() {
+            // Delivered at commit.
+            sqlx::query("select pg_notify($1, $2)")
+                .bind(RECONCILE_CHANNEL)
+                .bind(format!("target {app_id}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         match proxy {
             Some(p) => {
                 p.target.send_replace(Some(addr));
             }
             None => {
-                sqlx::query("select pg_notify($1, $2)")
-                    .bind(RECONCILE_CHANNEL)
-                    .bind(format!("target {app_id}"))
-                    .execute(&self.core.pool)
-                    .await?;
                 tracing::info!(app = %app_id, port, "address held by another Slipway process; asked it to switch");
                 // Give the holder a moment to switch before the previous container stops.
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -432,6 +442,18 @@ impl DockerRuntime {
     /// Run when a worker starts, and now and then.
     pub async fn reconcile(&self) -> anyhow::Result<()> {
         tracing::debug!("reconcile started");
+        // Releases being deployed, read first: a release that goes from pending to succeeded
+        // meanwhile is then seen as current below, never as neither. Their containers may
+        // still be inside their health window, however long SLIPWAY_HEALTH_TIMEOUT is, and
+        // their apps are left to the deploy.
+        let deploying: Vec<(Uuid, Uuid)> =
+            sqlx::query_as("select id, app_id from releases where status = 'pending'")
+                .fetch_all(&self.core.pool)
+                .await?;
+        let deploying_apps: std::collections::HashSet<Uuid> =
+            deploying.iter().map(|(_, app)| *app).collect();
+        let deploying: std::collections::HashSet<Uuid> =
+            deploying.into_iter().map(|(r, _)| r).collect();
         let containers = self.containers(LABEL_APP).await?;
         let current: Vec<(Uuid, Uuid)> = sqlx::query_as(
             "select a.id, cur.id from apps a
@@ -442,14 +464,6 @@ impl DockerRuntime {
         .fetch_all(&self.core.pool)
         .await?;
         let current: HashMap<Uuid, Uuid> = current.into_iter().collect();
-        // Releases being deployed: their containers may still be inside their health window,
-        // however long SLIPWAY_HEALTH_TIMEOUT is.
-        let deploying: std::collections::HashSet<Uuid> =
-            sqlx::query_scalar::<_, Uuid>("select id from releases where status = 'pending'")
-                .fetch_all(&self.core.pool)
-                .await?
-                .into_iter()
-                .collect();
         // Apps that exist, with a current release or not (an app's first deploy may be under
         // way: its container must not be taken for one of a deleted app).
         let existing: std::collections::HashSet<Uuid> =
@@ -490,6 +504,10 @@ impl DockerRuntime {
             }
         }
         for (app, release) in current {
+            if deploying_apps.contains(&app) {
+                // A deploy is moving this app's address: it decides what runs.
+                continue;
+            }
             let known = self.proxies.lock().unwrap().contains_key(&app);
             match running.get(&app) {
                 Some((_, true)) if known => {}
@@ -564,12 +582,12 @@ impl DockerRuntime {
             }
             let port = format!("{}/tcp", d.port);
             if let Ok(addr) = self.wait_healthy(id, &port, &d).await {
-                return self.route(app_id, proxy.as_deref(), addr).await;
+                return Ok(self.route(app_id, proxy.as_deref(), addr, None).await?);
             }
             self.remove_container(id).await;
         }
         let (_, addr) = self.start(&d, &image).await?;
-        self.route(app_id, proxy.as_deref(), addr).await
+        Ok(self.route(app_id, proxy.as_deref(), addr, None).await?)
     }
 
     /// Removes a deleted app's containers, its images and its address in this process.
@@ -688,21 +706,23 @@ impl Runtime for DockerRuntime {
         };
         let proxy = through_outage(|| async { Ok(self.proxy(d.app_id).await?) }).await?;
         let (id, addr) = self.start(d, &image).await?;
-        // Moving the address and removing the other containers happen while the claim is
-        // held: a worker whose job was taken over touches neither (it removes only the
-        // container it just started).
-        let held = match d.fence {
-            Some(f) => match through_outage(|| f.guard(&self.core.pool)).await {
-                Ok(tx) => Some(tx),
-                Err(e) => {
-                    self.remove_container(&id).await;
-                    return Err(e.into());
-                }
-            },
+        // The address moves, and the other containers go, only while the claim holds: a
+        // worker whose job was taken over touches neither (it removes only the container it
+        // just started, which nothing routes to).
+        if let Err(e) =
+            through_outage(|| self.route(d.app_id, proxy.as_deref(), addr, d.fence)).await
+        {
+            if crate::queue::is_lost(&e) {
+                self.remove_container(&id).await;
+            }
+            return Err(e.into());
+        }
+        // Held (a read lock on the job) while the other containers are removed; dropped at
+        // the end, nothing to commit.
+        let _held = match d.fence {
+            Some(f) => Some(through_outage(|| f.guard(&self.core.pool)).await?),
             None => None,
         };
-        through_outage(|| async { Ok(self.route(d.app_id, proxy.as_deref(), addr).await?) })
-            .await?;
         // The previous containers stop only now, so the address never goes dark.
         for c in self
             .containers(&format!("{LABEL_APP}={}", d.app_id))
@@ -711,9 +731,6 @@ impl Runtime for DockerRuntime {
             if let Some(other) = c.id.filter(|other| *other != id) {
                 self.remove_container(&other).await;
             }
-        }
-        if let Some(tx) = held {
-            tx.commit().await?;
         }
         Ok(())
     }
@@ -724,24 +741,6 @@ impl Runtime for DockerRuntime {
 
     async fn remove_images(&self, images: &[String]) {
         self.remove_image_list(images).await;
-    }
-}
-
-/// Runs `op`, and again every half second while the database is unavailable (restarting),
-/// for up to a minute: a deploy survives a passing outage.
-async fn through_outage<T, F, Fut>(mut op: F) -> crate::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = crate::Result<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match op().await {
-            Err(e) if e.is_unavailable() && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            r => return r,
-        }
     }
 }
 

@@ -142,18 +142,23 @@ pub async fn fetch(
         let id: uuid::Uuid = id
             .parse()
             .map_err(|_| Refused("The uploaded source is not known.".into()))?;
-        let mut n = 0;
-        while let Some(chunk) = core.upload_chunk(id, n).await? {
+        let gone = || Refused("The uploaded source of this build is no longer kept.".into());
+        let (chunks, bytes) = through_outage(|| core.upload_size(id))
+            .await?
+            .ok_or_else(gone)?;
+        for n in 0..chunks {
+            let chunk = through_outage(|| core.upload_chunk(id, n))
+                .await?
+                .ok_or_else(gone)?;
             total += chunk.len() as u64;
             if total > limits.max_source_bytes {
                 return Err(too_big().into());
             }
             hash.update(&chunk);
             file.write_all(&chunk).await?;
-            n += 1;
         }
-        if n == 0 {
-            return refuse("The uploaded source of this build is no longer kept.");
+        if total != bytes as u64 {
+            return Err(gone().into());
         }
     } else {
         let mut resp = open(url, policy, token).await?;
@@ -187,6 +192,24 @@ pub async fn fetch(
         }
     }
     Ok(())
+}
+
+/// Runs `op`, and again every half second while the database is unavailable (restarting),
+/// for up to a minute.
+pub(crate) async fn through_outage<T, F, Fut>(mut op: F) -> crate::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match op().await {
+            Err(e) if e.is_unavailable() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            r => return r,
+        }
+    }
 }
 
 /// Opens `url`, following at most five redirects, each to an address the policy allows. The
@@ -875,7 +898,8 @@ fn list_entries(
     match format {
         Format::Zip => {
             let mut file = std::fs::File::open(archive)?;
-            if zip_entry_count(&mut file)? > limits.max_files {
+            let count = zip_entry_count(&mut file)?;
+            if count > limits.max_files {
                 return refuse(format!(
                     "The source holds more than the limit of {} files (SLIPWAY_MAX_FILES).",
                     limits.max_files
@@ -885,6 +909,11 @@ fn list_entries(
                 |e: zip::result::ZipError| Refused(format!("The zip archive cannot be read: {e}."));
             let mut zip =
                 zip::ZipArchive::new(std::fs::File::open(archive)?).map_err(unreadable)?;
+            // The zip crate keeps one entry per name: a directory that lists more entries
+            // than it keeps holds a name twice.
+            if zip.len() as u64 != count {
+                return refuse("The zip archive holds a name more than once.");
+            }
             for i in 0..zip.len() {
                 if stop.stopped() {
                     return refuse("The build stopped while its source was unpacked.");

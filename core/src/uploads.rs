@@ -1,8 +1,8 @@
 //! Archives uploaded through the build form. An upload streams into PostgreSQL in chunks of
 //! 1 MiB, each sealed with the secret key, within `SLIPWAY_MAX_SOURCE_BYTES`: no process holds
-//! a whole upload in memory, and any worker can fetch it (`upload:<id>` sources). Uploads are
-//! removed once their builds are older than the kept releases (DESIGN §6), and uploads no
-//! build came from after a day.
+//! a whole upload in memory, and any worker can fetch it (`upload:<id>` sources). Once complete
+//! it records its chunk count and size, which a fetch checks. An upload goes when no build as
+//! recent as the kept releases (DESIGN §6) came from it, and after a day when no build did.
 
 use uuid::Uuid;
 
@@ -25,11 +25,16 @@ pub struct Upload {
 
 impl Core {
     /// Starts an upload of a source archive for `app`, of at most `limit` bytes.
-    pub fn start_upload(&self, actor: &Actor, app: &App, limit: u64) -> Result<Upload> {
+    pub async fn start_upload(&self, actor: &Actor, app: &App, limit: u64) -> Result<Upload> {
         authorize(actor, Action::Build, Some(app.id))?;
+        let id = Uuid::new_v4();
+        sqlx::query("insert into uploads (id) values ($1)")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(Upload {
             core: self.clone(),
-            id: Uuid::new_v4(),
+            id,
             n: 0,
             buf: Vec::with_capacity(CHUNK),
             total: 0,
@@ -37,28 +42,47 @@ impl Core {
         })
     }
 
-    /// Chunk `n` of an upload, opened; `None` past its end (or when it is gone).
-    pub(crate) async fn upload_chunk(&self, id: Uuid, n: i32) -> Result<Option<Vec<u8>>> {
-        let sealed: Option<Vec<u8>> =
-            sqlx::query_scalar("select data_enc from source_uploads where id = $1 and n = $2")
+    /// A complete upload's chunk count and size; `None` when it is gone or never completed.
+    pub(crate) async fn upload_size(&self, id: Uuid) -> Result<Option<(i32, i64)>> {
+        let row: Option<(Option<i32>, Option<i64>)> =
+            sqlx::query_as("select chunks, bytes from uploads where id = $1")
                 .bind(id)
-                .bind(n)
                 .fetch_optional(&self.pool)
                 .await?;
+        Ok(match row {
+            Some((Some(chunks), Some(bytes))) => Some((chunks, bytes)),
+            _ => None,
+        })
+    }
+
+    /// Chunk `n` of an upload, opened; `None` when it is missing.
+    pub(crate) async fn upload_chunk(&self, id: Uuid, n: i32) -> Result<Option<Vec<u8>>> {
+        let sealed: Option<Vec<u8>> = sqlx::query_scalar(
+            "select data_enc from upload_chunks where upload_id = $1 and n = $2",
+        )
+        .bind(id)
+        .bind(n)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(sealed
             .map(|s| self.key.open(&format!("upload:{id}:{n}"), &s))
             .transpose()?)
     }
 
-    /// Removes the uploaded archives and `data:` payloads of the app's builds that are older
-    /// than every build its kept releases (the last `keep`, and pinned ones) run, and that
-    /// those releases do not run: nothing can release or roll back to them any more.
+    /// Lets go of the uploaded archives and `data:` payloads of the app's builds that are
+    /// older than every build its kept releases (the last `keep` that ran or were meant to,
+    /// and pinned ones) run, and that those releases do not run: nothing can release or roll
+    /// back to them any more. An upload goes once no build refers to it (a rebuild of an old
+    /// build refers to the same upload, and keeps it).
     pub(crate) async fn forget_old_sources(&self, app_id: Uuid, keep: u32) -> Result<()> {
         let uploads: Vec<Uuid> = sqlx::query_scalar(
             "with kept as (
-                 select build_id from releases
-                  where app_id = $1 and build_id is not null
-                    and (pinned or version > (select last_version from apps where id = $1) - $2)),
+                 select build_id from releases where app_id = $1 and build_id is not null and pinned
+                 union
+                 select build_id from (select build_id from releases
+                                        where app_id = $1 and status <> 'skipped'
+                                        order by version desc limit $2) last
+                  where build_id is not null),
              oldest as (
                  select min(created_at) as at from builds where id in (select build_id from kept)),
              old as (
@@ -73,18 +97,20 @@ impl Core {
                  update builds b set upload_id = null,
                         source_enc = case when b.source_url like 'data:%' then null else b.source_enc end
                    from old where b.id = old.id)
-             select upload_id from old where upload_id is not null",
+             select distinct upload_id from old where upload_id is not null",
         )
         .bind(app_id)
         .bind(keep as i32)
         .fetch_all(&self.pool)
         .await?;
         if !uploads.is_empty() {
-            // A rebuild of one of them would refer to the same upload: it is gone with it.
-            sqlx::query("delete from source_uploads where id = any($1)")
-                .bind(&uploads)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                "delete from uploads u where u.id = any($1)
+                    and not exists (select 1 from builds b where b.upload_id = u.id)",
+            )
+            .bind(&uploads)
+            .execute(&self.pool)
+            .await?;
         }
         Ok(())
     }
@@ -93,10 +119,9 @@ impl Core {
     /// build could not be made) once they are a day old.
     pub(crate) async fn forget_abandoned_uploads(&self) -> Result<()> {
         sqlx::query(
-            "delete from source_uploads u
-              where u.id in (select s.id from source_uploads s
-                              where s.n = 0 and s.created_at < now() - interval '1 day'
-                                and not exists (select 1 from builds b where b.upload_id = s.id))",
+            "delete from uploads u
+              where u.created_at < now() - interval '1 day'
+                and not exists (select 1 from builds b where b.upload_id = u.id)",
         )
         .execute(&self.pool)
         .await?;
@@ -136,11 +161,18 @@ impl Upload {
         self.total == 0
     }
 
-    /// Stores what is left; answers the source to build (`upload:<id>`).
+    /// Stores what is left and records the upload as complete; answers the source to build
+    /// (`upload:<id>`).
     pub async fn finish(mut self) -> Result<String> {
         if !self.buf.is_empty() {
             self.store().await?;
         }
+        sqlx::query("update uploads set chunks = $2, bytes = $3 where id = $1")
+            .bind(self.id)
+            .bind(self.n)
+            .bind(self.total as i64)
+            .execute(&self.core.pool)
+            .await?;
         Ok(format!("{}{}", crate::source::UPLOAD_SCHEME, self.id))
     }
 
@@ -154,7 +186,7 @@ impl Upload {
             .core
             .key
             .seal(&format!("upload:{}:{}", self.id, self.n), &self.buf);
-        sqlx::query("insert into source_uploads (id, n, data_enc) values ($1, $2, $3)")
+        sqlx::query("insert into upload_chunks (upload_id, n, data_enc) values ($1, $2, $3)")
             .bind(self.id)
             .bind(self.n)
             .bind(sealed)
@@ -166,7 +198,7 @@ impl Upload {
     }
 
     async fn remove(&mut self) {
-        let _ = sqlx::query("delete from source_uploads where id = $1")
+        let _ = sqlx::query("delete from uploads where id = $1")
             .bind(self.id)
             .execute(&self.core.pool)
             .await;

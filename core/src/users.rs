@@ -234,11 +234,16 @@ impl Core {
             let Some(user) = self.user(id).await? else {
                 continue;
             };
-            let token = match sealed {
-                Some(s) => Some(
-                    String::from_utf8(self.key.open(&format!("user-token:{id}"), &s)?)
-                        .map_err(anyhow::Error::from)?,
-                ),
+            let token = match sealed.map(|s| self.key.open(&format!("user-token:{id}"), &s)) {
+                Some(Ok(t)) => match String::from_utf8(t) {
+                    Ok(t) => Some(t),
+                    Err(_) => continue,
+                },
+                // One unreadable token costs that user's check, not the others'.
+                Some(Err(e)) => {
+                    tracing::warn!(user = %id, error = %format!("{e:#}"), "cannot open a user's GitHub token");
+                    continue;
+                }
                 None => None,
             };
             out.push((user, token));

@@ -1,11 +1,13 @@
 import { test, expect, type Page } from '@playwright/test';
-import { api, axe, hydrated } from './helpers';
+import { api, axe, hydrated, settled } from './helpers';
 
 test('every page passes axe-core', async ({ page, baseURL }) => {
   const app = `a${Date.now().toString(36)}-prod`;
   const [name, space] = app.split('-');
   await api(baseURL!, 'POST', '/apps', { name, space });
   await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { A: '1' });
+  // Deployed before the next change (a release superseded while queued is skipped).
+  await settled(baseURL!, app, 1);
   await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { A: '2' });
 
   await page.goto('/ui/signin');

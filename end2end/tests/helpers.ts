@@ -74,7 +74,7 @@ export function sourceArchive(lines: number, held?: { gate: Gate; after: number 
   const nonce = `${Date.now()}-${Math.random()}`;
   const wait = held
     ? `[ $i -eq ${held.after} ] && { gw=$(ip route | awk '/^default/ {print $3}'); ` +
-      `until wget -q -O /dev/null "http://$gw:${held.gate.port}/"; do sleep 0.2; done; }; `
+      `until wget -q -O /dev/null "http://$gw:${held.gate.port}/" 2>/dev/null; do sleep 0.2; done; }; `
     : '';
   writeFileSync(join(dir, 'Dockerfile'),
     'FROM slipway-test/web\n' +

@@ -1,6 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { api, hydrated, sourceArchive } from './helpers';
+import { api, settled, hydrated, sourceArchive } from './helpers';
 
 // Each page at a laptop and a phone size: nothing scrolls sideways, and nothing moves when the
 // page hydrates (the layout-shift entries Chromium records from the start of the load).
@@ -24,10 +24,13 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     const app = `l${label}${Date.now().toString(36)}-staging`;
     const [name, space] = app.split('-');
     await api(baseURL!, 'POST', '/apps', { name, space, description: 'layout check' });
+    // Each deployed before the next change (a release superseded while queued is skipped).
     await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { LOG_LEVEL: 'info', A_RATHER_LONG_CONFIG_VAR_NAME: 'x' });
+    await settled(baseURL!, app, 1);
     await api(baseURL!, 'POST', `/apps/${app}/builds`, { url: 'docker://registry.example.com/team/a-rather-long-image-name:2026.11.26-abcdef' });
     const builds = await api(baseURL!, 'GET', `/apps/${app}/builds`);
     await api(baseURL!, 'POST', `/apps/${app}/releases`, { slug: builds[0].id });
+    await settled(baseURL!, app, 2);
     await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { LOG_LEVEL: 'debug' });
     const source = 'data:application/gzip;base64,' + readFileSync(sourceArchive(30)).toString('base64');
     const build = await api(baseURL!, 'POST', `/apps/${app}/builds`, { url: source });

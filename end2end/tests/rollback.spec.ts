@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { api, hydrated, signIn } from './helpers';
+import { api, hydrated, settled, signIn } from './helpers';
 
 async function releasesOf(baseURL: string, app: string): Promise<any[]> {
   return api(baseURL, 'GET', `/apps/${app}/releases`);
@@ -10,10 +10,15 @@ test('the history shows what a rollback changes, and confirming it rolls back', 
   const [name, space] = app.split('-');
   await api(baseURL!, 'POST', '/apps', { name, space });
   await api(baseURL!, 'PATCH', `/apps/${app}/features/auto-release`, { enabled: true });
+  // Each deployed before the next change (a release superseded while queued is skipped).
   await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { DATABASE_URL: 'postgres://secret-one', KEEP: 'same' }); // v1
+  await settled(baseURL!, app, 1);
   await api(baseURL!, 'POST', `/apps/${app}/builds`, { url: 'docker://registry.local/web:1' }); // v2
+  await settled(baseURL!, app, 2);
   await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { DATABASE_URL: 'postgres://secret-two', NEW_FLAG: 'on' }); // v3
+  await settled(baseURL!, app, 3);
   await api(baseURL!, 'POST', `/apps/${app}/builds`, { url: 'docker://registry.local/web:2' }); // v4
+  await settled(baseURL!, app, 4);
 
   await signIn(page, `/ui/apps/${app}`);
   await expect(page.getByRole('heading', { name: app })).toBeVisible();
@@ -84,7 +89,9 @@ test('the rollback dialog works from the keyboard and gives focus back', async (
   const [name, space] = app.split('-');
   await api(baseURL!, 'POST', '/apps', { name, space });
   await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { A: '1' });
+  await settled(baseURL!, app, 1);
   await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { A: '2' });
+  await settled(baseURL!, app, 2);
   await signIn(page, `/ui/apps/${app}`);
   const rollback = page.locator('li[data-version="1"]').getByRole('button', { name: 'Rollback' });
   await rollback.focus();

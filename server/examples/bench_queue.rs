@@ -175,10 +175,9 @@ async fn main() {
         .execute(core.pool())
         .await
         .unwrap();
-    let long = one_release_each(&core, &actor, "l", deploys).await;
     explain(
         &core,
-        "the claim, with the backlog waiting",
+        "the claim, with the backlog waiting behind its held lane",
         Core::claim_sql(),
         true,
     )
@@ -188,6 +187,14 @@ async fn main() {
         "the claim before issue 11, on the same jobs",
         OLD_CLAIM,
         false,
+    )
+    .await;
+    let long = one_release_each(&core, &actor, "l", deploys).await;
+    explain(
+        &core,
+        &format!("the claim, with the backlog and {deploys} other apps' releases waiting"),
+        Core::claim_sql(),
+        true,
     )
     .await;
     let long_rate = drain(&core, &long, Duration::from_secs(600)).await;

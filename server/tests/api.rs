@@ -396,6 +396,8 @@ async fn rollback_through_the_api() {
     api.create_app("web", "prod").await;
     api.patch("/apps/web-prod/config-vars", r#"{"A":"1"}"#)
         .await; // v1
+                // Deployed before the next change (a release superseded while queued is skipped).
+    api.settled("web-prod").await;
     api.patch("/apps/web-prod/config-vars", r#"{"A":"2"}"#)
         .await; // v2
     let rels = api.settled("web-prod").await;

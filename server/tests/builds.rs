@@ -335,6 +335,57 @@ async fn a_redirect_to_a_private_address_is_refused() {
     );
 }
 
+#[tokio::test]
+async fn a_proxy_in_the_environment_cannot_carry_a_source_fetch() {
+    // A "proxy" that counts who comes to it and answers nothing useful.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let visits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = visits.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut c, _)) = proxy.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = c
+                .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let s = Slipway::start(&[
+        ("DATABASE_URL", &testkit::fresh_url().await),
+        ("SLIPWAY_SECRET_KEY", &support::fresh_key()),
+        ("HTTP_PROXY", &proxy_url),
+        ("http_proxy", &proxy_url),
+        ("HTTPS_PROXY", &proxy_url),
+        ("ALL_PROXY", &proxy_url),
+        ("NO_PROXY", ""),
+    ])
+    .unwrap();
+    let api = s.admin();
+    api.create_app("direct", "test").await;
+    let base = serve(
+        tar_gz(&[E::File("Dockerfile", DOCKERFILE_SMALL)]),
+        String::new(),
+    )
+    .await;
+    let b = build(
+        &api,
+        "direct-test",
+        json!({"url": format!("{base}/source.tgz")}),
+    )
+    .await;
+    let (_, lines) = finished(&api, "direct-test", &b, Duration::from_secs(120)).await;
+    assert!(
+        lines.contains(&"Unpacking the source".to_owned()),
+        "fetched directly: {lines:?}"
+    );
+    assert_eq!(
+        visits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing went through the proxy"
+    );
+}
+
 /// The base image small test apps build on: busybox in a scratch image (nothing is pulled).
 fn base_image() {
     support::docker_build(
@@ -770,7 +821,7 @@ async fn an_upload_streams_into_sealed_chunks_within_the_limit_and_can_be_built_
     assert_eq!(b["status"], "succeeded", "{lines:?}");
     assert_eq!(b["source_blob"]["url"], "upload:app.tgz");
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
-    let chunks: Vec<Vec<u8>> = sqlx::query_scalar("select data_enc from source_uploads order by n")
+    let chunks: Vec<Vec<u8>> = sqlx::query_scalar("select data_enc from upload_chunks order by n")
         .fetch_all(&pool)
         .await
         .unwrap();
@@ -815,7 +866,7 @@ async fn an_upload_streams_into_sealed_chunks_within_the_limit_and_can_be_built_
             .len(),
         builds
     );
-    let stored: i64 = sqlx::query_scalar("select count(distinct id) from source_uploads")
+    let stored: i64 = sqlx::query_scalar("select count(*) from uploads")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -860,7 +911,7 @@ async fn uploads_of_builds_older_than_the_kept_releases_are_removed() {
         ids.push(id);
     }
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
-    let left: i64 = sqlx::query_scalar("select count(distinct id) from source_uploads")
+    let left: i64 = sqlx::query_scalar("select count(*) from uploads")
         .fetch_one(&pool)
         .await
         .unwrap();

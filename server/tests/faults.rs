@@ -67,12 +67,18 @@ async fn log_of(api: &Api, app: &str, build: &str) -> Vec<String> {
 }
 
 async fn until_log_has(api: &Api, app: &str, build: &str, line: &str) {
-    eventually(
-        Duration::from_secs(90),
-        &format!("the build log to show \"{line}\""),
-        || async { log_of(api, app, build).await.iter().any(|l| l == line) },
-    )
-    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let lines = log_of(api, app, build).await;
+        if lines.iter().any(|l| l == line) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 90s for the build log to show \"{line}\": {lines:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Releases a `docker://` image of `gate`'s gated web app; answers the release id.

@@ -22,6 +22,8 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
     api.create_app("web", "prod").await;
     api.patch("/apps/web-prod/config-vars", r#"{"SECRET":"hunter2"}"#)
         .await;
+    // Deployed before the next change (a release superseded while queued is skipped).
+    api.settled("web-prod").await;
     api.patch("/apps/web-prod/config-vars", r#"{"SECRET":"hunter3"}"#)
         .await;
     api.settled("web-prod").await;

@@ -357,7 +357,11 @@ fn ReleaseRow(
                     </details>
                 })}
             </div>
-            <span class=format!("status status-{status}")>{status}</span>
+            <span class=format!("status status-{status}")
+                title=(r.status == ReleaseStatus::Skipped)
+                    .then_some("A newer release came before this one's turn, so it was never deployed")>
+                {status}
+            </span>
             <span class="actions">
                 {r.current.then(|| view! { <span class="badge">"Current"</span> })}
                 {pin_button}

@@ -116,7 +116,7 @@ async fn start_build(
             Some("archive") if upload.is_none() => {
                 let name = field.file_name().unwrap_or("").to_owned();
                 let limit = s.max_upload as u64;
-                let mut up = match s.core.start_upload(&actor, &app, limit) {
+                let mut up = match s.core.start_upload(&actor, &app, limit).await {
                     Ok(u) => u,
                     Err(e) => return core_error(e),
                 };

@@ -510,11 +510,12 @@ impl Gate {
         self.open.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Shell that waits until the gate opens, printing `waiting at the gate` about every
-    /// second meanwhile (for a Dockerfile's RUN or a container's command).
+    /// Shell that waits until the gate opens (five minutes at most), printing `waiting at the
+    /// gate` about every second meanwhile (for a Dockerfile's RUN or a container's command).
+    /// Nothing goes to stderr: the engine would colour it, and the lines would change.
     pub fn wait_shell(&self) -> String {
         format!(
-            "gw=$(ip route | awk '/^default/ {{print $3}}'); n=0; until wget -q -O /dev/null \"http://$gw:{}/\"; do n=$((n+1)); [ $((n % 5)) -eq 1 ] && echo \"waiting at the gate\"; sleep 0.2; done; echo \"through the gate\"",
+            "gw=$(ip route | awk '/^default/ {{print $3}}'); n=0; until wget -q -O /dev/null \"http://$gw:{}/\" 2>/dev/null || [ $n -gt 1500 ]; do n=$((n+1)); [ $((n % 5)) -eq 1 ] && echo \"waiting at the gate\"; sleep 0.2; done; echo \"through the gate\"",
             self.port
         )
     }
