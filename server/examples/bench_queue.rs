@@ -221,7 +221,7 @@ async fn main() {
     .unwrap();
     println!(
         "the busy app's {} releases settled in {:.2}s: {succeeded} deployed, {skipped} skipped as superseded",
-        backlog + 1,
+        skipped + succeeded,
         started.elapsed().as_secs_f64()
     );
 }

@@ -81,6 +81,16 @@ impl Client {
         }
     }
 
+    /// The version of the app's newest release.
+    async fn newest(&self, app: &str) -> i64 {
+        let all = self
+            .call(reqwest::Method::GET, &format!("/apps/{app}/releases"), None)
+            .await;
+        all.as_array().unwrap().last().unwrap()["version"]
+            .as_i64()
+            .unwrap()
+    }
+
     async fn settled(&self, app: &str, version: i64) {
         let r = self
             .wait(
@@ -153,6 +163,9 @@ async fn rollbacks(c: &Client, app: &str, url: &str, n: u64) -> Vec<Duration> {
             .await;
         assert_eq!(v["GREETING"], "two");
         answers(url, "two from 9000", Duration::from_secs(120)).await;
+        // Settled too, so the next rollback's target is not the current release.
+        let newest = c.newest(app).await;
+        c.settled(app, newest).await;
     }
     times
 }
@@ -178,7 +191,7 @@ async fn main() {
     tokio::spawn(async move { axum::serve(files, router).await.unwrap() });
 
     let port = env("PORT", 3997);
-    let mut server = std::process::Command::new(&bin)
+    let server = std::process::Command::new(&bin)
         .arg("serve")
         .env("SLIPWAY_DATA_DIR", dir.join("data"))
         .env("SLIPWAY_ADDR", format!("127.0.0.1:{port}"))
@@ -186,10 +199,12 @@ async fn main() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("slipway starts");
+    // Stopped whatever happens, a failed wait included.
+    let mut server = Stopped(server);
     {
         use std::io::BufRead;
         let mut first = String::new();
-        std::io::BufReader::new(server.stdout.take().unwrap())
+        std::io::BufReader::new(server.0.stdout.take().unwrap())
             .read_line(&mut first)
             .unwrap();
         assert!(first.starts_with("listening on"), "{first}");
@@ -268,6 +283,7 @@ async fn main() {
     )
     .await;
     answers(&url, "two from 9000", Duration::from_secs(120)).await;
+    c.settled(app, 3).await;
 
     summary(
         "(a) rollback on an idle app",
@@ -341,9 +357,18 @@ async fn main() {
     .await;
     c.call(reqwest::Method::DELETE, &format!("/apps/{app}"), None)
         .await;
-    let _ = std::process::Command::new("kill")
-        .arg(server.id().to_string())
-        .status();
-    let _ = server.wait();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The server, stopped (SIGTERM, then waited for) when dropped.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
 }

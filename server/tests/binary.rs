@@ -28,6 +28,9 @@ fn help_lists_every_option_with_its_variable_and_default() {
         ("SLIPWAY_APP_PORTS", Some("42000-42999")),
         ("SLIPWAY_APP_HOST", Some("127.0.0.1")),
         ("SLIPWAY_KEEP_RELEASES", Some("20")),
+        ("SLIPWAY_MAX_LOG_BYTES", Some("32MB")),
+        ("SLIPWAY_ACCESS_RECHECK", Some("5m")),
+        ("SLIPWAY_WORKER_JOBS", Some("4")),
     ] {
         assert!(
             help.contains(&format!("env: {var}")),
