@@ -22,12 +22,12 @@ fn scratch() -> PathBuf {
     dir
 }
 
+/// The context's entries as written: path, kind, content.
+type Context = Vec<(String, Kind, Vec<u8>)>;
+
 /// Runs `make_context` on `archive` bytes; answers the plan and the context's entries (path,
 /// kind, content), or the refusal's text. Any other error fails the test.
-fn unpack(
-    archive: &[u8],
-    limits: &Limits,
-) -> Result<(Vec<Entry>, Vec<(String, Kind, Vec<u8>)>), String> {
+fn unpack(archive: &[u8], limits: &Limits) -> Result<(Vec<Entry>, Context), String> {
     unpack_with(archive, limits, &Stop::default())
 }
 
@@ -35,7 +35,7 @@ fn unpack_with(
     archive: &[u8],
     limits: &Limits,
     stop: &Stop,
-) -> Result<(Vec<Entry>, Vec<(String, Kind, Vec<u8>)>), String> {
+) -> Result<(Vec<Entry>, Context), String> {
     let dir = scratch();
     let (src, out) = (dir.join("source"), dir.join("context.tar"));
     std::fs::write(&src, archive).unwrap();

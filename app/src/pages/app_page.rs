@@ -329,16 +329,20 @@ fn ReleaseRow(
         }
     });
     let pinned = r.pinned;
-    let pin_button = (can_deploy && r.build_id.is_some() && !r.image_gone).then(|| {
-        let app = app.clone();
-        view! {
-            <button type="button" class="pin" aria-pressed=if pinned { "true" } else { "false" }
-                title="A pinned release keeps its image, so it can always be rolled back to"
-                on:click=move |_| { pin.dispatch((app.clone(), !pinned)); }>
-                {if pinned { "Pinned" } else { "Pin" }}
-            </button>
-        }
-    });
+    let pin_button = (can_deploy
+        && r.build_id.is_some()
+        && !r.image_gone
+        && r.status != ReleaseStatus::Skipped)
+        .then(|| {
+            let app = app.clone();
+            view! {
+                <button type="button" class="pin" aria-pressed=if pinned { "true" } else { "false" }
+                    title="A pinned release keeps its image, so it can always be rolled back to"
+                    on:click=move |_| { pin.dispatch((app.clone(), !pinned)); }>
+                    {if pinned { "Pinned" } else { "Pin" }}
+                </button>
+            }
+        });
     view! {
         <li class="release" class:current=r.current data-version=v id=format!("v{v}")>
             <span class="v">{format!("v{v}")}</span>
