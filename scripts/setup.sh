@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building (and, with --test, testing) Slipway needs, when it is missing:
 # the wasm target, wasm-bindgen-cli, cargo-leptos, npm tools (wasm-opt, Playwright),
-# PostgreSQL, Docker Engine (docker.io) and busybox-static, and for tests Chromium and Podman. Safe to run again: each step checks first.
+# PostgreSQL, Docker Engine (docker.io) and busybox-static, and for tests sqlx-cli, Chromium
+# and Podman. Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/versions.env
@@ -26,6 +27,14 @@ if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unkno
   say "rustup target add wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 fi
+
+# The test command checks formatting and lints.
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    say "rustup component add $component"
+    rustup component add "$component"
+  fi
+done
 
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes)"
@@ -60,6 +69,14 @@ dpkg -s busybox-static >/dev/null 2>&1 || pkgs+=(busybox-static)
 [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 
 if [ "$want_test" = "--test" ]; then
+  # sqlx-cli: the test command checks core/.sqlx (the compile-time checked SQL) is current.
+  if [ "$(sqlx --version 2>/dev/null | awk '{print $2}')" != "$SQLX_CLI_VERSION" ]; then
+    say "installing sqlx-cli $SQLX_CLI_VERSION (about 2 minutes)"
+    tmp=$(mktemp -d)
+    cargo install sqlx-cli --version "$SQLX_CLI_VERSION" --no-default-features --features rustls,postgres \
+      --locked --force --target-dir "$tmp" --quiet
+    rm -rf "$tmp"
+  fi
   # Chromium for Playwright; Podman (with runc, and catatonit for `init`) for the engine test
   # that runs against Podman's Docker-compatible service.
   pkgs=()

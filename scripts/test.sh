@@ -23,15 +23,26 @@ if cargo tree -p frontend --target wasm32-unknown-unknown -e normal --prefix non
   exit 1
 fi
 
+echo "==> formatted, and clippy-clean for the server and the wasm build"
+cargo fmt --all --check
+cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
+# --all-targets leaves out test = false targets: the Podman test is checked by name.
+cargo clippy --workspace --exclude frontend --test podman -- -D warnings
+cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+echo "==> the compile-time checked SQL's offline data (core/.sqlx) matches the migrations"
+scripts/sqlx.sh check
+
 # frontend is left out: with it, cargo would build `app` with both its ssr and hydrate
 # features, and the slipway binary the tests use would not be the one that ships.
 echo "==> cargo test"
 # The archive property test runs a fixed number of cases, so the run's time is known.
 PROPTEST_CASES=${PROPTEST_CASES:-256} cargo test --workspace --exclude frontend --no-fail-fast
 
-echo "==> build (site and binary, as shipped; the GitHub stand-in for Playwright)"
+echo "==> build (site and binary, as shipped)"
 cargo leptos build
-cargo build -p testkit --bin github-stand-in
+# The GitHub stand-in's binary was built by `cargo test` (testkit's own tests run it).
+test -x "$target_dir/debug/github-stand-in"
 
 echo "==> Playwright (Debian's Chromium)"
 SLIPWAY_BIN="$target_dir/debug/slipway" SLIPWAY_SITE_ROOT="$PWD/target/site" \
@@ -49,7 +60,8 @@ elif [ -n "${ENGINE_PID:-}" ]; then
   engine_stop
   podman_start
   scripts/test-images.sh
-  cargo test -p server --test podman
+  # The same package selection as the first `cargo test`, so its features (and builds) are reused.
+  cargo test --workspace --exclude frontend --test podman
   podman_stop
 else
   echo "a container engine this script did not start runs at $DOCKER_HOST, and Podman cannot run" >&2

@@ -1,12 +1,16 @@
 //! Slipway's web UI: Leptos components, pages and server functions, rendered on the server and
 //! hydrated in the browser. No SQL here: server functions authorise, call `core`, map errors.
 //!
-//! Layout: `shell` (the HTML document), `App` (routes), `pages/` (one file per page, plus
-//! the shared pieces: `chrome` header and tabs, `diff`, the `rollback` dialog), `server/`
-//! (server functions by page, and their server-only helpers in `ssr` modules).
+//! Layout: `shell` (the HTML document), `App` (routes), `pages/` (a file per page; a folder
+//! for a page of several parts, `app/` and `settings/`; and the shared pieces: `chrome` header
+//! and tabs, `diff`, the `rollback` dialog), `server/` (server functions by page, and their
+//! server-only helpers in `ssr` modules), `error` (the error server functions return).
 
+mod error;
 pub mod pages;
 pub mod server;
+
+pub use error::UiError;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Stylesheet, Title};

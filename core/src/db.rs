@@ -34,12 +34,11 @@ pub async fn prepare(pool: PgPool, key: SecretKey) -> anyhow::Result<Core> {
         .await
         .context("cannot migrate the database")?;
     let fp = key.fingerprint();
-    sqlx::query("insert into settings (name, value) values ('key_fingerprint', $1) on conflict (name) do nothing")
-        .bind(&fp)
+    sqlx::query!("insert into settings (name, value) values ('key_fingerprint', $1) on conflict (name) do nothing", &fp)
         .execute(&pool)
         .await?;
     let stored: String =
-        sqlx::query_scalar("select value from settings where name = 'key_fingerprint'")
+        sqlx::query_scalar!("select value from settings where name = 'key_fingerprint'")
             .fetch_one(&pool)
             .await?;
     anyhow::ensure!(
@@ -47,4 +46,22 @@ pub async fn prepare(pool: PgPool, key: SecretKey) -> anyhow::Result<Core> {
         "SLIPWAY_SECRET_KEY is not the key this database was written with; start with the original key"
     );
     Ok(Core::new(pool, key))
+}
+
+/// Runs `op`, and again every half second while the database is unavailable (restarting),
+/// for up to a minute.
+pub(crate) async fn through_outage<T, F, Fut>(mut op: F) -> crate::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match op().await {
+            Err(e) if e.is_unavailable() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            r => return r,
+        }
+    }
 }

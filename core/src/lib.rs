@@ -1,49 +1,44 @@
 //! The PostgreSQL-backed core of Slipway: the release ledger and everything that writes to it.
 //!
-//! Layout:
-//! - `db`: connecting, migrations (`core/migrations`), the key fingerprint check;
-//! - `crypto`: AES-GCM encryption at rest for config values and other secrets;
-//! - `authz`: the one `authorize(actor, action)` seam, with the role table;
-//! - `apps`, `releases`, `config`, `builds`, `features`, `favorites`: the ledger's use cases;
-//! - `diff`: what differs between two releases, and whether the app runs a rolled-back one;
-//! - `users`, `tokens`: who acts, and how scripts prove it;
-//! - `github`: the GitHub REST adapter; `repos`: repository attachments and their webhook;
-//!   `webhooks`: the push receiver (signature, repository, redelivery);
-//! - `queue`: the job queue (`for update skip locked` + leases) and the worker, which drives
-//!   the `Runtime` port (deploys) and runs builds (`build_job`); `log_feed`: live build logs
-//!   for any number of viewers, through one `LISTEN` per process;
-//! - `source`: fetching a build's source within limits and address checks, and turning the
-//!   archive into a checked build context; `uploads`: archives uploaded through the build
-//!   form, stored sealed in chunks; `engine`: the image builder port and its Docker
-//!   Engine API adapter; `runtime`: releases as containers behind each app's stable address;
-//! - `pgtools`: where PostgreSQL's binaries are and whom they run as (embedded cluster, tests).
+//! Layout: wings, lowest first. A wing imports only the wings before it in this list.
+//! - the base, at the root: `error`, `crypto` (AES-GCM at rest), `secrets` (masking config
+//!   values in logs, redacting source URLs), `db` (connecting, migrations in
+//!   `core/migrations`, riding out an outage), `pgtools` (PostgreSQL's binaries), `lease` (a
+//!   job's fence and lost claims), `jobs` (queuing a job; the channels workers listen on);
+//! - `access`: `authz` (the one `authorize(actor, action)` seam), `users`, `tokens`;
+//! - `ledger`: `apps`, `releases`, `config`, `features`, `favorites`, `diff`;
+//! - `runtime`: the `Runtime` port, and releases as containers behind each app's address;
+//! - `builds`: requests and records (`mod`), `fetch` (a source, within limits and address
+//!   checks), `unpack` (an archive into a checked build context), `uploads`, `engine` (the
+//!   image builder port and its Docker adapter), `log` (a build's lines, written in batches),
+//!   `log_feed` (live logs, one `LISTEN` per process);
+//! - `github`: the `GitHubApi` port and its REST adapter (`mod`), `repos` (attachments and
+//!   their webhook), `statuses` (commit statuses of builds), `checks` (auto-releases that wait
+//!   for status checks), `webhooks` (the push receiver);
+//! - `queue`: claiming jobs, two lanes per app, and the worker that drives the runtime
+//!   (`mod`) and builds (`build`: running one, reporting its status to GitHub).
+//!
+//! No arrow runs upward, by import or by a `Core` method defined in a higher wing
+//! (`tests/it/layout.rs` checks both). Deleting an app therefore starts in `github::repos`
+//! (its webhook goes first), which then asks the ledger to remove the app's records; a job's
+//! writes riding out an outage (`lease::persist`) and a release's `Deployment` (`runtime`)
+//! sit in the lowest wing that needs them.
 //!
 //! Every rule of release semantics lives here; the API and the UI only parse, call and map.
 
-pub mod apps;
-pub mod authz;
-pub mod build_job;
+pub mod access;
 pub mod builds;
-pub mod config;
 pub mod crypto;
 pub mod db;
-pub mod diff;
-pub mod engine;
 mod error;
-pub mod favorites;
-pub mod features;
 pub mod github;
-pub mod log_feed;
+pub mod jobs;
+pub mod lease;
+pub mod ledger;
 pub mod pgtools;
 pub mod queue;
-pub mod releases;
-pub mod repos;
 pub mod runtime;
-pub mod source;
-pub mod tokens;
-pub mod uploads;
-pub mod users;
-pub mod webhooks;
+pub mod secrets;
 
 pub use error::{Error, Result};
 
@@ -57,9 +52,9 @@ pub struct Core {
     pub(crate) pool: PgPool,
     pub(crate) key: Arc<crypto::SecretKey>,
     /// The engine `docker://` builds are checked against; none in the ledger's own tests.
-    pub(crate) engine: Option<Arc<dyn engine::ImageBuilder>>,
+    pub(crate) engine: Option<Arc<dyn builds::engine::ImageBuilder>>,
     /// GitHub, when configured: repository attachments, push builds, commit statuses.
-    pub(crate) github: Option<Arc<github::GitHub>>,
+    pub(crate) github: Option<Arc<dyn github::GitHubApi>>,
     install_id: Arc<tokio::sync::OnceCell<String>>,
 }
 
@@ -81,35 +76,41 @@ impl Core {
         let id = self
             .install_id
             .get_or_try_init(|| async {
-                sqlx::query_scalar::<_, String>(
-                    "select value from settings where name = 'install_id'",
-                )
-                .fetch_one(&self.pool)
-                .await
+                sqlx::query_scalar!("select value from settings where name = 'install_id'")
+                    .fetch_one(&self.pool)
+                    .await
             })
             .await?;
         Ok(id.clone())
     }
 
     /// Checks `docker://` builds against `engine`.
-    pub fn with_engine(mut self, engine: Arc<dyn engine::ImageBuilder>) -> Self {
+    pub fn with_engine(mut self, engine: Arc<dyn builds::engine::ImageBuilder>) -> Self {
         self.engine = Some(engine);
         self
     }
 
     /// Talks to GitHub through `github` (repository attachments, push builds, statuses).
-    pub fn with_github(mut self, github: github::GitHub) -> Self {
-        self.github = Some(Arc::new(github));
+    pub fn with_github(mut self, github: Arc<dyn github::GitHubApi>) -> Self {
+        self.github = Some(github);
         self
     }
 
     /// The GitHub adapter, when configured.
-    pub fn github_client(&self) -> Option<&github::GitHub> {
-        self.github.as_deref()
+    pub fn github_client(&self) -> Option<Arc<dyn github::GitHubApi>> {
+        self.github.clone()
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Whether the database answers (the health check).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query!("select 1 as answer")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// `data` encrypted and authenticated with the secret key, bound to `purpose` (short-lived

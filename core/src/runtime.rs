@@ -4,7 +4,7 @@
 //! A release that exits or never answers fails with the container's last log lines, and the
 //! previous container keeps running behind the same address.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,13 +21,91 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::build_job::{mask, secrets_of};
-use crate::queue::{Deployment, Runtime};
-use crate::source::{through_outage, Refused};
+use crate::db::through_outage;
+use crate::error::Error::Refused;
+use crate::jobs::RECONCILE_CHANNEL;
+use crate::lease::Fence;
+use crate::secrets::{mask, secrets_of};
 use crate::Core;
 
-/// Announces that the engine should be reconciled (an app was deleted; payload: its id).
-pub const RECONCILE_CHANNEL: &str = "slipway_reconcile";
+/// What the runtime is asked to run for a release.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub app_id: Uuid,
+    pub app_name: String,
+    pub release_id: Uuid,
+    pub version: i32,
+    /// The image to run; `None` for a release without a build (nothing to run).
+    pub image: Option<String>,
+    pub config: BTreeMap<String, String>,
+    pub port: i32,
+    /// The claim of the job deploying it: the runtime holds it while it moves the app's
+    /// address and removes other containers. `None` when not deployed by a job (reconcile).
+    pub fence: Option<Fence>,
+}
+
+impl Core {
+    /// What the runtime needs to run a release.
+    pub(crate) async fn deployment(&self, release_id: Uuid) -> crate::Result<Deployment> {
+        let (app_id, name, space, version, image, port): (
+            Uuid,
+            String,
+            String,
+            i32,
+            Option<String>,
+            i32,
+        ) = sqlx::query_as(
+            "select a.id, a.name, s.name, r.version,
+                        (select image from builds b where b.id = r.build_id), r.port
+                   from releases r join apps a on a.id = r.app_id join spaces s on s.id = a.space_id
+                  where r.id = $1",
+        )
+        .bind(release_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let config = self.open_snapshot_config(&mut conn, release_id).await?;
+        Ok(Deployment {
+            app_id,
+            app_name: format!("{name}-{space}"),
+            release_id,
+            version,
+            image,
+            config,
+            port,
+            fence: None,
+        })
+    }
+}
+
+/// The port to the thing that runs apps.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync {
+    /// Starts the release and makes it the app's running one; an error fails the release.
+    async fn deploy(&self, d: &Deployment) -> anyhow::Result<()>;
+    /// How many recent releases keep their images; `None`: images are never removed.
+    fn keep_releases(&self) -> Option<u32> {
+        None
+    }
+    /// Removes images no kept release needs.
+    async fn remove_images(&self, _images: &[String]) {}
+    /// The app's running release's last `lines` log lines, config values masked; none when
+    /// nothing runs.
+    async fn app_log(&self, _app_id: Uuid, _lines: usize) -> anyhow::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+}
+
+/// The runtime until a container engine is wired in: runs nothing, every release succeeds.
+pub struct NoopRuntime;
+
+#[async_trait::async_trait]
+impl Runtime for NoopRuntime {
+    async fn deploy(&self, _d: &Deployment) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
 /// An image no build refers to is removed once it is this old (a build tags its image a
 /// moment before it records it).
 const ORPHAN_AGE_SECS: i64 = 600;
@@ -57,6 +135,19 @@ pub struct DockerRuntime {
     address: String,
     settings: RuntimeSettings,
     proxies: Mutex<HashMap<Uuid, Arc<Proxy>>>,
+    /// Taken by whatever points a proxy somewhere (a route, or following the database), so a
+    /// target read from the database before a route committed is never applied after it.
+    targets: tokio::sync::Mutex<()>,
+}
+
+/// Who moves an app's address, and on what condition.
+#[derive(Debug, Clone, Copy)]
+enum Mover {
+    /// A deploy, while its claim holds (none: a caller without a claim).
+    Deploy(Option<Fence>),
+    /// The reconciler putting this release back: only while it is still the app's current
+    /// release and no deploy of the app is under way (one that started meanwhile decides).
+    Restore(Uuid),
 }
 
 /// An app's address: a listener that forwards each connection to the current container.
@@ -83,6 +174,7 @@ impl DockerRuntime {
             address,
             settings,
             proxies: Mutex::new(HashMap::new()),
+            targets: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -130,35 +222,53 @@ impl DockerRuntime {
     }
 
     /// Points the app's address at `addr`: here when this process holds it, else through the
-    /// database and a notification to the process that does. With `fence`, only while that
-    /// claim holds, checked in the transaction that records the new target.
+    /// database and a notification to the process that does. A deploy's claim (or a restore's
+    /// condition, see [`Mover`]) is checked in the transaction that records the new target;
+    /// answers whether the address moved.
     async fn route(
         &self,
         app_id: Uuid,
         proxy: Option<&Proxy>,
         addr: SocketAddr,
-        fence: Option<crate::queue::Fence>,
-    ) -> crate::Result<()> {
+        by: Mover,
+    ) -> crate::Result<bool> {
+        let order = self.targets.lock().await;
         let mut tx = self.core.pool.begin().await?;
-        if let Some(f) = fence {
-            f.hold(&mut tx).await?;
-        }
-        let port: i32 = sqlx::query_scalar(
-            "update apps set web_target = $2, web_url = 'http://' || $3 || ':' || web_port
-              where id = $1 returning web_port",
+        let restoring = match by {
+            Mover::Deploy(Some(f)) => {
+                f.hold(&mut tx).await?;
+                None
+            }
+            Mover::Deploy(None) => None,
+            Mover::Restore(release) => Some(release),
+        };
+        let port: Option<i32> = sqlx::query_scalar!(
+            r#"update apps set web_target = $2, web_url = 'http://' || $3 || ':' || web_port
+                where id = $1
+                  and ($4::uuid is null
+                       or ((select id from current_release($1)) = $4
+                           and not exists (select 1 from releases
+                                            where app_id = $1 and status = 'pending')))
+                returning web_port as "web_port!""#,
+            app_id,
+            addr.to_string(),
+            self.settings.host.to_string(),
+            restoring
         )
-        .bind(app_id)
-        .bind(addr.to_string())
-        .bind(self.settings.host.to_string())
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(port) = port else {
+            return Ok(false);
+        };
         if proxy.is_none() {
             // Delivered at commit.
-            sqlx::query("select pg_notify($1, $2)")
-                .bind(RECONCILE_CHANNEL)
-                .bind(format!("target {app_id}"))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "select pg_notify($1, $2)",
+                RECONCILE_CHANNEL,
+                format!("target {app_id}")
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         match proxy {
@@ -166,12 +276,13 @@ impl DockerRuntime {
                 p.target.send_replace(Some(addr));
             }
             None => {
+                drop(order);
                 tracing::info!(app = %app_id, port, "address held by another Slipway process; asked it to switch");
                 // Give the holder a moment to switch before the previous container stops.
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Follows `apps.web_target` for the addresses this process holds (`only`: one app).
@@ -183,6 +294,7 @@ impl DockerRuntime {
         if held.is_empty() {
             return Ok(());
         }
+        let _order = self.targets.lock().await;
         let rows: Vec<(Uuid, Option<String>)> =
             sqlx::query_as("select id, web_target from apps where id = any($1)")
                 .bind(&held)
@@ -204,10 +316,11 @@ impl DockerRuntime {
     /// Binds the first free port of the range that no other app has, and stores it.
     async fn claim_port(&self, app_id: Uuid) -> anyhow::Result<(TcpListener, u16)> {
         let (lo, hi) = self.settings.ports;
-        let taken: Vec<i32> =
-            sqlx::query_scalar("select web_port from apps where web_port is not null")
-                .fetch_all(&self.core.pool)
-                .await?;
+        let taken: Vec<i32> = sqlx::query_scalar!(
+            "select web_port as \"web_port!\" from apps where web_port is not null"
+        )
+        .fetch_all(&self.core.pool)
+        .await?;
         for port in lo..=hi {
             if taken.contains(&(port as i32)) {
                 continue;
@@ -215,12 +328,13 @@ impl DockerRuntime {
             let Ok(listener) = TcpListener::bind((self.settings.host, port)).await else {
                 continue;
             };
-            let stored =
-                sqlx::query("update apps set web_port = $2 where id = $1 and web_port is null")
-                    .bind(app_id)
-                    .bind(port as i32)
-                    .execute(&self.core.pool)
-                    .await;
+            let stored = sqlx::query!(
+                "update apps set web_port = $2 where id = $1 and web_port is null",
+                app_id,
+                port as i32
+            )
+            .execute(&self.core.pool)
+            .await;
             match stored {
                 Ok(r) if r.rows_affected() == 1 => return Ok((listener, port)),
                 // Another app took this port meanwhile: try the next.
@@ -229,10 +343,12 @@ impl DockerRuntime {
                 // Another process gave this app a port meanwhile: use that one.
                 Ok(_) => {
                     drop(listener);
-                    let port: i32 = sqlx::query_scalar("select web_port from apps where id = $1")
-                        .bind(app_id)
-                        .fetch_one(&self.core.pool)
-                        .await?;
+                    let port: i32 = sqlx::query_scalar!(
+                        "select web_port as \"web_port!\" from apps where id = $1",
+                        app_id
+                    )
+                    .fetch_one(&self.core.pool)
+                    .await?;
                     let l = TcpListener::bind((self.settings.host, port as u16)).await?;
                     return Ok((l, port as u16));
                 }
@@ -414,7 +530,7 @@ impl DockerRuntime {
 
     /// The app's running container's last log lines (the app page's runtime log), with its
     /// release's config values masked.
-    pub async fn app_log(&self, app_id: Uuid, lines: usize) -> anyhow::Result<Vec<String>> {
+    async fn running_log(&self, app_id: Uuid, lines: usize) -> anyhow::Result<Vec<String>> {
         let running = self.containers(&format!("{LABEL_APP}={app_id}")).await?;
         let Some(newest) = running
             .into_iter()
@@ -457,21 +573,18 @@ impl DockerRuntime {
         let containers = self.containers(LABEL_APP).await?;
         let current: Vec<(Uuid, Uuid)> = sqlx::query_as(
             "select a.id, cur.id from apps a
-               join lateral (select r.id from releases r join builds b on b.id = r.build_id
-                              where r.app_id = a.id and r.status = 'succeeded'
-                              order by r.version desc limit 1) cur on true",
+               join lateral current_release(a.id) cur on cur.build_id is not null",
         )
         .fetch_all(&self.core.pool)
         .await?;
         let current: HashMap<Uuid, Uuid> = current.into_iter().collect();
         // Apps that exist, with a current release or not (an app's first deploy may be under
         // way: its container must not be taken for one of a deleted app).
-        let existing: std::collections::HashSet<Uuid> =
-            sqlx::query_scalar::<_, Uuid>("select id from apps")
-                .fetch_all(&self.core.pool)
-                .await?
-                .into_iter()
-                .collect();
+        let existing: std::collections::HashSet<Uuid> = sqlx::query_scalar!("select id from apps")
+            .fetch_all(&self.core.pool)
+            .await?
+            .into_iter()
+            .collect();
         // Proxies of apps that are gone.
         self.proxies
             .lock()
@@ -546,8 +659,8 @@ impl DockerRuntime {
             .filters(&filters)
             .build();
         let images = c.list_images(Some(options)).await?;
-        let kept: Vec<String> = sqlx::query_scalar(
-            "select image from builds where image is not null and not image_removed",
+        let kept: Vec<String> = sqlx::query_scalar!(
+            "select image as \"image!\" from builds where image is not null and not image_removed"
         )
         .fetch_all(&self.core.pool)
         .await?;
@@ -582,12 +695,22 @@ impl DockerRuntime {
             }
             let port = format!("{}/tcp", d.port);
             if let Ok(addr) = self.wait_healthy(id, &port, &d).await {
-                return Ok(self.route(app_id, proxy.as_deref(), addr, None).await?);
+                self.route(app_id, proxy.as_deref(), addr, Mover::Restore(release_id))
+                    .await?;
+                return Ok(());
             }
             self.remove_container(id).await;
         }
-        let (_, addr) = self.start(&d, &image).await?;
-        Ok(self.route(app_id, proxy.as_deref(), addr, None).await?)
+        let (id, addr) = self.start(&d, &image).await?;
+        if !self
+            .route(app_id, proxy.as_deref(), addr, Mover::Restore(release_id))
+            .await?
+        {
+            // A deploy began meanwhile, or another release is current now: it decides what
+            // runs, and this container never took traffic.
+            self.remove_container(&id).await;
+        }
+        Ok(())
     }
 
     /// Removes a deleted app's containers, its images and its address in this process.
@@ -617,10 +740,10 @@ impl DockerRuntime {
             .flat_map(|i| i.repo_tags)
             .collect();
         // A new app of the same name may have built since: its images stay.
-        let kept: Vec<String> = sqlx::query_scalar(
-            "select image from builds where image like $1 and not image_removed",
+        let kept: Vec<String> = sqlx::query_scalar!(
+            "select image as \"image!\" from builds where image like $1 and not image_removed",
+            format!("{repo}:%")
         )
-        .bind(format!("{repo}:%"))
         .fetch_all(&self.core.pool)
         .await?;
         let gone: Vec<String> = tags.into_iter().filter(|t| !kept.contains(t)).collect();
@@ -699,6 +822,10 @@ impl DockerRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for DockerRuntime {
+    async fn app_log(&self, app_id: Uuid, lines: usize) -> anyhow::Result<Vec<String>> {
+        self.running_log(app_id, lines).await
+    }
+
     async fn deploy(&self, d: &Deployment) -> anyhow::Result<()> {
         let Some(image) = d.image.clone() else {
             // A release without a build runs nothing.
@@ -710,9 +837,10 @@ impl Runtime for DockerRuntime {
         // worker whose job was taken over touches neither (it removes only the container it
         // just started, which nothing routes to).
         if let Err(e) =
-            through_outage(|| self.route(d.app_id, proxy.as_deref(), addr, d.fence)).await
+            through_outage(|| self.route(d.app_id, proxy.as_deref(), addr, Mover::Deploy(d.fence)))
+                .await
         {
-            if crate::queue::is_lost(&e) {
+            if crate::lease::is_lost(&e) {
                 self.remove_container(&id).await;
             }
             return Err(e.into());

@@ -16,6 +16,6 @@ pub use status::{
 };
 pub use views::{
     encode_query, relative_time, source_suffix, AppListItem, AppSummary, BuildPage, CommitView,
-    ConfigPage, DiffView, HistoryPage, KeyDiffView, LogLineView, ReleaseView, RolledBackView,
+    ConfigPage, DiffView, HistoryPage, KeyDiffView, LogFrame, LogLine, ReleaseView, RolledBackView,
     TokenView, UnreleasedBuildView, ROLLBACK_WARNING,
 };

@@ -38,6 +38,8 @@ macro_rules! text_enum {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "lowercase")]
+        #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+        #[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
         pub enum $name { $($variant),+ }
 
         impl $name {

@@ -95,9 +95,9 @@ pub struct ReleaseView {
     pub user: Option<String>,
     pub image: Option<String>,
     pub commit_sha: Option<String>,
-    pub commit_message: Option<String>,
-    /// The build's author, `Name (login)` for GitHub pushes.
-    pub commit_author: Option<String>,
+    /// The history line: `Auto-Deploy 6d58b1ce - Jane Doe (jdoe) - Fix login - ef5c71a`
+    /// (DESIGN §2), made on the server as held-back builds' lines are.
+    pub line: String,
     pub current: bool,
     /// Whether "Rollback" is offered: succeeded, not current, image kept, and the actor may
     /// roll back.
@@ -111,11 +111,23 @@ pub struct ReleaseView {
     pub image_gone: bool,
 }
 
-/// A line of a build log.
+/// A line of a build log, as stored and as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogLineView {
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+pub struct LogLine {
     pub seq: i32,
     pub text: String,
+}
+
+/// A frame of the live log websocket (DESIGN §5): `{"lines": […]}` while the build runs, then
+/// `{"status": "succeeded" | "failed"}` once every line was sent. The server writes it (its
+/// lines borrowed, serialized once per batch for every viewer) and the browser reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogFrame<'a> {
+    #[serde(default, skip_serializing_if = "<[LogLine]>::is_empty")]
+    pub lines: std::borrow::Cow<'a, [LogLine]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<BuildStatus>,
 }
 
 /// The build log page: the build, and its log so far (the last lines of a long one).
@@ -132,7 +144,7 @@ pub struct BuildPage {
     pub commit_message: Option<String>,
     /// The release that deployed it, if any.
     pub release_version: Option<i32>,
-    pub lines: Vec<LogLineView>,
+    pub lines: Vec<LogLine>,
     /// Lines in the whole log (more than `lines` holds when the log is long).
     pub total_lines: i32,
     /// Whether the viewer may deploy it.

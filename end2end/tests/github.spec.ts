@@ -228,6 +228,8 @@ test('an admin changes a role on the users page, and the UI hides what a viewer 
   await expect(row.getByRole('combobox', { name: 'Role of jdoe' })).toHaveValue('deployer');
   await row.getByRole('combobox', { name: 'Role of jdoe' }).selectOption('viewer');
   await row.getByRole('button', { name: 'Set the role of jdoe' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'jdoe is now a viewer.' })).toBeVisible();
+  await shots(page, 'github-role-set');
   await page.reload();
   await hydrated(page);
   await expect(page.getByRole('row', { name: /jdoe/ }).getByRole('combobox', { name: 'Role of jdoe' })).toHaveValue('viewer');

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::{AppName, ConfigKey, SimpleName};
-use slipway_core::apps::{App, NewApp};
-use slipway_core::authz::Actor;
-use slipway_core::queue::{Engines, NoopRuntime};
+use slipway_core::access::authz::Actor;
+use slipway_core::ledger::apps::{App, NewApp};
+use slipway_core::queue::Engines;
+use slipway_core::runtime::NoopRuntime;
 use slipway_core::Core;
 
 fn env(name: &str, default: usize) -> usize {

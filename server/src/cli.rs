@@ -9,12 +9,14 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Parser;
 use leptos::prelude::LeptosOptions;
-use slipway_core::build_job::BuildSettings;
+use slipway_core::builds::fetch::AddressPolicy;
+use slipway_core::builds::unpack::Limits;
 use slipway_core::crypto::SecretKey;
-use slipway_core::github::{GitHub, GitHubSettings};
-use slipway_core::queue::{Engines, Runtime};
+use slipway_core::github::{GitHub, GitHubApi, GitHubSettings};
+use slipway_core::queue::build::BuildSettings;
+use slipway_core::queue::Engines;
+use slipway_core::runtime::Runtime;
 use slipway_core::runtime::{DockerRuntime, RuntimeSettings};
-use slipway_core::source::{AddressPolicy, Limits};
 use slipway_core::Core;
 use tokio::sync::watch;
 
@@ -24,8 +26,11 @@ use crate::options::{Cli, Command, Options, TokenCommand};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal; plain text for a file or a log collector.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG").unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_sessions=warn")
@@ -81,7 +86,7 @@ async fn open_database(opts: &Options, max_connections: u32) -> anyhow::Result<D
             .context("DATABASE_URL is not a PostgreSQL URL")?;
         let core = slipway_core::db::connect(options, max_connections, key)
             .await?
-            .with_engine(Arc::new(slipway_core::engine::Docker::from_env()));
+            .with_engine(Arc::new(slipway_core::builds::engine::Docker::from_env()));
         return Ok(Database {
             core,
             embedded: None,
@@ -98,7 +103,7 @@ async fn open_database(opts: &Options, max_connections: u32) -> anyhow::Result<D
     };
     match core {
         Ok(core) => Ok(Database {
-            core: core.with_engine(Arc::new(slipway_core::engine::Docker::from_env())),
+            core: core.with_engine(Arc::new(slipway_core::builds::engine::Docker::from_env())),
             embedded: Some(embedded),
         }),
         Err(e) => {
@@ -200,7 +205,7 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
     let runtime = docker_runtime(&db.core, &opts);
     let state = AppState {
         core: db.core.clone(),
-        logs: slipway_core::log_feed::LogHub::start(db.core.clone()),
+        logs: slipway_core::builds::log_feed::LogHub::start(db.core.clone()),
         runtime: runtime.clone(),
         max_upload: usize::try_from(opts.max_source_bytes).unwrap_or(usize::MAX),
         leptos,
@@ -260,13 +265,13 @@ async fn purge_sessions(pool: sqlx::PgPool) {
 
 /// The GitHub adapter: where GitHub is, the service account, and this server's public URL
 /// (webhook and status addresses).
-fn github(opts: &Options, public_url: &str) -> GitHub {
-    GitHub::new(GitHubSettings {
+fn github(opts: &Options, public_url: &str) -> Arc<dyn GitHubApi> {
+    Arc::new(GitHub::new(GitHubSettings {
         web_url: opts.github_url.trim().trim_end_matches('/').to_owned(),
         api_url: opts.github_api_url.trim().trim_end_matches('/').to_owned(),
         service: opts.service_account(),
         public_url: public_url.trim_end_matches('/').to_owned(),
-    })
+    }))
 }
 
 /// The OAuth app and who may sign in, when OAuth is configured.
@@ -349,7 +354,7 @@ fn build_settings(opts: &Options) -> BuildSettings {
         allow_hosts.push(h);
     }
     BuildSettings {
-        builder: Arc::new(slipway_core::engine::Docker::from_env()),
+        builder: Arc::new(slipway_core::builds::engine::Docker::from_env()),
         limits: Limits {
             max_source_bytes: opts.max_source_bytes,
             max_unpacked_bytes: opts.max_unpacked_bytes,

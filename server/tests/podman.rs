@@ -2,6 +2,9 @@
 //! this alone (`cargo test --test podman`) after stopping its dockerd, with DOCKER_HOST at a
 //! Podman service it started (scripts/podman.sh) and the test images built there.
 
+// The helpers the other tests share; this test uses only some of them.
+#[allow(dead_code)]
+#[path = "it/support/mod.rs"]
 mod support;
 
 use serde_json::{json, Value};

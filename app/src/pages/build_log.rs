@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::{ansi, relative_time, BuildPage, BuildStatus, LogLineView};
+use domain::{ansi, relative_time, BuildPage, BuildStatus, LogLine};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -74,7 +74,7 @@ fn BuildLog(page: BuildPage) -> impl IntoView {
     let next = lines.last().map_or(total_lines + 1, |l| l.seq + 1);
     let skipped = lines.first().map_or(0, |l| l.seq - 1);
     // The log in chunks as they came: appending renders only the new chunk.
-    let chunks: RwSignal<Vec<Arc<Vec<LogLineView>>>> = RwSignal::new(if lines.is_empty() {
+    let chunks: RwSignal<Vec<Arc<Vec<LogLine>>>> = RwSignal::new(if lines.is_empty() {
         Vec::new()
     } else {
         vec![Arc::new(lines)]
@@ -230,7 +230,7 @@ fn DeployBuildForm(app: String, id: String, status: RwSignal<BuildStatus>) -> im
 }
 
 #[component]
-fn LogRow(line: LogLineView) -> impl IntoView {
+fn LogRow(line: LogLine) -> impl IntoView {
     let seq = line.seq;
     let runs = ansi::runs(&line.text);
     view! {

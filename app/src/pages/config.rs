@@ -1,3 +1,4 @@
+use crate::UiError;
 use domain::ConfigPage;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -19,7 +20,7 @@ pub fn ConfigPage() -> impl IntoView {
     );
     // What the last change did, whichever form made it.
     let outcome = RwSignal::new(None::<Result<String, String>>);
-    let report = move |what: &'static str, r: Result<Option<i32>, ServerFnError>| {
+    let report = move |what: &'static str, r: Result<Option<i32>, UiError>| {
         outcome.set(Some(match r {
             Ok(Some(v)) => Ok(format!("{what}: created release v{v}.")),
             Ok(None) => Ok("Nothing changed, so no release was made.".to_owned()),

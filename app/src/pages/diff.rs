@@ -1,3 +1,4 @@
+use crate::UiError;
 use domain::DiffView;
 use leptos::prelude::*;
 
@@ -59,7 +60,7 @@ fn KeyRow(key: String, change: String, app: Signal<String>, from: i32, to: i32) 
         async move {
             let before = reveal_value(app.clone(), from, key.clone()).await?;
             let after = reveal_value(app, to, key).await?;
-            Ok::<_, ServerFnError>((before, after))
+            Ok::<_, UiError>((before, after))
         }
     });
     let k = key.clone();

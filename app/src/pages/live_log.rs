@@ -7,21 +7,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{BuildStatus, LogLineView};
+use domain::{BuildStatus, LogFrame, LogLine};
 use leptos::prelude::*;
 use leptos::wasm_bindgen::closure::Closure;
 use leptos::wasm_bindgen::JsCast;
 use leptos::web_sys::{CloseEvent, MessageEvent, VisibilityState, WebSocket};
-use serde::Deserialize;
 
 use super::build_log::Link;
-
-#[derive(Deserialize)]
-struct Frame {
-    #[serde(default)]
-    lines: Vec<LogLineView>,
-    status: Option<String>,
-}
 
 struct Follow {
     app: String,
@@ -31,7 +23,7 @@ struct Follow {
     ended: Cell<bool>,
     retries: Cell<u32>,
     socket: RefCell<Option<WebSocket>>,
-    chunks: RwSignal<Vec<Arc<Vec<LogLineView>>>>,
+    chunks: RwSignal<Vec<Arc<Vec<LogLine>>>>,
     status: RwSignal<BuildStatus>,
     link: RwSignal<Link>,
 }
@@ -41,7 +33,7 @@ pub(crate) fn follow(
     app: String,
     id: String,
     from: i32,
-    chunks: RwSignal<Vec<Arc<Vec<LogLineView>>>>,
+    chunks: RwSignal<Vec<Arc<Vec<LogLine>>>>,
     status: RwSignal<BuildStatus>,
     link: RwSignal<Link>,
 ) {
@@ -107,13 +99,17 @@ fn connect(f: Rc<Follow>) {
             let Some(text) = ev.data().as_string() else {
                 return;
             };
-            let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
+            let Ok(frame) = serde_json::from_str::<LogFrame>(&text) else {
                 return;
             };
             // Only lines the page lacks, in order.
             let next = f.next.get();
-            let lines: Vec<LogLineView> =
-                frame.lines.into_iter().filter(|l| l.seq >= next).collect();
+            let lines: Vec<LogLine> = frame
+                .lines
+                .into_owned()
+                .into_iter()
+                .filter(|l| l.seq >= next)
+                .collect();
             if let Some(last) = lines.last() {
                 f.next.set(last.seq + 1);
                 // Lines flowing means the build runs, even if the page was made while queued.
@@ -129,7 +125,7 @@ fn connect(f: Rc<Follow>) {
                     return;
                 }
             }
-            if let Some(s) = frame.status.and_then(|s| s.parse::<BuildStatus>().ok()) {
+            if let Some(s) = frame.status {
                 f.ended.set(true);
                 let _ = f.status.try_set(s);
                 let _ = f.link.try_set(Link::Ended);

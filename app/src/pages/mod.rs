@@ -1,7 +1,7 @@
 //! One page per file.
 
 mod account;
-mod app_page;
+mod app;
 mod apps;
 mod build_log;
 mod chrome;
@@ -17,7 +17,7 @@ mod signin;
 mod users;
 
 pub use account::AccountPage;
-pub use app_page::AppPage;
+pub use app::AppPage;
 pub use apps::AppsPage;
 pub use build_log::BuildLogPage;
 pub use chrome::{AppNav, Header};

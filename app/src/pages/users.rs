@@ -15,7 +15,10 @@ pub fn UsersPage() -> impl IntoView {
             <section class="card" aria-labelledby="users-title">
                 <h2 id="users-title">"Roles"</h2>
                 <p class="muted">"Viewers read apps, releases and logs. Deployers also build, release, roll back, change config vars and attach repositories. Admins also delete apps and manage users."</p>
-                {move || set.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+                {move || set.value().get().map(|r| match r {
+                    Ok(done) => view! { <p class="outcome" role="status">{done}</p> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                })}
                 <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                     {move || users.get().map(|r| match r {
                         Ok(list) => view! { <UserTable list set/> }.into_any(),

@@ -1,6 +1,7 @@
 //! Server functions of builds: the log page, deploying a build, the auto-deploy switch, pins,
 //! and the app's runtime log.
 
+use crate::UiError;
 use domain::BuildPage;
 use leptos::prelude::*;
 
@@ -10,10 +11,9 @@ pub const LOG_PAGE_LINES: i32 = 5_000;
 pub const LOG_PAGE_BYTES: i64 = 2_000_000;
 
 #[server(endpoint = "build_page")]
-pub async fn load_build_page(app: String, build: String) -> Result<BuildPage, ServerFnError> {
-    use domain::{BuildStatus, LogLineView};
-    use slipway_core::authz::{authorize, Action};
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn load_build_page(app: String, build: String) -> Result<BuildPage, UiError> {
+    use slipway_core::access::authz::{authorize, Action};
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -25,7 +25,11 @@ pub async fn load_build_page(app: String, build: String) -> Result<BuildPage, Se
         .map_err(super::ssr::user_error)?;
     let release_version = match b.release_id {
         Some(r) => core
-            .release(&actor, &app, slipway_core::releases::ReleaseRef::Id(r))
+            .release(
+                &actor,
+                &app,
+                slipway_core::ledger::releases::ReleaseRef::Id(r),
+            )
             .await
             .ok()
             .map(|r| r.version),
@@ -34,20 +38,14 @@ pub async fn load_build_page(app: String, build: String) -> Result<BuildPage, Se
     Ok(BuildPage {
         app: app.full_name(),
         id: b.id.to_string(),
-        status: b.status.parse().unwrap_or(BuildStatus::Failed),
+        status: b.status,
         source: b.source_url.clone(),
         created_at: b.created_at,
         user: b.author.clone(),
         commit_sha: b.commit_sha.clone(),
         commit_message: b.message.clone(),
         release_version,
-        lines: lines
-            .into_iter()
-            .map(|l| LogLineView {
-                seq: l.seq,
-                text: l.text,
-            })
-            .collect(),
+        lines,
         total_lines: total,
         can_deploy: authorize(&actor, Action::Release, Some(app.id)).is_ok(),
         now: chrono::Utc::now(),
@@ -55,7 +53,7 @@ pub async fn load_build_page(app: String, build: String) -> Result<BuildPage, Se
 }
 
 #[cfg(feature = "ssr")]
-fn build_id(s: &str) -> Result<uuid::Uuid, ServerFnError> {
+fn build_id(s: &str) -> Result<uuid::Uuid, UiError> {
     uuid::Uuid::parse_str(s).map_err(|_| {
         super::ssr::user_error(slipway_core::Error::NotFound(format!(
             "The build \"{s}\" was not found."
@@ -65,9 +63,9 @@ fn build_id(s: &str) -> Result<uuid::Uuid, ServerFnError> {
 
 /// Releases a succeeded build; answers the new release's version.
 #[server(endpoint = "deploy_build")]
-pub async fn deploy_build(app: String, build: String) -> Result<i32, ServerFnError> {
-    use slipway_core::releases::SlugRef;
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn deploy_build(app: String, build: String) -> Result<i32, UiError> {
+    use slipway_core::ledger::releases::SlugRef;
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -81,8 +79,8 @@ pub async fn deploy_build(app: String, build: String) -> Result<i32, ServerFnErr
 
 /// Switches `auto-release`: each succeeded build is released as `Auto-Deploy <build8>`.
 #[server(endpoint = "set_auto_deploy")]
-pub async fn set_auto_deploy(app: String, enabled: bool) -> Result<bool, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn set_auto_deploy(app: String, enabled: bool) -> Result<bool, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -96,8 +94,8 @@ pub async fn set_auto_deploy(app: String, enabled: bool) -> Result<bool, ServerF
 
 /// Pins or unpins a release (its image is then kept whatever its age).
 #[server(endpoint = "set_pinned")]
-pub async fn set_pinned(app: String, version: i32, pinned: bool) -> Result<bool, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn set_pinned(app: String, version: i32, pinned: bool) -> Result<bool, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -106,9 +104,11 @@ pub async fn set_pinned(app: String, version: i32, pinned: bool) -> Result<bool,
         .set_pinned(
             &actor,
             &app,
-            slipway_core::releases::ReleaseRef::Version(domain::Version::new(version).ok_or_else(
-                || super::ssr::invalid(format!("v{version} is not a release version.")),
-            )?),
+            slipway_core::ledger::releases::ReleaseRef::Version(
+                domain::Version::new(version).ok_or_else(|| {
+                    super::ssr::invalid(format!("v{version} is not a release version."))
+                })?,
+            ),
             pinned,
         )
         .await
@@ -118,7 +118,7 @@ pub async fn set_pinned(app: String, version: i32, pinned: bool) -> Result<bool,
 
 /// The running container's last lines (config values masked); empty when nothing runs.
 #[server(endpoint = "runtime_log")]
-pub async fn runtime_log(app: String) -> Result<Vec<String>, ServerFnError> {
+pub async fn runtime_log(app: String) -> Result<Vec<String>, UiError> {
     let ctx = super::ssr::context()?;
     let actor = super::ssr::actor().await?;
     let app = ctx
@@ -130,7 +130,7 @@ pub async fn runtime_log(app: String) -> Result<Vec<String>, ServerFnError> {
         Ok(lines) => Ok(lines),
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "cannot read an app's runtime log");
-            Err(ServerFnError::new(
+            Err(UiError::new(
                 "The container engine did not answer; the runtime log is unavailable.",
             ))
         }

@@ -1,13 +1,14 @@
 //! Server functions of the config page and the deploy form.
 
+use crate::UiError;
 use domain::ConfigPage;
 use leptos::prelude::*;
 
 /// The app's config keys; values are never sent with them.
 #[server(endpoint = "config_keys")]
-pub async fn config_keys(app: String) -> Result<ConfigPage, ServerFnError> {
-    use slipway_core::authz::{authorize, Action};
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn config_keys(app: String) -> Result<ConfigPage, UiError> {
+    use slipway_core::access::authz::{authorize, Action};
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -28,8 +29,8 @@ pub async fn config_keys(app: String) -> Result<ConfigPage, ServerFnError> {
 
 /// One current value, for "Reveal".
 #[server(endpoint = "reveal_config")]
-pub async fn reveal_config(app: String, key: String) -> Result<String, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn reveal_config(app: String, key: String) -> Result<String, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -42,17 +43,13 @@ pub async fn reveal_config(app: String, key: String) -> Result<String, ServerFnE
 
 /// Sets one config var; answers the version of the release it made, if it changed anything.
 #[server(endpoint = "set_config")]
-pub async fn set_config(
-    app: String,
-    key: String,
-    value: String,
-) -> Result<Option<i32>, ServerFnError> {
+pub async fn set_config(app: String, key: String, value: String) -> Result<Option<i32>, UiError> {
     change_config(app, key, Some(value)).await
 }
 
 /// Removes one config var; answers the version of the release it made.
 #[server(endpoint = "unset_config")]
-pub async fn unset_config(app: String, key: String) -> Result<Option<i32>, ServerFnError> {
+pub async fn unset_config(app: String, key: String) -> Result<Option<i32>, UiError> {
     change_config(app, key, None).await
 }
 
@@ -61,8 +58,8 @@ async fn change_config(
     app: String,
     key: String,
     value: Option<String>,
-) -> Result<Option<i32>, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+) -> Result<Option<i32>, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -79,10 +76,10 @@ async fn change_config(
 /// Records a `docker://` build of `image` and deploys it (unless auto-release already did);
 /// answers the new release's version.
 #[server(endpoint = "deploy_image")]
-pub async fn deploy_image(app: String, image: String) -> Result<i32, ServerFnError> {
+pub async fn deploy_image(app: String, image: String) -> Result<i32, UiError> {
     use slipway_core::builds::BuildRequest;
-    use slipway_core::releases::SlugRef;
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+    use slipway_core::ledger::releases::SlugRef;
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -109,7 +106,7 @@ pub async fn deploy_image(app: String, image: String) -> Result<i32, ServerFnErr
             .release(
                 &actor,
                 &app,
-                slipway_core::releases::ReleaseRef::Id(release),
+                slipway_core::ledger::releases::ReleaseRef::Id(release),
             )
             .await
             .map_err(super::ssr::user_error)?;

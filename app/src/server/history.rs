@@ -1,5 +1,6 @@
 //! Server functions of the app page: history, rollback, compare, reveal, resume.
 
+use crate::UiError;
 use domain::{DiffView, HistoryPage, ReleaseView};
 use leptos::prelude::*;
 
@@ -7,10 +8,10 @@ use leptos::prelude::*;
 pub const PAGE: i64 = 50;
 
 #[server(endpoint = "app_history")]
-pub async fn app_history(app: String, before: Option<i32>) -> Result<HistoryPage, ServerFnError> {
-    use slipway_core::authz::{authorize, Action};
-    use slipway_core::releases::Window;
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn app_history(app: String, before: Option<i32>) -> Result<HistoryPage, UiError> {
+    use slipway_core::access::authz::{authorize, Action};
+    use slipway_core::ledger::releases::Window;
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -57,9 +58,9 @@ pub async fn app_history(app: String, before: Option<i32>) -> Result<HistoryPage
 
 /// What rolling back to `version` changes: a diff from the current release to it.
 #[server(endpoint = "rollback_preview")]
-pub async fn rollback_preview(app: String, version: i32) -> Result<DiffView, ServerFnError> {
-    use slipway_core::releases::ReleaseRef;
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn rollback_preview(app: String, version: i32) -> Result<DiffView, UiError> {
+    use slipway_core::ledger::releases::ReleaseRef;
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -79,9 +80,9 @@ pub async fn rollback_preview(app: String, version: i32) -> Result<DiffView, Ser
 }
 
 #[server(endpoint = "rollback_to")]
-pub async fn rollback_to(app: String, version: i32) -> Result<ReleaseView, ServerFnError> {
-    use slipway_core::releases::ReleaseRef;
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn rollback_to(app: String, version: i32) -> Result<ReleaseView, UiError> {
+    use slipway_core::ledger::releases::ReleaseRef;
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -96,13 +97,9 @@ pub async fn rollback_to(app: String, version: i32) -> Result<ReleaseView, Serve
 
 /// Any two releases of the app, by uuid, `N` or `vN`.
 #[server(endpoint = "compare_releases")]
-pub async fn compare_releases(
-    app: String,
-    from: String,
-    to: String,
-) -> Result<DiffView, ServerFnError> {
-    use slipway_core::releases::ReleaseRef;
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn compare_releases(app: String, from: String, to: String) -> Result<DiffView, UiError> {
+    use slipway_core::ledger::releases::ReleaseRef;
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -124,9 +121,9 @@ pub async fn reveal_value(
     app: String,
     version: i32,
     key: String,
-) -> Result<Option<String>, ServerFnError> {
-    use slipway_core::releases::ReleaseRef;
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+) -> Result<Option<String>, UiError> {
+    use slipway_core::ledger::releases::ReleaseRef;
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -139,31 +136,36 @@ pub async fn reveal_value(
 
 /// "Resume auto-deploy": switches auto-release back on after a rollback paused it.
 #[server(endpoint = "resume_auto_deploy")]
-pub async fn resume_auto_deploy(app: String) -> Result<(), ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn resume_auto_deploy(app: String) -> Result<(), UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
         .map_err(super::ssr::user_error)?;
-    core.set_feature(&actor, &app, slipway_core::features::AUTO_RELEASE, true)
-        .await
-        .map_err(super::ssr::user_error)?;
+    core.set_feature(
+        &actor,
+        &app,
+        slipway_core::ledger::features::AUTO_RELEASE,
+        true,
+    )
+    .await
+    .map_err(super::ssr::user_error)?;
     Ok(())
 }
 
 #[cfg(feature = "ssr")]
 mod ssr {
+    use crate::UiError;
     use domain::{
         AppSummary, CommitView, DiffView, KeyDiffView, ReleaseView, RolledBackView, Version,
     };
-    use leptos::prelude::ServerFnError;
-    use slipway_core::apps::App;
-    use slipway_core::authz::Actor;
-    use slipway_core::diff::{KeyChange, ReleaseDiff};
-    use slipway_core::releases::Release;
+    use slipway_core::access::authz::Actor;
+    use slipway_core::ledger::apps::App;
+    use slipway_core::ledger::diff::{KeyChange, ReleaseDiff};
+    use slipway_core::ledger::releases::Release;
     use slipway_core::Core;
 
-    pub fn version(n: i32) -> Result<Version, ServerFnError> {
+    pub fn version(n: i32) -> Result<Version, UiError> {
         Version::new(n)
             .ok_or_else(|| super::super::ssr::invalid(format!("v{n} is not a release version.")))
     }
@@ -172,15 +174,22 @@ mod ssr {
         ReleaseView {
             id: r.id.to_string(),
             version: r.version,
-            kind: r.kind.0,
+            kind: r.kind,
             description: r.description.clone(),
-            status: r.status.0,
+            status: r.status,
             created_at: r.created_at,
             user: r.user_login.clone(),
             image: r.image.clone(),
             commit_sha: r.commit_sha.clone(),
-            commit_message: r.commit_message.clone(),
-            commit_author: r.commit_author.clone(),
+            line: format!(
+                "{}{}",
+                r.description,
+                domain::source_suffix(
+                    r.commit_author.as_deref(),
+                    r.commit_message.as_deref(),
+                    r.commit_sha.as_deref()
+                )
+            ),
             current: r.current,
             can_rollback: may_roll_back && r.is_rollback_target(),
             build_id: r.build_id.map(|b| b.to_string()),
@@ -221,11 +230,7 @@ mod ssr {
         }
     }
 
-    pub async fn summary(
-        core: &Core,
-        actor: &Actor,
-        app: &App,
-    ) -> Result<AppSummary, ServerFnError> {
+    pub async fn summary(core: &Core, actor: &Actor, app: &App) -> Result<AppSummary, UiError> {
         let rolled = core
             .rolled_back(actor, app)
             .await

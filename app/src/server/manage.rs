@@ -1,5 +1,6 @@
 //! Server functions that create, favour and delete apps, and manage the user's API tokens.
 
+use crate::UiError;
 use domain::TokenView;
 use leptos::prelude::*;
 
@@ -10,25 +11,15 @@ pub async fn create_app(
     space: String,
     org: String,
     description: String,
-) -> Result<String, ServerFnError> {
-    use domain::{AppName, SimpleName};
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
-    let invalid = |e: domain::NameError| super::ssr::invalid(e.to_string());
-    let name = SimpleName::parse("app", name.trim()).map_err(invalid)?;
-    let space = SimpleName::parse("space", space.trim()).map_err(invalid)?;
-    let org = if org.trim().is_empty() {
-        "default".to_owned()
-    } else {
-        org.trim().to_owned()
-    };
-    let org = SimpleName::parse("org", &org).map_err(invalid)?;
-    let name = AppName::new(name, space).map_err(invalid)?;
-    let description = Some(description).filter(|d| !d.trim().is_empty());
-    let new = slipway_core::apps::NewApp {
-        name,
-        org,
-        description,
-    };
+) -> Result<String, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
+    let new = slipway_core::ledger::apps::NewApp::parse(
+        Some(&name),
+        Some(&space),
+        Some(&org),
+        Some(&description),
+    )
+    .map_err(super::ssr::user_error)?;
     let app = core
         .create_app(&actor, new)
         .await
@@ -38,8 +29,8 @@ pub async fn create_app(
 
 /// Deletes an app; `confirm` must repeat its name.
 #[server(endpoint = "delete_app")]
-pub async fn delete_app(app: String, confirm: String) -> Result<(), ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn delete_app(app: String, confirm: String) -> Result<(), UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     if confirm.trim() != app {
         return Err(super::ssr::invalid(format!(
             "Type the app's name, {app}, to delete it."
@@ -53,8 +44,8 @@ pub async fn delete_app(app: String, confirm: String) -> Result<(), ServerFnErro
 
 /// Adds or removes the app from the user's favourites; answers whether it is one now.
 #[server(endpoint = "set_favorite")]
-pub async fn set_favorite(app: String, favorite: bool) -> Result<bool, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn set_favorite(app: String, favorite: bool) -> Result<bool, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -70,8 +61,8 @@ pub async fn set_favorite(app: String, favorite: bool) -> Result<bool, ServerFnE
 
 /// The user's API tokens (never their text).
 #[server(endpoint = "list_tokens")]
-pub async fn list_tokens() -> Result<Vec<TokenView>, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn list_tokens() -> Result<Vec<TokenView>, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let tokens = core.tokens(&actor).await.map_err(super::ssr::user_error)?;
     Ok(tokens
         .into_iter()
@@ -86,13 +77,13 @@ pub async fn list_tokens() -> Result<Vec<TokenView>, ServerFnError> {
 
 /// Makes a token; its text is in this answer and nowhere else, ever.
 #[server(endpoint = "create_token")]
-pub async fn create_token(description: String) -> Result<String, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn create_token(description: String) -> Result<String, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let user = core
         .user(actor.user_id)
         .await
         .map_err(super::ssr::user_error)?
-        .ok_or_else(|| ServerFnError::new("You are signed out. Sign in again."))?;
+        .ok_or_else(|| UiError::new("You are signed out. Sign in again."))?;
     let (_, text) = core
         .create_token(&user, &description)
         .await
@@ -101,8 +92,8 @@ pub async fn create_token(description: String) -> Result<String, ServerFnError> 
 }
 
 #[server(endpoint = "revoke_token")]
-pub async fn revoke_token(id: String) -> Result<(), ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn revoke_token(id: String) -> Result<(), UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let id =
         uuid::Uuid::parse_str(&id).map_err(|_| super::ssr::invalid("That token was not found."))?;
     core.revoke_token(&actor, id)
@@ -112,13 +103,7 @@ pub async fn revoke_token(id: String) -> Result<(), ServerFnError> {
 
 /// The externally reachable base URL, for the Akkeris CLI set-up lines.
 #[server(endpoint = "public_url")]
-pub async fn public_url() -> Result<String, ServerFnError> {
+pub async fn public_url() -> Result<String, UiError> {
     super::ssr::actor().await?;
     Ok(super::ssr::context()?.public_url)
-}
-
-/// The signed-in user's role, so pages can hide what it cannot do (the server checks anyway).
-#[server(endpoint = "my_role")]
-pub async fn my_role() -> Result<domain::Role, ServerFnError> {
-    Ok(super::ssr::actor().await?.role)
 }

@@ -13,6 +13,7 @@ pub use history::*;
 pub use manage::*;
 pub use repo::*;
 
+use crate::UiError;
 use domain::AppListItem;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,7 @@ pub struct SignInChoices {
 }
 
 #[server(endpoint = "sign_in_options")]
-pub async fn sign_in_options() -> Result<SignInChoices, ServerFnError> {
+pub async fn sign_in_options() -> Result<SignInChoices, UiError> {
     let ctx = ssr::context()?;
     Ok(SignInChoices {
         github: ctx.github_sign_in,
@@ -35,13 +36,13 @@ pub async fn sign_in_options() -> Result<SignInChoices, ServerFnError> {
 
 /// The signed-in user's login and role.
 #[server(endpoint = "whoami")]
-pub async fn whoami() -> Result<(String, domain::Role), ServerFnError> {
+pub async fn whoami() -> Result<(String, domain::Role), UiError> {
     let actor = ssr::actor().await?;
     Ok((actor.login, actor.role))
 }
 
 #[server(endpoint = "list_apps")]
-pub async fn list_apps() -> Result<Vec<AppListItem>, ServerFnError> {
+pub async fn list_apps() -> Result<Vec<AppListItem>, UiError> {
     let actor = ssr::actor().await?;
     let core = ssr::context()?.core;
     let favorites = core.favorite_ids(&actor).await.map_err(ssr::user_error)?;
@@ -65,12 +66,10 @@ pub async fn list_apps() -> Result<Vec<AppListItem>, ServerFnError> {
 pub mod ssr {
     //! What server functions need from the server: the core, the session's actor.
 
+    use crate::UiError;
     use leptos::prelude::*;
-    use slipway_core::authz::Actor;
+    use slipway_core::access::authz::Actor;
     use slipway_core::Core;
-
-    /// Session key holding the signed-in user's id.
-    pub const USER_ID: &str = "user_id";
 
     /// Provided by the server to every render and server function.
     #[derive(Clone)]
@@ -79,20 +78,25 @@ pub mod ssr {
         pub local_sign_in: bool,
         pub github_sign_in: bool,
         /// Whether users of the `local` provider may act (not once OAuth is configured).
-        pub local_users: bool,
+        pub local_users: slipway_core::access::users::LocalUsers,
         /// `SLIPWAY_PUBLIC_URL`, without a trailing slash.
         pub public_url: String,
         /// The container engine, for apps' runtime logs.
-        pub runtime: std::sync::Arc<slipway_core::runtime::DockerRuntime>,
+        pub runtime: std::sync::Arc<dyn slipway_core::runtime::Runtime>,
     }
 
-    pub fn context() -> Result<UiContext, ServerFnError> {
-        use_context::<UiContext>().ok_or_else(|| ServerFnError::new("The server is not set up."))
+    pub fn context() -> Result<UiContext, UiError> {
+        use_context::<UiContext>().ok_or_else(|| UiError::new("The server is not set up."))
+    }
+
+    /// What most server functions start with: the core, and who is asking.
+    pub async fn core_and_actor() -> Result<(Core, Actor), UiError> {
+        Ok((context()?.core, actor().await?))
     }
 
     /// The signed-in user, or an error that tells the browser to sign in. The server's
     /// session middleware has usually found it already (a request extension).
-    pub async fn actor() -> Result<Actor, ServerFnError> {
+    pub async fn actor() -> Result<Actor, UiError> {
         if let Some(actor) =
             use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<Actor>().cloned())
         {
@@ -101,28 +105,32 @@ pub mod ssr {
         let ctx = context()?;
         let session: tower_sessions::Session =
             leptos_axum::extract().await.map_err(|_| signed_out())?;
-        let id: Option<uuid::Uuid> = session.get(USER_ID).await.map_err(|_| signed_out())?;
+        let id: Option<uuid::Uuid> = session
+            .get(slipway_core::access::users::SESSION_USER_ID)
+            .await
+            .map_err(|_| signed_out())?;
         let user = match id {
             Some(id) => ctx.core.user(id).await.map_err(user_error)?,
             None => None,
         };
         match user {
-            Some(u) if ctx.local_users || u.provider != slipway_core::users::LOCAL => {
-                u.actor().map_err(user_error)
-            }
-            _ => Err(signed_out()),
+            Some(u) => u
+                .actor_if(ctx.local_users)
+                .map_err(user_error)?
+                .ok_or_else(signed_out),
+            None => Err(signed_out()),
         }
     }
 
-    fn signed_out() -> ServerFnError {
+    fn signed_out() -> UiError {
         set_status(http::StatusCode::UNAUTHORIZED);
-        ServerFnError::new("You are signed out. Sign in again.")
+        UiError::new("You are signed out. Sign in again.")
     }
 
     /// Input that does not make sense: 422 with the reason.
-    pub fn invalid(message: impl Into<String>) -> ServerFnError {
+    pub fn invalid(message: impl Into<String>) -> UiError {
         set_status(http::StatusCode::UNPROCESSABLE_ENTITY);
-        ServerFnError::new(message.into())
+        UiError::new(message.into())
     }
 
     /// Sets the HTTP status of the server function's answer (or of the page being rendered).
@@ -134,32 +142,11 @@ pub mod ssr {
 
     /// Maps a core error to what the browser may see: the message for user errors (with their
     /// 4xx status), a generic sentence (and a log line) for internal ones.
-    pub fn user_error(e: slipway_core::Error) -> ServerFnError {
-        use http::StatusCode;
-        use slipway_core::Error::*;
-        let (status, message) = match e {
-            NotFound(m) => (StatusCode::NOT_FOUND, m),
-            Conflict(m) => (StatusCode::CONFLICT, m),
-            Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
-            Forbidden(m) => (StatusCode::FORBIDDEN, m),
-            BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-            TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
-            e @ (Unavailable(_) | Internal(_)) if e.is_unavailable() => {
-                tracing::warn!(error = %format!("{e:#}"), "server function failed: the database is not answering");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The database is not answering; try again shortly.".to_owned(),
-                )
-            }
-            Unavailable(e) | Internal(e) => {
-                tracing::error!(error = %format!("{e:#}"), "server function failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong on the server. Try again.".to_owned(),
-                )
-            }
-        };
-        set_status(status);
-        ServerFnError::new(message)
+    pub fn user_error(e: slipway_core::Error) -> UiError {
+        let (status, message) = e.public("server function");
+        set_status(
+            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        );
+        UiError::new(message)
     }
 }

@@ -1,13 +1,14 @@
 //! Server functions of the settings page's repository section, and of the users page.
 
+use crate::UiError;
 use domain::github::{RepoChecklist, RepoSettings};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The repository section: what is attached, and what the form may offer.
 #[server(endpoint = "load_repo_settings")]
-pub async fn load_repo_settings(app: String) -> Result<RepoSettings, ServerFnError> {
-    use slipway_core::authz::{authorize, Action};
+pub async fn load_repo_settings(app: String) -> Result<RepoSettings, UiError> {
+    use slipway_core::access::authz::{authorize, Action};
     let (ctx, actor) = (super::ssr::context()?, super::ssr::actor().await?);
     let core = ctx.core;
     let app = core
@@ -18,7 +19,7 @@ pub async fn load_repo_settings(app: String) -> Result<RepoSettings, ServerFnErr
         .attachment(&actor, &app)
         .await
         .map_err(super::ssr::user_error)?;
-    let gh = core.github_client().map(|g| g.settings.clone());
+    let gh = core.github_client().map(|g| g.settings().clone());
     let me = core
         .user_github_token(actor.user_id)
         .await
@@ -56,8 +57,11 @@ pub async fn load_repo_settings(app: String) -> Result<RepoSettings, ServerFnErr
 }
 
 #[cfg(feature = "ssr")]
-fn credential(kind: &str, token: String) -> Result<slipway_core::repos::Credential, ServerFnError> {
-    use slipway_core::repos::Credential;
+fn credential(
+    kind: &str,
+    token: String,
+) -> Result<slipway_core::github::repos::Credential, UiError> {
+    use slipway_core::github::repos::Credential;
     match kind {
         "service" => Ok(Credential::Service),
         "mine" => Ok(Credential::Mine),
@@ -76,8 +80,8 @@ pub async fn check_repo(
     branch: String,
     credential: String,
     token: String,
-) -> Result<RepoChecklist, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+) -> Result<RepoChecklist, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -98,13 +102,13 @@ pub async fn attach_repo(
     #[server(default)] token: String,
     #[server(default)] auto_deploy: Option<String>,
     #[server(default)] status_check: Option<String>,
-) -> Result<(), ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+) -> Result<(), UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
         .map_err(super::ssr::user_error)?;
-    let req = slipway_core::repos::AttachRequest {
+    let req = slipway_core::github::repos::AttachRequest {
         repo,
         branch: Some(branch),
         credential: self::credential(&credential, token)?,
@@ -119,8 +123,8 @@ pub async fn attach_repo(
 
 /// Detaches the repository; answers a message when its webhook must be removed by hand.
 #[server(endpoint = "detach_repo")]
-pub async fn detach_repo(app: String) -> Result<Option<String>, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn detach_repo(app: String) -> Result<Option<String>, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -130,15 +134,15 @@ pub async fn detach_repo(app: String) -> Result<Option<String>, ServerFnError> {
         .await
         .map_err(super::ssr::user_error)?
     {
-        slipway_core::repos::Detached::Clean => Ok(None),
-        slipway_core::repos::Detached::HookLeft(m) => Ok(Some(m)),
+        slipway_core::github::repos::Detached::Clean => Ok(None),
+        slipway_core::github::repos::Detached::HookLeft(m) => Ok(Some(m)),
     }
 }
 
 /// Builds the head of the attached branch; answers the build's id.
 #[server(endpoint = "build_repo_now")]
-pub async fn build_repo_now(app: String) -> Result<String, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn build_repo_now(app: String) -> Result<String, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -152,8 +156,8 @@ pub async fn build_repo_now(app: String) -> Result<String, ServerFnError> {
 
 /// Turns the status-check switch of the attachment on or off.
 #[server(endpoint = "set_status_check")]
-pub async fn set_status_check(app: String, on: bool) -> Result<(), ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn set_status_check(app: String, on: bool) -> Result<(), UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let app = core
         .app(&actor, &app)
         .await
@@ -175,33 +179,37 @@ pub struct UserRow {
 
 /// Every user (admins).
 #[server(endpoint = "list_users")]
-pub async fn list_users() -> Result<Vec<UserRow>, ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn list_users() -> Result<Vec<UserRow>, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let users = core.users(&actor).await.map_err(super::ssr::user_error)?;
     Ok(users
         .into_iter()
-        .filter_map(|u| {
-            Some(UserRow {
-                id: u.id.to_string(),
-                me: u.id == actor.user_id,
-                role: u.role.parse().ok()?,
-                login: u.login,
-                provider: u.provider,
-            })
+        .map(|u| UserRow {
+            id: u.id.to_string(),
+            me: u.id == actor.user_id,
+            role: u.role,
+            login: u.login,
+            provider: u.provider,
         })
         .collect())
 }
 
 /// Changes a user's role (admins).
 #[server(endpoint = "set_user_role")]
-pub async fn set_user_role(user: String, role: String) -> Result<(), ServerFnError> {
-    let (core, actor) = (super::ssr::context()?.core, super::ssr::actor().await?);
+pub async fn set_user_role(user: String, role: String) -> Result<String, UiError> {
+    let (core, actor) = super::ssr::core_and_actor().await?;
     let id = uuid::Uuid::parse_str(&user).map_err(|_| super::ssr::invalid("No such user."))?;
     let role: domain::Role = role
         .parse()
         .map_err(|_| super::ssr::invalid("The role must be viewer, deployer or admin."))?;
-    core.set_role(&actor, id, role)
+    let user = core
+        .set_role(&actor, id, role)
         .await
         .map_err(super::ssr::user_error)?;
-    Ok(())
+    let article = if role == domain::Role::Admin {
+        "an"
+    } else {
+        "a"
+    };
+    Ok(format!("{} is now {article} {role}.", user.login))
 }

@@ -1,6 +1,5 @@
 //! Who is asking: the session cookie (browsers) or a bearer token (scripts, the Akkeris CLI).
 
-use app::server::ssr::USER_ID;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -8,8 +7,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
-use slipway_core::authz::Actor;
-use slipway_core::tokens::LocalUsers;
+use slipway_core::access::authz::Actor;
+use slipway_core::access::users::SESSION_USER_ID as USER_ID;
 use tower_sessions::Session;
 
 use super::AppState;
@@ -21,10 +20,7 @@ pub const LOCAL_ADMIN: &str = "admin";
 async fn session_actor(state: &AppState, session: &Session) -> Option<Actor> {
     let id: uuid::Uuid = session.get(USER_ID).await.ok()??;
     let user = state.core.user(id).await.ok()??;
-    if state.oauth && user.provider == slipway_core::users::LOCAL {
-        return None;
-    }
-    user.actor().ok()
+    user.actor_if(state.local_users()).ok()?
 }
 
 /// Sends a `/ui/…` request without a session to the sign-in page, and hands the session's
@@ -125,12 +121,11 @@ impl FromRequestParts<AppState> for ApiActor {
         let unauthorized = || StatusCode::UNAUTHORIZED.into_response();
         if parts.headers.contains_key(header::AUTHORIZATION) {
             let token = bearer_token(&parts.headers).ok_or_else(unauthorized)?;
-            let local = if state.oauth {
-                LocalUsers::Refused
-            } else {
-                LocalUsers::Allowed
-            };
-            return match state.core.authenticate_token(token, local).await {
+            return match state
+                .core
+                .authenticate_token(token, state.local_users())
+                .await
+            {
                 Ok(Some(actor)) => Ok(ApiActor(actor)),
                 Ok(None) => Err(unauthorized()),
                 Err(e) => Err(super::api::ApiError::from(e).into_response()),

@@ -4,7 +4,6 @@
 pub mod api;
 pub mod auth;
 pub mod guard;
-mod json;
 pub mod oauth;
 mod ui_builds;
 
@@ -28,7 +27,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 pub struct AppState {
     pub core: Core,
     /// Live build logs: this process's one listener and its feeds.
-    pub logs: slipway_core::log_feed::LogHub,
+    pub logs: slipway_core::builds::log_feed::LogHub,
     pub leptos: LeptosOptions,
     pub public: Arc<guard::PublicUrl>,
     /// Local admin sign-in is offered (loopback, no OAuth).
@@ -39,7 +38,7 @@ pub struct AppState {
     /// The HTTP client of the OAuth code exchange (redirects not followed).
     pub oauth_http: reqwest::Client,
     /// The container engine, for apps' runtime logs (deploys run in the worker).
-    pub runtime: Arc<slipway_core::runtime::DockerRuntime>,
+    pub runtime: Arc<dyn slipway_core::runtime::Runtime>,
     /// The largest archive the build form takes (`SLIPWAY_MAX_SOURCE_BYTES`).
     pub max_upload: usize,
 }
@@ -51,12 +50,17 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
+    /// Local users may act only while GitHub sign-in is not configured.
+    pub fn local_users(&self) -> slipway_core::access::users::LocalUsers {
+        slipway_core::access::users::LocalUsers::with_github_sign_in(self.oauth)
+    }
+
     fn ui_context(&self) -> UiContext {
         UiContext {
             core: self.core.clone(),
             local_sign_in: self.local_sign_in,
             github_sign_in: self.oauth,
-            local_users: !self.oauth,
+            local_users: self.local_users(),
             public_url: self.public.base.clone(),
             runtime: self.runtime.clone(),
         }
@@ -135,7 +139,7 @@ async fn server_fn(
 
 /// 200 when the server and the database answer.
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query("select 1").execute(state.core.pool()).await {
+    match state.core.ping().await {
         Ok(_) => (
             axum::http::StatusCode::OK,
             axum::Json(serde_json::json!({"status": "ok"})),

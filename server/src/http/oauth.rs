@@ -5,7 +5,6 @@
 //! repository scopes, for attaching a repository with one's own GitHub account. Who may sign
 //! in is checked again every few minutes ([`recheck_members`]): access ends when it should.
 
-use app::server::ssr::USER_ID;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,7 +15,8 @@ use oauth2::{
     TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
-use slipway_core::users::GitHubSignIn;
+use slipway_core::access::users::GitHubSignIn;
+use slipway_core::access::users::SESSION_USER_ID as USER_ID;
 use tower_sessions::Session;
 
 use super::AppState;
@@ -281,7 +281,7 @@ pub async fn recheck_members(state: AppState, every: std::time::Duration) {
     let Some(policy) = state.github_sign_in.clone() else {
         return;
     };
-    let Some(gh) = state.core.github_client().cloned() else {
+    let Some(gh) = state.core.github_client() else {
         return;
     };
     let tick = (every / 4).clamp(

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use futures::StreamExt;
-use slipway_core::authz::Actor;
+use slipway_core::access::authz::Actor;
 use slipway_core::builds::BuildRequest;
 
 use super::AppState;
@@ -35,29 +35,11 @@ fn refuse(status: StatusCode, text: impl Into<String>) -> Response {
 }
 
 fn core_error(e: slipway_core::Error) -> Response {
-    use slipway_core::Error::*;
-    match e {
-        NotFound(m) => refuse(StatusCode::NOT_FOUND, m),
-        Conflict(m) => refuse(StatusCode::CONFLICT, m),
-        Invalid(m) => refuse(StatusCode::UNPROCESSABLE_ENTITY, m),
-        Forbidden(m) => refuse(StatusCode::FORBIDDEN, m),
-        BadRequest(m) => refuse(StatusCode::BAD_REQUEST, m),
-        TooLarge(m) => refuse(StatusCode::PAYLOAD_TOO_LARGE, m),
-        e @ (Unavailable(_) | Internal(_)) if e.is_unavailable() => {
-            tracing::warn!(error = %format!("{e:#}"), "build form failed: the database is not answering");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The database is not answering; try again shortly.",
-            )
-        }
-        Unavailable(e) | Internal(e) => {
-            tracing::error!(error = %format!("{e:#}"), "build form failed");
-            refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on the server.",
-            )
-        }
-    }
+    let (status, text) = e.public("build form");
+    refuse(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        text,
+    )
 }
 
 /// The longest source URL the form takes.
@@ -86,7 +68,7 @@ async fn start_build(
         )
     };
     let mut url = String::new();
-    let mut upload: Option<(slipway_core::uploads::Upload, String)> = None;
+    let mut upload: Option<(slipway_core::builds::uploads::Upload, String)> = None;
     loop {
         let mut field = match form.next_field().await {
             Ok(Some(f)) => f,

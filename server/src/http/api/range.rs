@@ -1,7 +1,7 @@
 //! Heroku's `Range` header for release lists:
 //! `version [A]..[B][; max=N][, order=asc|desc]`, `]A` excluding A.
 
-use slipway_core::releases::Window;
+use slipway_core::ledger::releases::Window;
 
 pub const HELP: &str =
     "The Range header must look like: version [A]..[B][; max=N][, order=asc|desc] (e.g. \"version ..; max=50\").";

@@ -6,12 +6,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
-use slipway_core::repos::{AttachRequest, Attachment, Credential, Detached};
-use slipway_core::webhooks::{Delivery, Received};
+use slipway_core::github::repos::{AttachRequest, Attachment, Credential, Detached};
+use slipway_core::github::webhooks::{Delivery, Received};
 
-use super::{build_json, created, given, load_app, ok, ts, ApiError, ApiResult};
-use crate::http::auth::ApiActor;
-use crate::http::json::Body;
+use super::shapes::{build_json, ts};
+use super::Body;
+use super::{created, given, ok, ApiError, ApiResult, AppOf};
 use crate::http::AppState;
 
 /// `POST /apps/{app}/builds/auto`, as the Akkeris CLI's `repo:set` sends it.
@@ -31,13 +31,10 @@ pub(super) struct Attach {
 
 pub(super) async fn attach(
     State(s): State<AppState>,
-    ApiActor(actor): ApiActor,
-    Path(app): Path<String>,
+    AppOf { actor, app }: AppOf,
     Body(body): Body<Attach>,
 ) -> ApiResult {
-    let app = load_app(&s, &actor, &app).await?;
-    let repo =
-        given(body.repo).ok_or_else(|| ApiError::Invalid("A \"repo\" URL is required.".into()))?;
+    let repo = given(body.repo).ok_or_else(|| ApiError::invalid("A \"repo\" URL is required."))?;
     let credential = match given(body.token) {
         Some(t) => Credential::Token(t),
         None => Credential::Service,
@@ -58,7 +55,7 @@ pub(super) async fn attach(
     created(json!({"status": "successful"}))
 }
 
-fn attachment_json(app: &slipway_core::apps::App, a: &Attachment) -> serde_json::Value {
+fn attachment_json(app: &slipway_core::ledger::apps::App, a: &Attachment) -> serde_json::Value {
     json!({
         "id": a.id,
         "app": {"id": app.id, "name": app.full_name()},
@@ -76,15 +73,10 @@ fn attachment_json(app: &slipway_core::apps::App, a: &Attachment) -> serde_json:
 }
 
 /// `GET /apps/{app}/builds/auto/github`.
-pub(super) async fn info(
-    State(s): State<AppState>,
-    ApiActor(actor): ApiActor,
-    Path(app): Path<String>,
-) -> ApiResult {
-    let app = load_app(&s, &actor, &app).await?;
+pub(super) async fn info(State(s): State<AppState>, AppOf { actor, app }: AppOf) -> ApiResult {
     match s.core.attachment(&actor, &app).await? {
         Some(a) => ok(attachment_json(&app, &a)),
-        None => Err(ApiError::NotFound(format!(
+        None => Err(ApiError::not_found(format!(
             "{} has no repository attached.",
             app.full_name()
         ))),
@@ -93,25 +85,15 @@ pub(super) async fn info(
 
 /// `DELETE /apps/{app}/builds/auto/github`: 422 with a message when the webhook had to be
 /// left on GitHub (the attachment is removed anyway).
-pub(super) async fn detach(
-    State(s): State<AppState>,
-    ApiActor(actor): ApiActor,
-    Path(app): Path<String>,
-) -> ApiResult {
-    let app = load_app(&s, &actor, &app).await?;
+pub(super) async fn detach(State(s): State<AppState>, AppOf { actor, app }: AppOf) -> ApiResult {
     match s.core.detach_repo(&actor, &app).await? {
         Detached::Clean => ok(json!({"status": "successful"})),
-        Detached::HookLeft(m) => Err(ApiError::Invalid(m)),
+        Detached::HookLeft(m) => Err(ApiError::invalid(m)),
     }
 }
 
 /// `POST /apps/{app}/builds/auto/github/trigger`: builds the branch head.
-pub(super) async fn trigger(
-    State(s): State<AppState>,
-    ApiActor(actor): ApiActor,
-    Path(app): Path<String>,
-) -> ApiResult {
-    let app = load_app(&s, &actor, &app).await?;
+pub(super) async fn trigger(State(s): State<AppState>, AppOf { actor, app }: AppOf) -> ApiResult {
     let b = s.core.trigger_repo_build(&actor, &app).await?;
     created(build_json(&s, &app, &b))
 }

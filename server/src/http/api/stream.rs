@@ -8,10 +8,10 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use slipway_core::log_feed::{Tail, TailEvent};
+use slipway_core::builds::log_feed::{Tail, TailEvent};
 
-use super::{build_id, load_app, ApiError, ApiResult};
-use crate::http::auth::ApiActor;
+use super::builds::build_id;
+use super::{ApiError, ApiResult, AppOf};
 use crate::http::AppState;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -33,19 +33,19 @@ pub(super) struct From {
 
 pub(super) async fn build_stream(
     State(s): State<AppState>,
-    ApiActor(actor): ApiActor,
-    Path((app, build)): Path<(String, String)>,
+    AppOf { actor, app }: AppOf,
+    Path((_, build)): Path<(String, String)>,
     Query(q): Query<From>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let from =
-        match q.from.as_deref() {
-            None | Some("") => 1,
-            Some(f) => f.parse::<i32>().ok().filter(|f| *f >= 1).ok_or_else(|| {
-                ApiError::BadRequest("from must be a line number, 1 or more.".into())
-            })?,
-        };
-    let app = load_app(&s, &actor, &app).await?;
+    let from = match q.from.as_deref() {
+        None | Some("") => 1,
+        Some(f) => f
+            .parse::<i32>()
+            .ok()
+            .filter(|f| *f >= 1)
+            .ok_or_else(|| ApiError::bad_request("from must be a line number, 1 or more."))?,
+    };
     let build = s.core.build(&actor, &app, build_id(&build)?).await?;
     let tail = s.logs.tail(build.id, from);
     Ok(ws
@@ -68,7 +68,11 @@ async fn stream(mut socket: WebSocket, mut tail: Tail) -> anyhow::Result<()> {
                     send(&mut socket, Message::Text(frame.as_ref().into())).await?;
                 }
                 TailEvent::Done(status) => {
-                    let frame = serde_json::json!({ "status": status }).to_string();
+                    let frame = domain::LogFrame {
+                        lines: Default::default(),
+                        status: Some(status),
+                    };
+                    let frame = serde_json::to_string(&frame)?;
                     send(&mut socket, Message::Text(frame.into())).await?;
                     send(
                         &mut socket,

@@ -1,0 +1,5 @@
+//! Who acts: users (local and GitHub), API tokens, and the one `authorize` seam.
+
+pub mod authz;
+pub mod tokens;
+pub mod users;
