@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export SQLX_OFFLINE=true
+# A failing test prints its message and the server's log; backtraces would crowd them out.
+export RUST_BACKTRACE=0
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 start=$(date +%s)
 

@@ -82,7 +82,12 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:42"), "{url}");
+    let (lo, hi) = support::app_ports(&db);
+    let port: u16 = url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{url} is not an address on SLIPWAY_APP_HOST"));
+    assert!((lo..=hi).contains(&port), "{url} is outside {lo}-{hi}");
     let e = support::env_at(&url).await;
     assert!(support::has(&e, "PORT=9000"), "{e}");
     assert!(!e.contains("GREETING="), "{e}");
@@ -634,7 +639,7 @@ async fn a_deploy_whose_claim_was_taken_over_removes_only_its_own_container() {
         .await
         .unwrap();
     let taken = core.claim_job("b", lease).await.unwrap().unwrap();
-    let port = testkit::free_port().unwrap();
+    let port = support::app_ports(&uuid::Uuid::new_v4().to_string()).0;
     let runtime = DockerRuntime::new(
         core.clone(),
         RuntimeSettings {

@@ -39,6 +39,30 @@ impl Drop for Slipway {
     }
 }
 
+/// The ports for app addresses of one installation (a database, shared by the processes the
+/// test starts on it): its own, so tests in parallel never take each other's addresses, and
+/// below the kernel's ephemeral range (32768-60999), where neither outgoing connections nor
+/// the engine's published ports land, so a restarted server finds its app's port free.
+pub fn app_ports(installation: &str) -> (u16, u16) {
+    const FIRST: u16 = 20_000;
+    const EACH: u16 = 16;
+    static TAKEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap();
+    let slot = match taken.iter().position(|i| i == installation) {
+        Some(slot) => slot,
+        None => {
+            taken.push(installation.to_owned());
+            taken.len() - 1
+        }
+    };
+    let lo = u32::from(FIRST) + u32::from(EACH) * slot as u32;
+    assert!(
+        lo + u32::from(EACH) <= 32_768,
+        "the tests ran out of app port ranges"
+    );
+    (lo as u16, (lo as u16) + EACH - 1)
+}
+
 /// How many of a server's last log lines a failed test prints.
 const LOG_TAIL: usize = 80;
 
@@ -58,6 +82,19 @@ impl Slipway {
         }
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if !env.iter().any(|(k, _)| k == "SLIPWAY_APP_PORTS") {
+            let installation = env
+                .iter()
+                .find(|(k, _)| k == "DATABASE_URL")
+                .map_or_else(|| uuid::Uuid::new_v4().to_string(), |(_, v)| v.clone());
+            let (lo, hi) = app_ports(&installation);
+            cmd.env("SLIPWAY_APP_PORTS", format!("{lo}-{hi}"));
+            env.push(("SLIPWAY_APP_PORTS".into(), format!("{lo}-{hi}")));
         }
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -89,10 +126,6 @@ impl Slipway {
             let _ = reader.join();
             return Err(stderr.lock().unwrap().clone());
         };
-        let env = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         Ok(Slipway {
             child,
             base,
