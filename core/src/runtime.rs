@@ -47,27 +47,22 @@ pub struct Deployment {
 impl Core {
     /// What the runtime needs to run a release.
     pub(crate) async fn deployment(&self, release_id: Uuid) -> crate::Result<Deployment> {
-        let (app_id, name, space, version, image, port): (
-            Uuid,
-            String,
-            String,
-            i32,
-            Option<String>,
-            i32,
-        ) = sqlx::query_as(
-            "select a.id, a.name, s.name, r.version,
-                        (select image from builds b where b.id = r.build_id), r.port
-                   from releases r join apps a on a.id = r.app_id join spaces s on s.id = a.space_id
-                  where r.id = $1",
+        let r = sqlx::query!(
+            "select a.id as app_id, a.name, s.name as space, r.version,
+                    (select image from builds b where b.id = r.build_id) as image, r.port
+               from releases r join apps a on a.id = r.app_id join spaces s on s.id = a.space_id
+              where r.id = $1",
+            release_id
         )
-        .bind(release_id)
         .fetch_one(&self.pool)
         .await?;
+        let (app_id, name, space, version, image, port) =
+            (r.app_id, r.name, r.space, r.version, r.image, r.port);
         let mut conn = self.pool.acquire().await?;
         let config = self.open_snapshot_config(&mut conn, release_id).await?;
         Ok(Deployment {
             app_id,
-            app_name: format!("{name}-{space}"),
+            app_name: domain::full_app_name(&name, &space),
             release_id,
             version,
             image,
@@ -192,12 +187,13 @@ impl DockerRuntime {
             return Ok(Some(p.clone()));
         }
         let host = self.settings.host;
-        let stored: (Option<i32>, Option<String>) =
-            sqlx::query_as("select web_port, web_target from apps where id = $1")
-                .bind(app_id)
-                .fetch_one(&self.core.pool)
-                .await?;
-        let listener = match stored.0 {
+        let stored = sqlx::query!(
+            "select web_port, web_target from apps where id = $1",
+            app_id
+        )
+        .fetch_one(&self.core.pool)
+        .await?;
+        let listener = match stored.web_port {
             Some(port) => {
                 let port = port as u16;
                 match TcpListener::bind((host, port)).await {
@@ -214,7 +210,7 @@ impl DockerRuntime {
             None => self.claim_port(app_id).await?.0,
         };
         // Until a deploy says otherwise, forward where the last one left it.
-        let (target, rx) = watch::channel(stored.1.and_then(|t| t.parse().ok()));
+        let (target, rx) = watch::channel(stored.web_target.and_then(|t| t.parse().ok()));
         let task = tokio::spawn(forward(listener, rx));
         let proxy = Arc::new(Proxy { target, task });
         let mut proxies = self.proxies.lock().unwrap();
@@ -295,11 +291,11 @@ impl DockerRuntime {
             return Ok(());
         }
         let _order = self.targets.lock().await;
-        let rows: Vec<(Uuid, Option<String>)> =
-            sqlx::query_as("select id, web_target from apps where id = any($1)")
-                .bind(&held)
-                .fetch_all(&self.core.pool)
-                .await?;
+        let rows = sqlx::query!("select id, web_target from apps where id = any($1)", &held)
+            .fetch_all(&self.core.pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.web_target));
         let proxies = self.proxies.lock().unwrap();
         for (app, target) in rows {
             if let (Some(p), Some(t)) = (proxies.get(&app), target.and_then(|t| t.parse().ok())) {
@@ -563,21 +559,26 @@ impl DockerRuntime {
         // still be inside their health window, however long SLIPWAY_HEALTH_TIMEOUT is, and
         // their apps are left to the deploy.
         let deploying: Vec<(Uuid, Uuid)> =
-            sqlx::query_as("select id, app_id from releases where status = 'pending'")
+            sqlx::query!("select id, app_id from releases where status = 'pending'")
                 .fetch_all(&self.core.pool)
-                .await?;
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r.app_id))
+                .collect();
         let deploying_apps: std::collections::HashSet<Uuid> =
             deploying.iter().map(|(_, app)| *app).collect();
         let deploying: std::collections::HashSet<Uuid> =
             deploying.into_iter().map(|(r, _)| r).collect();
         let containers = self.containers(LABEL_APP).await?;
-        let current: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "select a.id, cur.id from apps a
-               join lateral current_release(a.id) cur on cur.build_id is not null",
+        let current: HashMap<Uuid, Uuid> = sqlx::query!(
+            r#"select a.id as "app!", cur.id as "release!" from apps a
+                 join lateral current_release(a.id) cur on cur.build_id is not null"#
         )
         .fetch_all(&self.core.pool)
-        .await?;
-        let current: HashMap<Uuid, Uuid> = current.into_iter().collect();
+        .await?
+        .into_iter()
+        .map(|r| (r.app, r.release))
+        .collect();
         // Apps that exist, with a current release or not (an app's first deploy may be under
         // way: its container must not be taken for one of a deleted app).
         let existing: std::collections::HashSet<Uuid> = sqlx::query_scalar!("select id from apps")

@@ -10,7 +10,7 @@ mod names;
 mod status;
 mod views;
 
-pub use names::{AppName, ConfigKey, NameError, SimpleName, SpaceName};
+pub use names::{full_app_name, AppName, ConfigKey, NameError, SimpleName, SpaceName};
 pub use status::{
     BuildStatus, ReleaseKind, ReleaseStatus, Role, Version, FINISHED_FAILURE, FINISHED_SUCCESS,
 };

@@ -59,6 +59,11 @@ impl fmt::Display for SimpleName {
 /// A space name; same shape as an app's simple name.
 pub type SpaceName = SimpleName;
 
+/// An app's full name from its name and space: `name-space`, the one place they are joined.
+pub fn full_app_name(name: &str, space: &str) -> String {
+    format!("{name}-{space}")
+}
+
 /// An app's full name, `name-space`, at most 30 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AppName {
@@ -73,7 +78,8 @@ impl AppName {
         let full = name.as_str().len() + 1 + space.as_str().len();
         if full > Self::MAX_LEN {
             return Err(NameError(format!(
-                "The app name \"{name}-{space}\" is too long: name and space together must be at most {} characters.",
+                "The app name \"{}\" is too long: name and space together must be at most {} characters.",
+                full_app_name(name.as_str(), space.as_str()),
                 Self::MAX_LEN
             )));
         }
@@ -104,7 +110,7 @@ impl AppName {
 
 impl fmt::Display for AppName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.name, self.space)
+        f.write_str(&full_app_name(self.name.as_str(), self.space.as_str()))
     }
 }
 

@@ -55,7 +55,7 @@ fn AppTable(apps: Vec<AppListItem>) -> impl IntoView {
 
 #[component]
 fn AppRow(app: AppListItem) -> impl IntoView {
-    let full = format!("{}-{}", app.name, app.space);
+    let full = domain::full_app_name(&app.name, &app.space);
     let release = match (app.current_version, app.current_description) {
         (Some(v), Some(d)) => {
             view! { <span class="version">{format!("v{v}")}</span>" "<span class="desc">{d}</span> }

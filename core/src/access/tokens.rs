@@ -28,14 +28,16 @@ impl Core {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let text = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-        let token = sqlx::query_as(
+        let token = sqlx::query_as!(
+            Token,
             "insert into api_tokens (id, user_id, token_hash, description) values ($1, $2, $3, $4)
-             returning id, description, created_at, last_used_at",
+             returning id, description, created_at as \"created_at: chrono::DateTime<chrono::Utc>\",
+                       last_used_at as \"last_used_at: chrono::DateTime<chrono::Utc>\"",
+            Uuid::new_v4(),
+            user.id,
+            token_hash(&text),
+            description.trim()
         )
-        .bind(Uuid::new_v4())
-        .bind(user.id)
-        .bind(token_hash(&text))
-        .bind(description.trim())
         .fetch_one(&self.pool)
         .await?;
         tracing::info!(actor = %user.login, "api token created");
@@ -54,6 +56,8 @@ impl Core {
             user: User,
             stale: bool,
         }
+        // Dynamic SQL (not `query_as!`): the user is read through `User`'s `FromRow`
+        // (flattened), which the macros do not use.
         let row: Option<Row> = sqlx::query_as(
             "select u.id, u.provider, u.provider_id, u.login, u.email, u.role, u.created_at,
                     u.disabled_at is not null as disabled,
@@ -84,11 +88,14 @@ impl Core {
 
     pub async fn tokens(&self, actor: &Actor) -> Result<Vec<Token>> {
         authorize(actor, Action::ManageOwnTokens, None)?;
-        Ok(sqlx::query_as(
-            "select id, description, created_at, last_used_at from api_tokens
-             where user_id = $1 and revoked_at is null order by created_at",
+        Ok(sqlx::query_as!(
+            Token,
+            r#"select id, description, created_at as "created_at: chrono::DateTime<chrono::Utc>",
+                      last_used_at as "last_used_at: chrono::DateTime<chrono::Utc>"
+                 from api_tokens
+                where user_id = $1 and revoked_at is null order by created_at"#,
+            actor.user_id
         )
-        .bind(actor.user_id)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -60,6 +60,8 @@ impl LocalUsers {
 /// read by it and by the UI's server functions.
 pub const SESSION_USER_ID: &str = "user_id";
 
+/// Dynamic SQL (not `query_as!`): the user's columns, shared by every statement that answers a user; `query_as!` takes only a literal, so
+/// each reader would repeat the list. A view would let them be checked; not done yet.
 pub(crate) const USER_COLUMNS: &str =
     "id, provider, provider_id, login, email, role, created_at, disabled_at is not null as disabled";
 
@@ -185,11 +187,13 @@ impl Core {
 
     /// The user's own GitHub token and its scopes, from their last sign-in.
     pub async fn user_github_token(&self, user_id: Uuid) -> Result<Option<(String, Vec<String>)>> {
-        let row: Option<(Option<Vec<u8>>, Option<String>)> =
-            sqlx::query_as("select github_token_enc, github_scopes from users where id = $1")
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query!(
+            "select github_token_enc, github_scopes from users where id = $1",
+            user_id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| (r.github_token_enc, r.github_scopes));
         let Some((Some(sealed), scopes)) = row else {
             return Ok(None);
         };
@@ -241,20 +245,23 @@ impl Core {
         every: std::time::Duration,
         max: i64,
     ) -> Result<Vec<(User, Option<String>)>> {
-        let rows: Vec<(Uuid, Option<Vec<u8>>)> = sqlx::query_as(
+        let rows: Vec<(Uuid, Option<Vec<u8>>)> = sqlx::query!(
             "update users set checked_at = now()
               where id in (select id from users
                             where provider = 'github'
-                              and (checked_at is null or checked_at < now() - $1)
+                              and (checked_at is null or checked_at < now() - $1::interval)
                             order by checked_at nulls first
                             limit $2
                             for update skip locked)
              returning id, github_token_enc",
+            every as _,
+            max
         )
-        .bind(every)
-        .bind(max)
         .fetch_all(&self.pool)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.github_token_enc))
+        .collect();
         let mut out = Vec::with_capacity(rows.len());
         for (id, sealed) in rows {
             let Some(user) = self.user(id).await? else {

@@ -338,8 +338,8 @@ async fn read_new(
     build_id: Uuid,
     from: Option<i32>,
 ) -> Result<(Option<BuildStatus>, Vec<LogLine>, bool)> {
-    let rows: Vec<(BuildStatus, Option<i32>, Option<String>)> = sqlx::query_as(
-        "select b.status, l.seq, l.text
+    let rows: Vec<(BuildStatus, Option<i32>, Option<String>)> = sqlx::query!(
+        r#"select b.status as "status: BuildStatus", l.seq as "seq?", l.text as "text?"
            from builds b
            left join lateral (
                 select seq, text from (
@@ -351,14 +351,17 @@ async fn read_new(
                  where upto - octet_length(text) < $4
            ) l on true
           where b.id = $1
-          order by l.seq",
+          order by l.seq"#,
+        build_id,
+        from,
+        BATCH,
+        BATCH_BYTES
     )
-    .bind(build_id)
-    .bind(from)
-    .bind(BATCH)
-    .bind(BATCH_BYTES)
     .fetch_all(&core.pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.status, r.seq, r.text))
+    .collect();
     let status = rows.first().map(|r| r.0);
     let lines: Vec<LogLine> = rows
         .into_iter()
@@ -420,20 +423,21 @@ impl Tail {
                     }
                 }
                 Step::FromDb(upto) => {
-                    let lines: Vec<LogLine> = sqlx::query_as(
-                        "select seq, text from (
+                    let lines: Vec<LogLine> = sqlx::query_as!(
+                        LogLine,
+                        r#"select seq as "seq!", text as "text!" from (
                              select seq, text, sum(octet_length(text)) over (order by seq) as upto
                                from (select seq, text from build_log_lines
                                       where build_id = $1 and seq >= $2 and seq < $3
                                       order by seq limit $4) page) sized
                           where upto - octet_length(text) < $5
-                          order by seq",
+                          order by seq"#,
+                        self.build_id,
+                        self.next,
+                        upto,
+                        i64::from(BATCH),
+                        BATCH_BYTES
                     )
-                    .bind(self.build_id)
-                    .bind(self.next)
-                    .bind(upto)
-                    .bind(BATCH)
-                    .bind(BATCH_BYTES)
                     .fetch_all(&self.core.pool)
                     .await?;
                     match lines.last() {

@@ -115,6 +115,8 @@ pub(crate) fn auto_deploy_description(build_id: Uuid) -> String {
     format!("Auto-Deploy {}", hex.get(..8).unwrap_or(&hex))
 }
 
+/// Dynamic SQL (not `query_as!`): the build's select list, shared by every reader of builds; `query_as!` takes only a literal, so
+/// each reader would repeat the list. A view would let them be checked; not done yet.
 const BUILD_SELECT: &str = "
     select b.id, b.app_id, b.status, b.source_url, b.checksum, b.version, b.commit_sha, b.author,
            b.repo, b.branch, b.message, b.image, b.created_at, b.updated_at,
@@ -347,20 +349,22 @@ impl Core {
         app: &App,
         build_id: Uuid,
     ) -> Result<()> {
-        let (auto, paused, github, attached, waits): (bool, bool, bool, bool, bool) =
-            sqlx::query_as(
-                "select a.auto_release, a.auto_release_paused, b.source_kind = 'github',
-                    r.id is not null, coalesce(r.status_check, false) and b.commit_sha is not null
-               from apps a join builds b on b.id = $2
-               left join repo_attachments r on r.id = b.attachment_id
-              where a.id = $1
-                for update of a",
-            )
-            .bind(app.id)
-            .bind(build_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or((false, false, false, false, false));
+        let (auto, paused, github, attached, waits) = sqlx::query!(
+            r#"select a.auto_release as "auto!", a.auto_release_paused as "paused!",
+                      b.source_kind = 'github' as "github!", r.id is not null as "attached!",
+                      coalesce(r.status_check, false) and b.commit_sha is not null as "waits!"
+                 from apps a join builds b on b.id = $2
+                 left join repo_attachments r on r.id = b.attachment_id
+                where a.id = $1
+                  for update of a"#,
+            app.id,
+            build_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .map_or((false, false, false, false, false), |r| {
+            (r.auto, r.paused, r.github, r.attached, r.waits)
+        });
         if github && !attached {
             // Its repository was detached while it built: nobody asked for this release.
             return Ok(());
@@ -412,17 +416,14 @@ impl Core {
     pub async fn rebuild(&self, actor: &Actor, app: &App, build_id: Uuid) -> Result<Build> {
         authorize(actor, Action::Build, Some(app.id))?;
         let old = self.find_build(app, build_id).await?;
-        let (sealed, kind, attachment_id, upload_id): (
-            Option<Vec<u8>>,
-            String,
-            Option<Uuid>,
-            Option<Uuid>,
-        ) = sqlx::query_as(
+        let r = sqlx::query!(
             "select source_enc, source_kind, attachment_id, upload_id from builds where id = $1",
+            build_id
         )
-        .bind(build_id)
         .fetch_one(&self.pool)
         .await?;
+        let (sealed, kind, attachment_id, upload_id) =
+            (r.source_enc, r.source_kind, r.attachment_id, r.upload_id);
         let gone = || {
             Error::Conflict(format!(
                 "The source of the build {build_id} is no longer kept (only builds as recent as the kept releases keep theirs); build from the source again."
@@ -585,17 +586,18 @@ impl Core {
         max_bytes: i64,
     ) -> Result<(Build, Vec<crate::builds::log_feed::LogLine>, i32)> {
         let build = self.build(actor, app, build_id).await?;
-        let lines: Vec<crate::builds::log_feed::LogLine> = sqlx::query_as(
-            "select seq, text from (
+        let lines: Vec<crate::builds::log_feed::LogLine> = sqlx::query_as!(
+            crate::builds::log_feed::LogLine,
+            r#"select seq as "seq!", text as "text!" from (
                  select seq, text, sum(octet_length(text)) over (order by seq desc) as upto
                    from build_log_lines
                   where build_id = $1 and seq > (select log_lines from builds where id = $1) - $2) sized
               where upto - octet_length(text) < $3
-              order by seq",
+              order by seq"#,
+            build_id,
+            max,
+            max_bytes
         )
-        .bind(build_id)
-        .bind(max)
-        .bind(max_bytes)
         .fetch_all(&self.pool)
         .await?;
         let total = lines.last().map_or(0, |l| l.seq);
@@ -621,19 +623,22 @@ impl Core {
                 let Some(after) = after else {
                     return Ok(None);
                 };
-                let rows: Vec<(i32, String)> = sqlx::query_as(
-                    "select seq, text from (
+                let rows: Vec<(i32, String)> = sqlx::query!(
+                    r#"select seq as "seq!", text as "text!" from (
                          select seq, text, sum(octet_length(text)) over (order by seq) as upto
                            from (select seq, text from build_log_lines
                                   where build_id = $1 and seq > $2 order by seq limit 2000) page) sized
                       where upto - octet_length(text) < $3
-                      order by seq",
+                      order by seq"#,
+                    build_id,
+                    after,
+                    crate::builds::log_feed::BATCH_BYTES
                 )
-                .bind(build_id)
-                .bind(after)
-                .bind(crate::builds::log_feed::BATCH_BYTES)
                 .fetch_all(&pool)
-                .await?;
+                .await?
+                .into_iter()
+                .map(|r| (r.seq, r.text))
+                .collect();
                 let Some(&(last, _)) = rows.last() else {
                     return Ok(None);
                 };

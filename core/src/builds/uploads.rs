@@ -43,15 +43,10 @@ impl Core {
 
     /// A complete upload's chunk count and size; `None` when it is gone or never completed.
     pub(crate) async fn upload_size(&self, id: Uuid) -> Result<Option<(i32, i64)>> {
-        let row: Option<(Option<i32>, Option<i64>)> =
-            sqlx::query_as("select chunks, bytes from uploads where id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match row {
-            Some((Some(chunks), Some(bytes))) => Some((chunks, bytes)),
-            _ => None,
-        })
+        let row = sqlx::query!("select chunks, bytes from uploads where id = $1", id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| Some((r.chunks?, r.bytes?))))
     }
 
     /// Chunk `n` of an upload, opened; `None` when it is missing.

@@ -18,15 +18,16 @@ impl Core {
             return Ok(());
         };
         loop {
-            let claimed: Option<(Uuid, Uuid, String)> = sqlx::query_as(
-                "update builds set checks_next_at = now() + interval '60 seconds'
-                  where id = (select id from builds
-                               where auto_release = 'waiting' and checks_next_at <= now()
-                               order by checks_next_at limit 1 for update skip locked)
-                  returning id, app_id, coalesce(commit_sha, '')",
+            let claimed = sqlx::query!(
+                r#"update builds set checks_next_at = now() + interval '60 seconds'
+                    where id = (select id from builds
+                                 where auto_release = 'waiting' and checks_next_at <= now()
+                                 order by checks_next_at limit 1 for update skip locked)
+                    returning id, app_id, coalesce(commit_sha, '') as "sha!""#
             )
             .fetch_optional(&self.pool)
-            .await?;
+            .await?
+            .map(|r| (r.id, r.app_id, r.sha));
             let Some((build_id, app_id, sha)) = claimed else {
                 return Ok(());
             };
@@ -99,12 +100,13 @@ impl Core {
                        from builds b where b.id = $1", build_id)
                 .fetch_one(&mut *tx)
                 .await?;
-                let auto: (bool, bool) = sqlx::query_as(
+                let auto = sqlx::query!(
                     "select auto_release, auto_release_paused from apps where id = $1",
+                    app.id
                 )
-                .bind(app.id)
                 .fetch_one(&mut *tx)
-                .await?;
+                .await
+                .map(|r| (r.auto_release, r.auto_release_paused))?;
                 let state = match (still, auto) {
                     (false, _) => None,
                     (true, (true, _)) => {

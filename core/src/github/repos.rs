@@ -83,6 +83,8 @@ pub enum Detached {
     HookLeft(String),
 }
 
+/// Dynamic SQL (not `query_as!`): the attachment's select list, shared by its readers here and in statuses; `query_as!` takes only a literal, so
+/// each reader would repeat the list. A view would let them be checked; not done yet.
 pub(super) const ATTACHMENT_SELECT: &str = "
     select r.id, r.app_id, r.repo, r.branch, r.credential, r.username, r.hook_id,
            a.auto_release as auto_deploy, r.status_check, r.created_at, r.updated_at

@@ -39,11 +39,13 @@ impl Core {
     }
 
     async fn try_post_build_status(&self, build_id: Uuid, state: &str) -> Result<()> {
-        let (sha, app_id, kind): (Option<String>, Uuid, String) =
-            sqlx::query_as("select commit_sha, app_id, source_kind from builds where id = $1")
-                .bind(build_id)
-                .fetch_one(&self.pool)
-                .await?;
+        let r = sqlx::query!(
+            "select commit_sha, app_id, source_kind from builds where id = $1",
+            build_id
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let (sha, app_id, kind) = (r.commit_sha, r.app_id, r.source_kind);
         let (Some(sha), "github") = (sha, kind.as_str()) else {
             return Ok(());
         };

@@ -107,16 +107,17 @@ impl Core {
         if a == b {
             return Ok(Vec::new());
         }
-        Ok(sqlx::query_as(
-            "with ends as (select min(created_at) lo, max(created_at) hi from builds where id in ($2, $3))
-             select commit_sha as sha, message, author from builds, ends
-              where app_id = $1 and commit_sha is not null and status = 'succeeded'
-                and created_at > ends.lo and created_at <= ends.hi
-              order by created_at desc limit 100",
+        Ok(sqlx::query_as!(
+            Commit,
+            r#"with ends as (select min(created_at) lo, max(created_at) hi from builds where id in ($2, $3))
+               select commit_sha as "sha!", message, author from builds, ends
+                where app_id = $1 and commit_sha is not null and status = 'succeeded'
+                  and created_at > ends.lo and created_at <= ends.hi
+                order by created_at desc limit 100"#,
+            app_id,
+            a,
+            b
         )
-        .bind(app_id)
-        .bind(a)
-        .bind(b)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -145,15 +146,16 @@ impl Core {
             return Ok(None);
         };
         // The newest release up to the current one that changed what runs.
-        let row: Option<(i32, String, Option<i32>)> = sqlx::query_as(
+        let row = sqlx::query!(
             "select version, kind, rollback_of from releases
               where app_id = $1 and version <= $2 and status = 'succeeded' and kind in ('deploy', 'rollback')
               order by version desc limit 1",
+            app.id,
+            current
         )
-        .bind(app.id)
-        .bind(current)
         .fetch_optional(&self.pool)
-        .await?;
+        .await?
+        .map(|r| (r.version, r.kind, r.rollback_of));
         let Some((release, kind, Some(target))) = row else {
             return Ok(None);
         };

@@ -146,7 +146,8 @@ pub(crate) struct Cause<'a> {
 }
 
 /// Every query on it binds the app's id as `$1`, so the current version is computed once per
-/// statement (an init plan), not once per row.
+/// statement (an init plan), not once per row. Dynamic SQL (not `query_as!`): shared by every
+/// reader of releases; `query_as!` takes only a literal. A view would let them be checked.
 const RELEASE_SELECT: &str = "
     select r.id, r.app_id, r.version, r.kind, r.build_id, r.description, r.status, r.port,
            r.addon_plan_names, r.rollback_of, r.pinned, r.user_id, u.login as user_login,
@@ -167,6 +168,7 @@ impl Core {
         window: Window,
     ) -> Result<(Vec<Release>, bool)> {
         authorize(actor, Action::ReadApp, Some(app.id))?;
+        // Dynamic SQL: the order's direction is spliced in (and the select list is shared).
         let order = if window.descending { "desc" } else { "asc" };
         let sql = format!(
             "{RELEASE_SELECT} where r.app_id = $1 and r.version between $2 and $3
@@ -276,19 +278,22 @@ impl Core {
 
     async fn releasable_build(&self, app: &App, slug: SlugRef) -> Result<Uuid> {
         let row: Option<(Uuid, Uuid, BuildStatus)> = match slug {
-            SlugRef::Build(id) => {
-                sqlx::query_as("select id, app_id, status from builds where id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-            SlugRef::Latest => sqlx::query_as(
-                "select id, app_id, status from builds where app_id = $1 and status = 'succeeded'
-                     order by created_at desc, id desc limit 1",
+            SlugRef::Build(id) => sqlx::query!(
+                r#"select id, app_id, status as "status: BuildStatus" from builds where id = $1"#,
+                id
             )
-            .bind(app.id)
             .fetch_optional(&self.pool)
-            .await?,
+            .await?
+            .map(|r| (r.id, r.app_id, r.status)),
+            SlugRef::Latest => sqlx::query!(
+                r#"select id, app_id, status as "status: BuildStatus" from builds
+                    where app_id = $1 and status = 'succeeded'
+                    order by created_at desc, id desc limit 1"#,
+                app.id
+            )
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| (r.id, r.app_id, r.status)),
         };
         match (slug, row) {
             (SlugRef::Latest, None) => Err(Error::Conflict(format!(
@@ -380,13 +385,14 @@ impl Core {
         tx: &mut PgConnection,
         app_id: Uuid,
     ) -> Result<Snapshot> {
-        let row: Option<(Uuid, Option<Uuid>, i32, Vec<String>)> = sqlx::query_as(
+        let row = sqlx::query!(
             "select id, build_id, port, addon_plan_names from releases where app_id = $1
              order by version desc limit 1",
+            app_id
         )
-        .bind(app_id)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+        .map(|r| (r.id, r.build_id, r.port, r.addon_plan_names));
         match row {
             None => Ok(Snapshot {
                 port: DEFAULT_PORT,

@@ -201,12 +201,13 @@ impl Core {
         persist(claim, || async {
             let mut tx = self.pool.begin().await?;
             claim.fence.hold(&mut tx).await?;
-            let row = sqlx::query_as(
+            let row = sqlx::query_as!(
+                Claimed,
                 "update builds set status = 'pending'
                   where id = $1 and status = 'queued'
                   returning app_id, source_enc, source_url, checksum, commit_sha, branch, repo, source_kind",
+                build_id
             )
-            .bind(build_id)
             .fetch_optional(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -399,7 +400,6 @@ impl Core {
 }
 
 /// A build as its worker takes it.
-#[derive(sqlx::FromRow)]
 struct Claimed {
     app_id: Uuid,
     source_enc: Option<Vec<u8>>,

@@ -81,6 +81,7 @@ impl Engines {
 
 /// The heads of the lanes (the oldest job of each app and kind), found with one index probe
 /// per lane (a loose index scan on `jobs_lane`), and the oldest of them that is not leased.
+/// Dynamic SQL (not `query_as!`): the queue benchmark `EXPLAIN`s this same text ([`Core::claim_sql`]).
 const CLAIM: &str = "
     with recursive heads (app_id, kind, id) as (
         (select app_id, kind, id from jobs order by app_id, kind, id limit 1)
@@ -203,13 +204,14 @@ impl Core {
     async fn start_deploy(&self, fence: Fence, release_id: Uuid) -> Result<Start> {
         let mut tx = self.pool.begin().await?;
         fence.hold(&mut tx).await?;
-        let (app_id, version, status, newest): (Uuid, i32, ReleaseStatus, i32) = sqlx::query_as(
-            "select r.app_id, r.version, r.status, a.last_version
-               from releases r join apps a on a.id = r.app_id where r.id = $1",
+        let r = sqlx::query!(
+            r#"select r.app_id, r.version, r.status as "status: ReleaseStatus", a.last_version
+                 from releases r join apps a on a.id = r.app_id where r.id = $1"#,
+            release_id
         )
-        .bind(release_id)
         .fetch_one(&mut *tx)
         .await?;
+        let (app_id, version, status, newest) = (r.app_id, r.version, r.status, r.last_version);
         if !matches!(status, ReleaseStatus::Queued | ReleaseStatus::Pending) {
             return Ok(Start::Done);
         }
@@ -317,21 +319,20 @@ impl Core {
         let Some(keep) = runtime.keep_releases() else {
             return Ok(());
         };
-        let gone: Vec<(Uuid, String)> = sqlx::query_as(
-            "with kept as (select kept_builds($1, $2) as build_id)
-             update builds b set image_removed = true
-              where b.app_id = $1 and b.image is not null and not b.image_removed
-                and b.source_url not like 'docker://%'
-                and exists (select 1 from releases r where r.build_id = b.id)
-                and b.id not in (select build_id from kept)
-             returning b.id, b.image",
+        let images: Vec<String> = sqlx::query_scalar!(
+            r#"with kept as (select kept_builds($1, $2) as build_id)
+               update builds b set image_removed = true
+                where b.app_id = $1 and b.image is not null and not b.image_removed
+                  and b.source_url not like 'docker://%'
+                  and exists (select 1 from releases r where r.build_id = b.id)
+                  and b.id not in (select build_id from kept)
+               returning b.image as "image!""#,
+            app_id,
+            keep as i32
         )
-        .bind(app_id)
-        .bind(keep as i32)
         .fetch_all(&self.pool)
         .await?;
-        if !gone.is_empty() {
-            let images: Vec<String> = gone.into_iter().map(|(_, i)| i).collect();
+        if !images.is_empty() {
             runtime.remove_images(&images).await;
         }
         self.forget_old_sources(app_id, keep).await
