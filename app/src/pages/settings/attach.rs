@@ -39,55 +39,25 @@ pub(super) fn AttachRepoForm(
     let auto_deploy = RwSignal::new(q("auto_deploy") != "off");
     let status_check = RwSignal::new(q("status_check") == "on");
     let app = settings.app.clone();
-    let check = Action::new(
-        move |(app, repo, branch, cred, token): &(String, String, String, String, String)| {
-            let args = (
-                app.clone(),
-                repo.clone(),
-                branch.clone(),
-                cred.clone(),
-                token.clone(),
-            );
-            async move { check_repo(args.0, args.1, args.2, args.3, args.4).await }
-        },
-    );
-    // Asks GitHub once typing pauses, for the newest values only.
-    let pending = StoredValue::new(0u32);
-    let app_for_check = app.clone();
-    let recheck = move || {
-        let n = pending.get_value() + 1;
-        pending.set_value(n);
-        let app = app_for_check.clone();
-        set_timeout(
-            move || {
-                if pending.get_value() != n {
-                    return;
-                }
-                let (r, b, c, t) = (
-                    repo.get_untracked(),
-                    branch.get_untracked(),
-                    cred.get_untracked(),
-                    token.get_untracked(),
-                );
-                if r.trim().is_empty() || (c == "token" && t.trim().is_empty()) {
-                    return;
-                }
-                check.dispatch((app, r, b, c, t));
-            },
-            std::time::Duration::from_millis(400),
-        );
+    let fields = Fields {
+        repo,
+        branch,
+        cred,
+        token,
+        auto_deploy,
+        status_check,
     };
-    let recheck = StoredValue::new(recheck);
+    let (check, recheck) = live_check(app.clone(), fields);
     let on_edit = move |sig: RwSignal<String>| {
         move |ev: leptos::ev::Event| {
             sig.set(event_target_value(&ev));
-            recheck.with_value(|f| f());
+            recheck.run(());
         }
     };
     // Pre-filled fields (back from GitHub) are checked at once.
     Effect::new(move |_| {
         if !repo.get_untracked().is_empty() {
-            recheck.with_value(|f| f());
+            recheck.run(());
         }
     });
     let latest = move || check.value().get();
@@ -99,22 +69,8 @@ pub(super) fn AttachRepoForm(
         .nth(1)
         .unwrap_or("github.com")
         .to_owned();
-    let app_for_reauth = app.clone();
-    let reauth_href = move || {
-        let next = format!(
-            "/ui/apps/{}/settings?repo={}&branch={}&credential=mine&auto_deploy={}&status_check={}",
-            app_for_reauth,
-            domain::encode_query(&repo.get()),
-            domain::encode_query(&branch.get()),
-            if auto_deploy.get() { "on" } else { "off" },
-            if status_check.get() { "on" } else { "off" },
-        );
-        format!(
-            "/auth/github/login?scope=repo&next={}",
-            domain::encode_query(&next)
-        )
-    };
     let my_scopes_ok = settings.my_scopes_ok;
+    let app_for_hint = app.clone();
     let service_user = settings.service_user.clone();
     let my_login = settings.my_login.clone();
     view! {
@@ -136,12 +92,8 @@ pub(super) fn AttachRepoForm(
                     {move || latest().and_then(|r| r.ok()).map(|c| c.branches.into_iter().map(|b| view! { <option value=b/> }).collect_view())}
                 </datalist>
             </div>
-            <CredentialChoice service_user my_login cred on_change=Callback::new(move |()| recheck.with_value(|f| f()))/>
-            {move || (cred.get() == "mine" && !my_scopes_ok).then(|| view! {
-                <p class="warning">"Your GitHub sign-in did not grant access to repositories. "
-                    <a href=reauth_href()>"Authorize repository access on GitHub"</a>
-                    " (asks for repo and admin:repo_hook); you come back here with the form filled in."</p>
-            })}
+            <CredentialChoice service_user my_login cred on_change=recheck/>
+            {move || (cred.get() == "mine" && !my_scopes_ok).then(|| view! { <ReauthorizeHint app=app_for_hint.clone() fields/> })}
             <Show when=move || cred.get() == "token">
                 <TokenGuidance link=link.clone() checked=Signal::derive(move || matches!(check.value().get(), Some(Ok(c)) if !c.items.is_empty()))/>
                 <div class="field">
@@ -157,6 +109,85 @@ pub(super) fn AttachRepoForm(
             <button type="submit" class="primary" disabled=move || !ready()>"Attach repository"</button>
         </ActionForm>
         {move || attach.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+    }
+}
+
+/// The form's fields, as signals.
+#[derive(Clone, Copy)]
+struct Fields {
+    repo: RwSignal<String>,
+    branch: RwSignal<String>,
+    cred: RwSignal<String>,
+    token: RwSignal<String>,
+    auto_deploy: RwSignal<bool>,
+    status_check: RwSignal<bool>,
+}
+
+/// Asks GitHub what the form's credential can do, once typing pauses (400 ms), for the newest
+/// values only; answers the check and the callback that schedules one.
+fn live_check(app: String, f: Fields) -> (CheckAction, Callback<()>) {
+    let check = Action::new(
+        move |(app, repo, branch, cred, token): &(String, String, String, String, String)| {
+            let args = (
+                app.clone(),
+                repo.clone(),
+                branch.clone(),
+                cred.clone(),
+                token.clone(),
+            );
+            async move { check_repo(args.0, args.1, args.2, args.3, args.4).await }
+        },
+    );
+    let pending = StoredValue::new(0u32);
+    let recheck = Callback::new(move |()| {
+        let n = pending.get_value() + 1;
+        pending.set_value(n);
+        let app = app.clone();
+        set_timeout(
+            move || {
+                if pending.get_value() != n {
+                    return;
+                }
+                let (r, b, c, t) = (
+                    f.repo.get_untracked(),
+                    f.branch.get_untracked(),
+                    f.cred.get_untracked(),
+                    f.token.get_untracked(),
+                );
+                if r.trim().is_empty() || (c == "token" && t.trim().is_empty()) {
+                    return;
+                }
+                check.dispatch((app, r, b, c, t));
+            },
+            std::time::Duration::from_millis(400),
+        );
+    });
+    (check, recheck)
+}
+
+/// When "My GitHub account" lacks the repository scopes: a way through GitHub again that
+/// comes back to this form with its fields filled in.
+#[component]
+fn ReauthorizeHint(app: String, fields: Fields) -> impl IntoView {
+    let href = move || {
+        let next =
+            format!(
+            "/ui/apps/{}/settings?repo={}&branch={}&credential=mine&auto_deploy={}&status_check={}",
+            app,
+            domain::encode_query(&fields.repo.get()),
+            domain::encode_query(&fields.branch.get()),
+            if fields.auto_deploy.get() { "on" } else { "off" },
+            if fields.status_check.get() { "on" } else { "off" },
+        );
+        format!(
+            "/auth/github/login?scope=repo&next={}",
+            domain::encode_query(&next)
+        )
+    };
+    view! {
+        <p class="warning">"Your GitHub sign-in did not grant access to repositories. "
+            <a href=href>"Authorize repository access on GitHub"</a>
+            " (asks for repo and admin:repo_hook); you come back here with the form filled in."</p>
     }
 }
 
