@@ -674,3 +674,85 @@ async fn a_deploy_whose_claim_was_taken_over_removes_only_its_own_container() {
         let _ = Command::new("docker").args(["rm", "-f", &id]).output();
     }
 }
+
+/// The reconciler puts an app's current release back when nothing runs it. When a deploy of
+/// the app begins while the restored container is still starting, the address is the
+/// deploy's to move: the restore neither moves it nor leaves its container behind.
+#[tokio::test]
+async fn a_restore_that_a_deploy_overtakes_moves_nothing_and_leaves_nothing() {
+    use slipway_core::builds::BuildRequest;
+    use slipway_core::ledger::releases::SlugRef;
+    use slipway_core::runtime::{DockerRuntime, RuntimeSettings};
+    let core = testkit::fresh_core().await;
+    let admin = core.local_admin("ops").await.unwrap().actor().unwrap();
+    let new = slipway_core::ledger::apps::NewApp {
+        name: domain::AppName::parse("overtaken-test").unwrap(),
+        org: domain::SimpleName::parse("org", "default").unwrap(),
+        description: None,
+    };
+    let app = core.create_app(&admin, new).await.unwrap();
+    let gate = support::Gate::new().await;
+    let tag = format!("slipway-test/gated-{}", gate.port);
+    support::gated_web_image(&tag, &gate);
+    let build = BuildRequest {
+        url: format!("docker://{tag}"),
+        ..Default::default()
+    };
+    core.create_build(&admin, &app, build).await.unwrap();
+    // v1 is current and nothing runs it; v2 waits in the queue (no worker here).
+    let v1 = core
+        .deploy(&admin, &app, SlugRef::Latest, None)
+        .await
+        .unwrap();
+    sqlx::query("update releases set status = 'succeeded' where id = $1")
+        .bind(v1.id)
+        .execute(core.pool())
+        .await
+        .unwrap();
+    let v2 = core
+        .deploy(&admin, &app, SlugRef::Latest, None)
+        .await
+        .unwrap();
+    let runtime = std::sync::Arc::new(DockerRuntime::new(
+        core.clone(),
+        RuntimeSettings {
+            health_timeout: Duration::from_secs(120),
+            ports: support::app_ports(&uuid::Uuid::new_v4().to_string()),
+            host: "127.0.0.1".parse().unwrap(),
+            keep_releases: 20,
+        },
+    ));
+    let reconciling = tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.reconcile().await }
+    });
+    let label = format!("slipway.release={}", v1.id);
+    support::eventually(
+        Duration::from_secs(60),
+        "the restored container of v1",
+        || async { support::containers_with(&label).len() == 1 },
+    )
+    .await;
+    // A worker starts deploying v2 while the restored container waits at the gate.
+    sqlx::query("update releases set status = 'pending' where id = $1")
+        .bind(v2.id)
+        .execute(core.pool())
+        .await
+        .unwrap();
+    gate.open();
+    tokio::time::timeout(Duration::from_secs(120), reconciling)
+        .await
+        .expect("the reconcile ends within its health timeout")
+        .unwrap()
+        .unwrap();
+    let target: Option<String> = sqlx::query_scalar("select web_target from apps where id = $1")
+        .bind(app.id)
+        .fetch_one(core.pool())
+        .await
+        .unwrap();
+    assert_eq!(target, None, "the restore did not move the address");
+    assert!(
+        support::containers_with(&label).is_empty(),
+        "the restored container is gone"
+    );
+}
