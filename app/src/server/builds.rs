@@ -13,11 +13,7 @@ pub const LOG_PAGE_BYTES: i64 = 2_000_000;
 #[server(endpoint = "build_page")]
 pub async fn load_build_page(app: String, build: String) -> Result<BuildPage, UiError> {
     use slipway_core::access::authz::{authorize, Action};
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let id = build_id(&build)?;
     let (b, lines, total) = core
         .build_log_tail(&actor, &app, id, LOG_PAGE_LINES, LOG_PAGE_BYTES)
@@ -65,11 +61,7 @@ fn build_id(s: &str) -> Result<uuid::Uuid, UiError> {
 #[server(endpoint = "deploy_build")]
 pub async fn deploy_build(app: String, build: String) -> Result<i32, UiError> {
     use slipway_core::ledger::releases::SlugRef;
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let r = core
         .deploy(&actor, &app, SlugRef::Build(build_id(&build)?), None)
         .await
@@ -80,11 +72,7 @@ pub async fn deploy_build(app: String, build: String) -> Result<i32, UiError> {
 /// Switches `auto-release`: each succeeded build is released as `Auto-Deploy <build8>`.
 #[server(endpoint = "set_auto_deploy")]
 pub async fn set_auto_deploy(app: String, enabled: bool) -> Result<bool, UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let f = core
         .set_feature(&actor, &app, "auto-release", enabled)
         .await
@@ -95,11 +83,7 @@ pub async fn set_auto_deploy(app: String, enabled: bool) -> Result<bool, UiError
 /// Pins or unpins a release (its image is then kept whatever its age).
 #[server(endpoint = "set_pinned")]
 pub async fn set_pinned(app: String, version: i32, pinned: bool) -> Result<bool, UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let r = core
         .set_pinned(
             &actor,

@@ -8,11 +8,7 @@ use leptos::prelude::*;
 #[server(endpoint = "config_keys")]
 pub async fn config_keys(app: String) -> Result<ConfigPage, UiError> {
     use slipway_core::access::authz::{authorize, Action};
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let keys = core
         .config_vars(&actor, &app)
         .await
@@ -30,11 +26,7 @@ pub async fn config_keys(app: String) -> Result<ConfigPage, UiError> {
 /// One current value, for "Reveal".
 #[server(endpoint = "reveal_config")]
 pub async fn reveal_config(app: String, key: String) -> Result<String, UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let key = domain::ConfigKey::parse(&key).map_err(|e| super::ssr::invalid(e.to_string()))?;
     core.reveal_config_var(&actor, &app, &key)
         .await
@@ -59,11 +51,7 @@ async fn change_config(
     key: String,
     value: Option<String>,
 ) -> Result<Option<i32>, UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let key =
         domain::ConfigKey::parse(key.trim()).map_err(|e| super::ssr::invalid(e.to_string()))?;
     let outcome = core
@@ -79,11 +67,7 @@ async fn change_config(
 pub async fn deploy_image(app: String, image: String) -> Result<i32, UiError> {
     use slipway_core::builds::BuildRequest;
     use slipway_core::ledger::releases::SlugRef;
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let image = image.trim();
     let url = if image.starts_with("docker://") {
         image.to_owned()

@@ -11,11 +11,7 @@ pub const PAGE: i64 = 50;
 pub async fn app_history(app: String, before: Option<i32>) -> Result<HistoryPage, UiError> {
     use slipway_core::access::authz::{authorize, Action};
     use slipway_core::ledger::releases::Window;
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let to = before.map(|b| b.saturating_sub(1)).unwrap_or(i32::MAX);
     let window = Window {
         from: 1,
@@ -60,11 +56,7 @@ pub async fn app_history(app: String, before: Option<i32>) -> Result<HistoryPage
 #[server(endpoint = "rollback_preview")]
 pub async fn rollback_preview(app: String, version: i32) -> Result<DiffView, UiError> {
     use slipway_core::ledger::releases::ReleaseRef;
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let current = app
         .current_version
         .ok_or_else(|| super::ssr::invalid("The app has no current release to roll back from."))?;
@@ -82,11 +74,7 @@ pub async fn rollback_preview(app: String, version: i32) -> Result<DiffView, UiE
 #[server(endpoint = "rollback_to")]
 pub async fn rollback_to(app: String, version: i32) -> Result<ReleaseView, UiError> {
     use slipway_core::ledger::releases::ReleaseRef;
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let target = ReleaseRef::Version(ssr::version(version)?);
     let r = core
         .rollback(&actor, &app, target)
@@ -99,11 +87,7 @@ pub async fn rollback_to(app: String, version: i32) -> Result<ReleaseView, UiErr
 #[server(endpoint = "compare_releases")]
 pub async fn compare_releases(app: String, from: String, to: String) -> Result<DiffView, UiError> {
     use slipway_core::ledger::releases::ReleaseRef;
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let parse = |s: &str| {
         ReleaseRef::parse(s)
             .ok_or_else(|| super::ssr::invalid(format!("\"{s}\" is not a release (use N or vN).")))
@@ -123,11 +107,7 @@ pub async fn reveal_value(
     key: String,
 ) -> Result<Option<String>, UiError> {
     use slipway_core::ledger::releases::ReleaseRef;
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let which = ReleaseRef::Version(ssr::version(version)?);
     core.reveal_release_value(&actor, &app, which, &key)
         .await
@@ -137,11 +117,7 @@ pub async fn reveal_value(
 /// "Resume auto-deploy": switches auto-release back on after a rollback paused it.
 #[server(endpoint = "resume_auto_deploy")]
 pub async fn resume_auto_deploy(app: String) -> Result<(), UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     core.set_feature(
         &actor,
         &app,

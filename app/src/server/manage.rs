@@ -45,11 +45,7 @@ pub async fn delete_app(app: String, confirm: String) -> Result<(), UiError> {
 /// Adds or removes the app from the user's favourites; answers whether it is one now.
 #[server(endpoint = "set_favorite")]
 pub async fn set_favorite(app: String, favorite: bool) -> Result<bool, UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let r = if favorite {
         core.add_favorite(&actor, &app).await
     } else {

@@ -94,6 +94,16 @@ pub mod ssr {
         Ok((context()?.core, actor().await?))
     }
 
+    /// The core, who is asking, and the app named `name` as they may see it: what server
+    /// functions about one app start with.
+    pub async fn app_for(
+        name: &str,
+    ) -> Result<(Core, Actor, slipway_core::ledger::apps::App), UiError> {
+        let (core, actor) = core_and_actor().await?;
+        let app = core.app(&actor, name).await.map_err(user_error)?;
+        Ok((core, actor, app))
+    }
+
     /// The signed-in user, or an error that tells the browser to sign in. The server's
     /// session middleware has usually found it already (a request extension).
     pub async fn actor() -> Result<Actor, UiError> {

@@ -81,11 +81,7 @@ pub async fn check_repo(
     credential: String,
     token: String,
 ) -> Result<RepoChecklist, UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let cred = self::credential(&credential, token)?;
     core.check_repo_access(&actor, &app, &repo, Some(&branch), &cred)
         .await
@@ -103,11 +99,7 @@ pub async fn attach_repo(
     #[server(default)] auto_deploy: Option<String>,
     #[server(default)] status_check: Option<String>,
 ) -> Result<(), UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let req = slipway_core::github::repos::AttachRequest {
         repo,
         branch: Some(branch),
@@ -124,11 +116,7 @@ pub async fn attach_repo(
 /// Detaches the repository; answers a message when its webhook must be removed by hand.
 #[server(endpoint = "detach_repo")]
 pub async fn detach_repo(app: String) -> Result<Option<String>, UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     match core
         .detach_repo(&actor, &app)
         .await
@@ -142,11 +130,7 @@ pub async fn detach_repo(app: String) -> Result<Option<String>, UiError> {
 /// Builds the head of the attached branch; answers the build's id.
 #[server(endpoint = "build_repo_now")]
 pub async fn build_repo_now(app: String) -> Result<String, UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     let b = core
         .trigger_repo_build(&actor, &app)
         .await
@@ -157,11 +141,7 @@ pub async fn build_repo_now(app: String) -> Result<String, UiError> {
 /// Turns the status-check switch of the attachment on or off.
 #[server(endpoint = "set_status_check")]
 pub async fn set_status_check(app: String, on: bool) -> Result<(), UiError> {
-    let (core, actor) = super::ssr::core_and_actor().await?;
-    let app = core
-        .app(&actor, &app)
-        .await
-        .map_err(super::ssr::user_error)?;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
     core.set_status_check(&actor, &app, on)
         .await
         .map_err(super::ssr::user_error)

@@ -602,27 +602,31 @@ async fn a_rollback_deploys_while_a_build_of_the_same_app_runs() {
     assert_eq!(b["status"], "succeeded");
 }
 
-/// The runtime holds the deploy's claim while it moves the address and removes containers: a
-/// deploy whose claim another worker took over removes only the container it started itself,
-/// never the one the newer claim runs.
-#[tokio::test]
-async fn a_deploy_whose_claim_was_taken_over_removes_only_its_own_container() {
-    use slipway_core::builds::BuildRequest;
-    use slipway_core::runtime::{Deployment, Runtime};
-    use slipway_core::runtime::{DockerRuntime, RuntimeSettings};
+/// For tests that drive a runtime in-process: a fresh core (no server, no worker), an app
+/// with a `docker://` build of `image`, and a release of it, queued.
+async fn queued_in_process(
+    name: &str,
+    image: &str,
+) -> (
+    slipway_core::Core,
+    slipway_core::access::authz::Actor,
+    slipway_core::ledger::apps::App,
+    slipway_core::builds::Build,
+    slipway_core::ledger::releases::Release,
+) {
     let core = testkit::fresh_core().await;
     let admin = core.local_admin("ops").await.unwrap().actor().unwrap();
     let new = slipway_core::ledger::apps::NewApp {
-        name: domain::AppName::parse("fenced-test").unwrap(),
+        name: domain::AppName::parse(name).unwrap(),
         org: domain::SimpleName::parse("org", "default").unwrap(),
         description: None,
     };
     let app = core.create_app(&admin, new).await.unwrap();
-    let build = BuildRequest {
-        url: "docker://slipway-test/web".into(),
+    let request = slipway_core::builds::BuildRequest {
+        url: format!("docker://{image}"),
         ..Default::default()
     };
-    let build = core.create_build(&admin, &app, build).await.unwrap();
+    let build = core.create_build(&admin, &app, request).await.unwrap();
     let release = core
         .deploy(
             &admin,
@@ -632,6 +636,17 @@ async fn a_deploy_whose_claim_was_taken_over_removes_only_its_own_container() {
         )
         .await
         .unwrap();
+    (core, admin, app, build, release)
+}
+
+/// The runtime holds the deploy's claim while it moves the address and removes containers: a
+/// deploy whose claim another worker took over removes only the container it started itself,
+/// never the one the newer claim runs.
+#[tokio::test]
+async fn a_deploy_whose_claim_was_taken_over_removes_only_its_own_container() {
+    use slipway_core::runtime::{Deployment, Runtime};
+    use slipway_core::runtime::{DockerRuntime, RuntimeSettings};
+    let (core, _, app, build, release) = queued_in_process("fenced-test", "slipway-test/web").await;
     let lease = Duration::from_secs(60);
     let stale = core.claim_job("a", lease).await.unwrap().unwrap();
     sqlx::query("update jobs set locked_until = now() - interval '1 second'")
@@ -680,30 +695,13 @@ async fn a_deploy_whose_claim_was_taken_over_removes_only_its_own_container() {
 /// deploy's to move: the restore neither moves it nor leaves its container behind.
 #[tokio::test]
 async fn a_restore_that_a_deploy_overtakes_moves_nothing_and_leaves_nothing() {
-    use slipway_core::builds::BuildRequest;
     use slipway_core::ledger::releases::SlugRef;
     use slipway_core::runtime::{DockerRuntime, RuntimeSettings};
-    let core = testkit::fresh_core().await;
-    let admin = core.local_admin("ops").await.unwrap().actor().unwrap();
-    let new = slipway_core::ledger::apps::NewApp {
-        name: domain::AppName::parse("overtaken-test").unwrap(),
-        org: domain::SimpleName::parse("org", "default").unwrap(),
-        description: None,
-    };
-    let app = core.create_app(&admin, new).await.unwrap();
     let gate = support::Gate::new().await;
     let tag = format!("slipway-test/gated-{}", gate.port);
     support::gated_web_image(&tag, &gate);
-    let build = BuildRequest {
-        url: format!("docker://{tag}"),
-        ..Default::default()
-    };
-    core.create_build(&admin, &app, build).await.unwrap();
     // v1 is current and nothing runs it; v2 waits in the queue (no worker here).
-    let v1 = core
-        .deploy(&admin, &app, SlugRef::Latest, None)
-        .await
-        .unwrap();
+    let (core, admin, app, _, v1) = queued_in_process("overtaken-test", &tag).await;
     sqlx::query("update releases set status = 'succeeded' where id = $1")
         .bind(v1.id)
         .execute(core.pool())
