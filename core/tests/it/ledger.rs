@@ -25,6 +25,11 @@ async fn new_app(core: &Core, actor: &Actor, name: &str) -> App {
     core.create_app(actor, new).await.unwrap()
 }
 
+/// Release `n` of an app, by version.
+fn v(n: i32) -> ReleaseRef {
+    ReleaseRef::Version(domain::Version::new(n).unwrap())
+}
+
 fn set(pairs: &[(&str, Option<&str>)]) -> Vec<(ConfigKey, Option<String>)> {
     pairs
         .iter()
@@ -315,14 +320,7 @@ async fn rollback_copies_slug_config_and_port_of_the_target() {
         .unwrap(); // v5
     drain(&core).await;
     let app = fresh(&core, &app).await;
-    let r = core
-        .rollback(
-            &a,
-            &app,
-            ReleaseRef::Version(domain::Version::new(2).unwrap()),
-        )
-        .await
-        .unwrap();
+    let r = core.rollback(&a, &app, v(2)).await.unwrap();
     assert_eq!((r.version, r.description.as_str()), (6, "Rollback to v2"));
     assert_eq!(r.kind, ReleaseKind::Rollback);
     assert_eq!(r.build_id, Some(b1));
@@ -352,13 +350,7 @@ async fn rollback_to_the_current_release_is_refused() {
         .unwrap();
     drain(&core).await;
     let app = fresh(&core, &app).await;
-    let r = core
-        .rollback(
-            &a,
-            &app,
-            ReleaseRef::Version(domain::Version::new(2).unwrap()),
-        )
-        .await;
+    let r = core.rollback(&a, &app, v(2)).await;
     assert!(
         matches!(&r, Err(Error::Conflict(m)) if m.contains("current")),
         "{r:?}"
@@ -382,13 +374,7 @@ async fn rollback_to_a_release_that_has_not_succeeded_is_refused() {
         .await
         .unwrap(); // v3 queued too
     let app = fresh(&core, &app).await;
-    let r = core
-        .rollback(
-            &a,
-            &app,
-            ReleaseRef::Version(domain::Version::new(2).unwrap()),
-        )
-        .await;
+    let r = core.rollback(&a, &app, v(2)).await;
     assert!(
         matches!(&r, Err(Error::Conflict(m)) if m.contains("not succeeded")),
         "{r:?}"
@@ -398,13 +384,7 @@ async fn rollback_to_a_release_that_has_not_succeeded_is_refused() {
         .execute(core.pool())
         .await
         .unwrap();
-    let r = core
-        .rollback(
-            &a,
-            &app,
-            ReleaseRef::Version(domain::Version::new(2).unwrap()),
-        )
-        .await;
+    let r = core.rollback(&a, &app, v(2)).await;
     assert!(
         matches!(&r, Err(Error::Conflict(m)) if m.contains("failed")),
         "{r:?}"
@@ -434,13 +414,7 @@ async fn rollback_to_another_apps_release_is_not_found() {
     let two = fresh(&core, &two).await;
     let r = core.rollback(&a, &two, ReleaseRef::Id(r1.id)).await;
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
-    let r = core
-        .rollback(
-            &a,
-            &two,
-            ReleaseRef::Version(domain::Version::new(9).unwrap()),
-        )
-        .await;
+    let r = core.rollback(&a, &two, v(9)).await;
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
 }
 
@@ -468,14 +442,7 @@ async fn rollback_pauses_auto_release_and_leaves_addons_alone() {
         .await
         .unwrap();
     let app = fresh(&core, &app).await;
-    let r = core
-        .rollback(
-            &a,
-            &app,
-            ReleaseRef::Version(domain::Version::new(1).unwrap()),
-        )
-        .await
-        .unwrap();
+    let r = core.rollback(&a, &app, v(1)).await.unwrap();
     assert_eq!(
         r.addon_plan_names,
         vec!["pg:small".to_owned()],
@@ -661,12 +628,7 @@ async fn a_burst_of_changes_deploys_once_and_skips_the_superseded_releases() {
     assert!(!rels[2].is_rollback_target() && rels[0].is_rollback_target());
     // A skipped release is no rollback target.
     assert!(matches!(
-        core.rollback(
-            &a,
-            &app,
-            ReleaseRef::Version(domain::Version::new(3).unwrap())
-        )
-        .await,
+        core.rollback(&a, &app, v(3)).await,
         Err(Error::Conflict(_))
     ));
     let left: i64 = sqlx::query_scalar("select count(*) from jobs")
@@ -923,7 +885,6 @@ async fn a_diff_names_image_port_config_keys_and_commits_between_two_releases() 
         .unwrap(); // v5
     drain(&core).await;
     let app = fresh(&core, &app).await;
-    let v = |n| ReleaseRef::Version(domain::Version::new(n).unwrap());
     let d = core.diff(&a, &app, v(2), v(5)).await.unwrap();
     assert_eq!(
         (d.from.image.as_deref(), d.to.image.as_deref()),
@@ -972,13 +933,7 @@ async fn the_app_knows_when_it_runs_a_rolled_back_release() {
     drain(&core).await;
     let app = fresh(&core, &app).await;
     assert_eq!(core.rolled_back(&a, &app).await.unwrap(), None);
-    core.rollback(
-        &a,
-        &app,
-        ReleaseRef::Version(domain::Version::new(1).unwrap()),
-    )
-    .await
-    .unwrap(); // v3
+    core.rollback(&a, &app, v(1)).await.unwrap(); // v3
     drain(&core).await;
     let app = fresh(&core, &app).await;
     let rb = core.rolled_back(&a, &app).await.unwrap().unwrap();
@@ -1014,7 +969,7 @@ async fn revealing_a_release_value_needs_the_deployer_role() {
     core.patch_config(&a, &app, set(&[("SECRET", Some("hunter2"))]))
         .await
         .unwrap();
-    let v1 = ReleaseRef::Version(domain::Version::new(1).unwrap());
+    let v1 = v(1);
     let viewer = Actor {
         role: Role::Viewer,
         ..a.clone()
