@@ -59,6 +59,14 @@ engine_start() {
   export DOCKER_HOST=unix://$ENGINE_DIR/docker.sock
 }
 
+# Removes every Slipway container on the engine this script started (none on an engine it
+# found running): the test command's apps go with its run, and the data root keeps only images.
+engine_sweep() {
+  if [ -n "${ENGINE_PID:-}" ]; then
+    docker ps -aq --filter label=slipway.install | xargs -r docker rm -f >/dev/null 2>&1 || true
+  fi
+}
+
 engine_stop() {
   if [ -n "${ENGINE_PID:-}" ]; then
     kill -TERM "$ENGINE_PID" 2>/dev/null || true

@@ -15,7 +15,7 @@ start=$(date +%s)
 source scripts/engine.sh
 source scripts/podman.sh
 engine_start
-trap 'engine_stop; podman_stop' EXIT
+trap 'engine_sweep; engine_stop; podman_stop' EXIT
 scripts/test-images.sh
 
 echo "==> the wasm bundle has no server-only crates"
@@ -59,6 +59,7 @@ echo "==> the same build and deploy on Podman"
 if [ "${SLIPWAY_PODMAN:-}" = skip ]; then
   echo "NOT RUN: the Podman test (SLIPWAY_PODMAN=skip)" >&2
 elif [ -n "${ENGINE_PID:-}" ]; then
+  engine_sweep
   engine_stop
   podman_start
   scripts/test-images.sh
