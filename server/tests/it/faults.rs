@@ -81,8 +81,9 @@ async fn until_log_has(api: &Api, app: &str, build: &str, line: &str) {
     }
 }
 
-/// Releases a `docker://` image of `gate`'s gated web app; answers the release id.
-async fn held_release(api: &Api, app: &str, gate: &Gate) -> String {
+/// Releases a `docker://` image of `gate`'s gated web app; once the deploy's container
+/// exists (held at the gate), answers the release id and the container's label.
+async fn held_release(api: &Api, app: &str, gate: &Gate) -> (String, String) {
     let tag = format!("slipway-test/gated-{}", gate.port);
     support::gated_web_image(&tag, gate);
     let b = api
@@ -100,7 +101,15 @@ async fn held_release(api: &Api, app: &str, gate: &Gate) -> String {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    r.json()["id"].as_str().unwrap().to_owned()
+    let release = r.json()["id"].as_str().unwrap().to_owned();
+    let label = format!("slipway.release={release}");
+    eventually(
+        Duration::from_secs(60),
+        "the deploy's container",
+        || async { containers_with(&label).len() == 1 },
+    )
+    .await;
+    (release, label)
 }
 
 async fn release_status(api: &Api, app: &str, id: &str) -> String {
@@ -167,14 +176,7 @@ async fn a_worker_killed_mid_deploy_is_retried_and_one_container_of_the_release_
     let api = web.admin();
     api.create_app("redeploy", "prod").await;
     let gate = Gate::new().await;
-    let release = held_release(&api, "redeploy-prod", &gate).await;
-    let label = format!("slipway.release={release}");
-    eventually(
-        Duration::from_secs(60),
-        "the deploy's container",
-        || async { containers_with(&label).len() == 1 },
-    )
-    .await;
+    let (release, label) = held_release(&api, "redeploy-prod", &gate).await;
     assert_eq!(
         release_status(&api, "redeploy-prod", &release).await,
         "pending"
@@ -209,14 +211,7 @@ async fn two_workers_racing_on_an_expired_lease_deploy_once() {
     let api = web.admin();
     api.create_app("race", "prod").await;
     let gate = Gate::new().await;
-    let release = held_release(&api, "race-prod", &gate).await;
-    let label = format!("slipway.release={release}");
-    eventually(
-        Duration::from_secs(60),
-        "the deploy's container",
-        || async { containers_with(&label).len() == 1 },
-    )
-    .await;
+    let (release, label) = held_release(&api, "race-prod", &gate).await;
     // The worker holding the deploy freezes; its lease runs out and the other takes over.
     let pid = holder_pid(&env[0].1).await;
     let (frozen, other) = if pid == one.child.id() {
@@ -306,15 +301,8 @@ async fn postgres_restarted_under_a_running_build_and_deploy_loses_nothing() {
     api.create_app("pgdeploy", "prod").await;
     let gate = Gate::new().await;
     let build = held_build(&api, "pgbuild-prod", &gate).await;
-    let release = held_release(&api, "pgdeploy-prod", &gate).await;
+    let (_, label) = held_release(&api, "pgdeploy-prod", &gate).await;
     until_log_has(&api, "pgbuild-prod", &build, "waiting at the gate").await;
-    let label = format!("slipway.release={release}");
-    eventually(
-        Duration::from_secs(60),
-        "the deploy's container",
-        || async { containers_with(&label).len() == 1 },
-    )
-    .await;
 
     pg.stop();
     // While the database is gone the API says so, and the build keeps printing (its lines

@@ -13,6 +13,15 @@ async fn call(
     s.server_fn(http, name, form).await
 }
 
+/// Gives the test's `admin` user another role.
+async fn set_role(pool: &sqlx::PgPool, role: &str) {
+    sqlx::query("update users set role = $1 where login = 'admin'")
+        .bind(role)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
     let url = testkit::fresh_url().await;
@@ -28,15 +37,13 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
         .await;
     api.settled("web-prod").await;
     let browser = s.browser().await;
+    let as_browser = |name: &'static str, form: &'static [(&'static str, &'static str)]| {
+        call(&s, &browser, name, form)
+    };
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::query("update users set role = 'viewer' where login = 'admin'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    set_role(&pool, "viewer").await;
 
-    let (status, body) = call(
-        &s,
-        &browser,
+    let (status, body) = as_browser(
         "reveal_value",
         &[("app", "web-prod"), ("version", "1"), ("key", "SECRET")],
     )
@@ -46,16 +53,10 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
         body.contains("viewer") && !body.contains("hunter"),
         "{body}"
     );
-    let (status, body) = call(
-        &s,
-        &browser,
-        "rollback_to",
-        &[("app", "web-prod"), ("version", "1")],
-    )
-    .await;
+    let (status, body) = as_browser("rollback_to", &[("app", "web-prod"), ("version", "1")]).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("viewer"), "{body}");
-    let (status, _) = call(&s, &browser, "resume_auto_deploy", &[("app", "web-prod")]).await;
+    let (status, _) = as_browser("resume_auto_deploy", &[("app", "web-prod")]).await;
     assert_eq!(status, 403);
     assert_eq!(
         api.get("/apps/web-prod/releases")
@@ -69,7 +70,7 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
     );
 
     // Reading is allowed, and the history says rollback is not offered.
-    let (status, body) = call(&s, &browser, "app_history", &[("app", "web-prod")]).await;
+    let (status, body) = as_browser("app_history", &[("app", "web-prod")]).await;
     assert_eq!(status, 200, "{body}");
     assert!(
         body.contains("\"can_rollback\":false") && !body.contains("\"can_rollback\":true"),
@@ -78,49 +79,23 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
     assert!(!body.contains("hunter"), "no values in the history: {body}");
 
     // Bad input is a 422 with the reason, and changes nothing.
-    sqlx::query("update users set role = 'admin' where login = 'admin'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let (status, body) = call(
-        &s,
-        &browser,
-        "delete_app",
-        &[("app", "web-prod"), ("confirm", "web")],
-    )
-    .await;
+    set_role(&pool, "admin").await;
+    let (status, body) = as_browser("delete_app", &[("app", "web-prod"), ("confirm", "web")]).await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("Type the app's name"), "{body}");
     assert_eq!(api.get("/apps/web-prod").await.status, 200);
-    let (status, _) = call(
-        &s,
-        &browser,
-        "rollback_to",
-        &[("app", "web-prod"), ("version", "0")],
-    )
-    .await;
+    let (status, _) = as_browser("rollback_to", &[("app", "web-prod"), ("version", "0")]).await;
     assert_eq!(status, 422);
 
     // A deployer may do both.
-    sqlx::query("update users set role = 'deployer' where login = 'admin'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let (status, body) = call(
-        &s,
-        &browser,
+    set_role(&pool, "deployer").await;
+    let (status, body) = as_browser(
         "reveal_value",
         &[("app", "web-prod"), ("version", "1"), ("key", "SECRET")],
     )
     .await;
     assert_eq!((status, body.as_str()), (200, "\"hunter2\""));
-    let (status, body) = call(
-        &s,
-        &browser,
-        "rollback_to",
-        &[("app", "web-prod"), ("version", "1")],
-    )
-    .await;
+    let (status, body) = as_browser("rollback_to", &[("app", "web-prod"), ("version", "1")]).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Rollback to v1"), "{body}");
 }
