@@ -111,12 +111,7 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
 
     // v3: a port change runs the app on the new PORT behind the same address.
     let f = api
-        .call(
-            "PATCH",
-            &format!("/apps/{app}/formation/web"),
-            Some(r#"{"port":8080}"#),
-            &[],
-        )
+        .patch(&format!("/apps/{app}/formation/web"), r#"{"port":8080}"#)
         .await;
     assert_eq!(f.status, 200, "{}", f.text);
     assert_eq!(support::settled(&api, app, 3).await["status"], "succeeded");
@@ -297,12 +292,7 @@ async fn images_of_old_releases_go_unless_pinned_and_their_rollback_is_refused()
     let (b1, _) = build_and_deploy(&api, app, 1).await;
     let (b2, _) = build_and_deploy(&api, app, 2).await;
     let pin = api
-        .call(
-            "PATCH",
-            &format!("/apps/{app}/releases/v2"),
-            Some(r#"{"pinned":true}"#),
-            &[],
-        )
+        .patch(&format!("/apps/{app}/releases/v2"), r#"{"pinned":true}"#)
         .await;
     assert_eq!(pin.status, 200, "{}", pin.text);
     assert_eq!(pin.json()["pinned"], true);

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 use testkit::github::{TokenKind, User};
 
+use crate::support;
 use crate::support::github::{
     api_as, attach, boss_with_web_prod, check, classic, server_fn, sign_in, signed_in, World,
     FULL_TOKEN,
@@ -360,14 +361,7 @@ async fn my_github_account_asks_github_again_for_exactly_the_repo_scopes_and_com
         asked.last().unwrap().scope.as_deref(),
         Some("read:user read:org repo admin:repo_hook")
     );
-    let page = jane
-        .get(s.url(&end))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = support::page(&jane, s.url(&end)).await;
     assert!(page.contains(&w.repo_url()), "the form is filled in");
     let (_, body) = server_fn(&s, &jane, "load_repo_settings", &[("app", "web-prod")]).await;
     assert_eq!(

@@ -152,14 +152,7 @@ async fn a_signed_push_builds_the_commit_and_auto_deploys_it_reporting_statuses(
     let page = reqwest::get(s.url("/healthz")).await.unwrap();
     assert_eq!(page.status(), 200);
     let boss = signed_in(&s, &w, "boss").await;
-    let html = boss
-        .get(s.url("/ui/apps/web-prod"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = support::page(&boss, s.url("/ui/apps/web-prod")).await;
     let line = format!(
         "Auto-Deploy {} - Jane Doe (jdoe) - Fix login - {}",
         &build_id.replace('-', "")[..8],
@@ -309,14 +302,7 @@ async fn after_a_rollback_pushes_build_but_are_held_back_until_auto_deploy_resum
         "success"
     );
     let boss = signed_in(&s, &w, "boss").await;
-    let html = boss
-        .get(s.url("/ui/apps/web-prod"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = support::page(&boss, s.url("/ui/apps/web-prod")).await;
     assert!(
         html.contains("Held back: auto-deploy is paused after a rollback"),
         "the history says which builds were held back"
@@ -379,14 +365,7 @@ async fn with_status_checks_an_auto_release_waits_for_the_commits_other_checks()
     let boss = signed_in(&s, &w, "boss").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let html = boss
-            .get(s.url("/ui/apps/web-prod"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = support::page(&boss, s.url("/ui/apps/web-prod")).await;
         if html.contains("Not deployed: a status check failed") {
             break;
         }

@@ -499,6 +499,11 @@ pub async fn worker_and_web() -> (Slipway, Slipway) {
     (worker, web)
 }
 
+/// The body of a GET of `url` by `client` (a signed-in browser, say).
+pub async fn page(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// The environment an app built on `slipway-test/web` reports at its address.
 pub async fn env_at(url: &str) -> String {
     let r = client()
