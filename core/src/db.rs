@@ -50,15 +50,36 @@ pub async fn prepare(pool: PgPool, key: SecretKey) -> anyhow::Result<Core> {
 
 /// Runs `op`, and again every half second while the database is unavailable (restarting),
 /// for up to a minute.
-pub(crate) async fn through_outage<T, F, Fut>(mut op: F) -> crate::Result<T>
+pub(crate) async fn through_outage<T, F, Fut>(op: F) -> crate::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = crate::Result<T>>,
 {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while_unavailable(op, |e| {
+        if tokio::time::Instant::now() < deadline {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+    .await
+}
+
+/// The one retry loop of the core: runs `op`, and again every half second while the
+/// database is unavailable, until `go_on` answers the error to give up with.
+pub(crate) async fn while_unavailable<T, F, Fut>(
+    mut op: F,
+    mut go_on: impl FnMut(crate::Error) -> crate::Result<()>,
+) -> crate::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
     loop {
         match op().await {
-            Err(e) if e.is_unavailable() && tokio::time::Instant::now() < deadline => {
+            Err(e) if e.is_unavailable() => {
+                go_on(e)?;
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
             r => return r,

@@ -2,7 +2,6 @@
 //! once it does not (DESIGN §6). Builds and the runtime check the fence; the queue grants it.
 
 use std::future::Future;
-use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
@@ -87,25 +86,21 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// Runs `op`, and again while the database is unavailable (restarting), for as long as
 /// the claim holds: a job's writes survive a passing outage.
-pub(crate) async fn persist<T, F, Fut>(claim: &Claim, mut op: F) -> Result<T>
+pub(crate) async fn persist<T, F, Fut>(claim: &Claim, op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
     let mut warned = false;
-    loop {
-        match op().await {
-            Err(e) if e.is_unavailable() => {
-                if claim.is_lost() {
-                    return Err(lost());
-                }
-                if !warned {
-                    tracing::warn!(error = %format!("{e:#}"), "the database is not answering; trying again");
-                    warned = true;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            r => return r,
+    crate::db::while_unavailable(op, |e| {
+        if claim.is_lost() {
+            return Err(lost());
         }
-    }
+        if !warned {
+            tracing::warn!(error = %format!("{e:#}"), "the database is not answering; trying again");
+            warned = true;
+        }
+        Ok(())
+    })
+    .await
 }
