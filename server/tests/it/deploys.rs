@@ -175,26 +175,26 @@ async fn deploys_config_changes_and_rollbacks_answer_at_one_address() {
         "the address closed with the process"
     );
     let s = Slipway::start(&env).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = support::client().get(format!("{url}/env.txt")).send().await {
-            if r.status() == 200 {
-                assert!(support::has(&r.text().await.unwrap(), "PORT=9000"));
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "the address did not come back");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::eventually(
+        Duration::from_secs(30),
+        "the address to come back",
+        || async {
+            let r = support::client().get(format!("{url}/env.txt")).send().await;
+            r.is_ok_and(|r| r.status() == 200)
+        },
+    )
+    .await;
+    assert!(support::has(&support::env_at(&url).await, "PORT=9000"));
 
     // Deleting the app removes its containers and closes its address.
     let api = s.admin();
     assert_eq!(api.delete(&format!("/apps/{app}")).await.status, 200);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !containers(&app_id).is_empty() {
-        assert!(Instant::now() < deadline, "containers outlived their app");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::eventually(
+        Duration::from_secs(20),
+        "the app's containers to go with it",
+        || async { containers(&app_id).is_empty() },
+    )
+    .await;
     assert!(support::client()
         .get(format!("{url}/env.txt"))
         .send()
@@ -371,16 +371,17 @@ async fn a_deploy_by_another_process_moves_the_address_the_first_one_holds() {
         "the same address"
     );
     // Thawed, the holder follows the new container.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = support::client().get(format!("{url}/env.txt")).send().await {
-            if support::has(&r.text().await.unwrap_or_default(), "GREETING=two") {
-                break;
+    support::eventually(
+        Duration::from_secs(20),
+        "the address to move to v3",
+        || async {
+            match support::client().get(format!("{url}/env.txt")).send().await {
+                Ok(r) => support::has(&r.text().await.unwrap_or_default(), "GREETING=two"),
+                Err(_) => false,
             }
-        }
-        assert!(Instant::now() < deadline, "the address never moved to v3");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -402,16 +403,17 @@ async fn a_long_build_does_not_hold_up_another_apps_deploy() {
         .await;
     assert_eq!(slow.status, 201, "{}", slow.text);
     let id = slow.json()["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while api
-        .get(&format!("/apps/slow-test/builds/{id}"))
-        .await
-        .json()["status"]
-        != "pending"
-    {
-        assert!(Instant::now() < deadline, "the slow build never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::eventually(
+        Duration::from_secs(60),
+        "the slow build to start",
+        || async {
+            api.get(&format!("/apps/slow-test/builds/{id}"))
+                .await
+                .json()["status"]
+                == "pending"
+        },
+    )
+    .await;
     // Meanwhile another app deploys.
     let started = Instant::now();
     let r = deploy_image(&api, "quick-test", "slipway-test/web").await;
