@@ -111,3 +111,6 @@ for f in target/site/pkg/slipway.wasm target/site/pkg/slipway.js target/site/pkg
   printf '%-34s %8d B raw %8d B gzip\n' "$(basename "$f")" "$raw" "$gz"
 done
 printf '%-34s %8d B raw %8d B gzip   (goal <= 400 KB raw, <= 150 KB gzip)\n' total "$total_raw" "$total_gz"
+
+echo "== bytes before each page is interactive, and time to interactive on a slow phone (Chromium)"
+node scripts/bundle.mjs "$base" "$cookie" bench-perf

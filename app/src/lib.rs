@@ -1,16 +1,23 @@
-//! Slipway's web UI: Leptos components, pages and server functions, rendered on the server and
-//! hydrated in the browser. No SQL here: server functions authorise, call `core`, map errors.
+//! Slipway's web UI: Leptos pages rendered on the server only, with `#[island]`s for the parts
+//! that move (they alone ship code and hydrate), and server functions. No SQL here: server
+//! functions authorise, call `core`, map errors. Every action is a form that works without
+//! JavaScript: its server function answers a plain post with a redirect to the page that shows
+//! the outcome ([`Done`]); an island sends the same form and goes to the same page itself.
 //!
 //! Layout: `shell` (the HTML document), `App` (routes), `pages/` (a file per page; a folder
 //! for a page of several parts, `app/` and `settings/`; and the shared pieces: `chrome` header
 //! and tabs, `diff`, the `rollback` dialog), `server/` (server functions by page, and their
 //! server-only helpers in `ssr` modules), `error` (the error server functions return).
 
+#![recursion_limit = "256"]
+
 mod error;
+mod outcome;
 pub mod pages;
 pub mod server;
 
 pub use error::UiError;
+pub use outcome::{Done, FormOutcome};
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Stylesheet, Title};
@@ -26,7 +33,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <leptos_meta::MetaTags/>
             </head>
             <body>
@@ -47,6 +54,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/ui/apps") view=pages::AppsPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/apps/:app") view=pages::AppPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/apps/:app/compare") view=pages::ComparePage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/apps/:app/releases/:release/rollback") view=pages::RollbackPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/apps/:app/builds/:build") view=pages::BuildLogPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/apps/:app/config") view=pages::ConfigPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/apps/:app/settings") view=pages::SettingsPage ssr=SsrMode::Async/>

@@ -56,6 +56,8 @@ pub struct Core {
     /// GitHub, when configured: repository attachments, push builds, commit statuses.
     pub(crate) github: Option<Arc<dyn github::GitHubApi>>,
     install_id: Arc<tokio::sync::OnceCell<String>>,
+    /// Who sessions and tokens are, for a moment (see the module).
+    pub(crate) remembered: Arc<access::remembered::Remembered>,
 }
 
 impl Core {
@@ -67,6 +69,7 @@ impl Core {
             engine: None,
             github: None,
             install_id: Arc::new(tokio::sync::OnceCell::new()),
+            remembered: Arc::default(),
         }
     }
 

@@ -23,7 +23,7 @@ test('every page passes axe-core', async ({ page, baseURL }) => {
   }
   await page.goto(`/ui/apps/${app}`);
   await hydrated(page);
-  await page.locator('li[data-version="1"]').getByRole('button', { name: 'Rollback' }).click();
+  await page.locator('li[data-version="1"]').getByRole('link', { name: 'Rollback' }).click();
   await expect(page.getByRole('dialog')).toContainText('Config vars');
   await axe(page, 'rollback dialog');
 });

@@ -22,6 +22,7 @@ test('a build started from the browser streams live, survives a reload, and depl
 
   // The build waits at a gate after line 100 until the test has seen what it looks for.
   const held = await gate();
+  await page.getByText('Build or deploy…').click();
   await page.getByLabel('or upload an archive').setInputFiles(sourceArchive(200, { gate: held, after: 100 }));
   await page.getByRole('button', { name: 'Build', exact: true }).click();
   await expect(page).toHaveURL(/\/ui\/apps\/[^/]+\/builds\/[0-9a-f-]{36}$/);

@@ -32,7 +32,9 @@ test('config vars: set, change, reveal and remove, each a release', async ({ pag
   await page.getByLabel('Key', { exact: true }).fill('PORT');
   await page.getByLabel('Value', { exact: true }).fill('80');
   await page.getByRole('button', { name: 'Set', exact: true }).click();
-  await expect(page.getByRole('status')).toContainText('PORT is reserved');
+  await expect(page.getByRole('alert')).toContainText('PORT is reserved');
+  // …and kept what was typed.
+  await expect(page.getByLabel('Key', { exact: true })).toHaveValue('PORT');
   const releases = await api(baseURL!, 'GET', `/apps/${app}/releases`);
   expect(releases.map((r: any) => r.description)).toEqual([
     'Set GREETING config vars', 'Set GREETING config vars', 'Remove GREETING config vars',
@@ -44,6 +46,7 @@ test('deploying an image from the app page adds a release', async ({ page, baseU
   const [name, space] = app.split('-');
   await api(baseURL!, 'POST', '/apps', { name, space });
   await signIn(page, `/ui/apps/${app}`);
+  await page.getByText('Build or deploy…').click();
   await page.getByLabel('Image', { exact: true }).fill('registry.local/web:7');
   await page.getByRole('button', { name: 'Deploy', exact: true }).click();
   await expect(page.getByText('Deploying as release v1.')).toBeVisible();
@@ -57,9 +60,11 @@ test('a release that fails says why, and the previous one stays current', async 
   const [name, space] = app.split('-');
   await api(baseURL!, 'POST', '/apps', { name, space });
   await signIn(page, `/ui/apps/${app}`);
+  await page.getByText('Build or deploy…').click();
   await page.getByLabel('Image', { exact: true }).fill('registry.local/web:1');
   await page.getByRole('button', { name: 'Deploy', exact: true }).click();
   await expect(page.locator('li[data-version="1"]')).toContainText('Current');
+  await page.getByText('Build or deploy…').click();
   await page.getByLabel('Image', { exact: true }).fill('slipway-test/exits');
   await page.getByRole('button', { name: 'Deploy', exact: true }).click();
   const v2 = page.locator('li[data-version="2"]');

@@ -157,7 +157,7 @@ test('sign in with GitHub, attach a repo with a pasted token, push, watch the bu
   await expect(checklist).toContainText('Everything Slipway needs is there.');
   await expect(checklist.locator('li.missing')).toHaveCount(0);
   await attach.click();
-  await expect(page.getByText(`${gh.web_url}/acme/web`)).toBeVisible();
+  await expect(page.getByRole('link', { name: `${gh.web_url}/acme/web` })).toBeVisible();
   await expect(page.getByRole('button', { name: 'Build now' })).toBeVisible();
   await axe(page, 'the attached repository');
   await shots(page, 'github-attached');
@@ -210,7 +210,7 @@ test('sign in with GitHub, attach a repo with a pasted token, push, watch the bu
   };
   await push('Second change');
   await reloadUntil(page, page.locator('li[data-version="2"] .status-succeeded'));
-  await page.locator('li[data-version="1"]').getByRole('button', { name: 'Rollback' }).click();
+  await page.locator('li[data-version="1"]').getByRole('link', { name: 'Rollback' }).click();
   await page.getByRole('button', { name: 'Confirm rollback' }).click();
   await expect(page.getByText('Auto-deploy was paused by the rollback')).toBeVisible({ timeout: 30_000 });
   const held = await push('Third change, while rolled back');
@@ -243,11 +243,11 @@ test('an admin changes a role on the users page, and the UI hides what a viewer 
   await expect(viewer.getByText('Reached with')).toBeVisible();
   await expect(viewer.getByRole('button', { name: 'Build now' })).toHaveCount(0);
   await expect(viewer.getByRole('button', { name: 'Detach' })).toHaveCount(0);
-  await expect(viewer.getByRole('checkbox').first()).toBeDisabled();
+  await expect(viewer.getByRole('switch').first()).toBeDisabled();
   await viewer.goto(`${BASE}/ui/apps/web-prod`);
   await hydrated(viewer);
   await expect(viewer.getByRole('heading', { name: 'New build' })).toHaveCount(0);
-  await expect(viewer.getByRole('button', { name: 'Rollback' })).toHaveCount(0);
+  await expect(viewer.getByRole('link', { name: 'Rollback' })).toHaveCount(0);
   await viewer.goto(`${BASE}/ui/apps`);
   await hydrated(viewer);
   await expect(viewer.getByRole('link', { name: 'web-prod' })).toBeVisible();
@@ -257,7 +257,7 @@ test('an admin changes a role on the users page, and the UI hides what a viewer 
   // The admin detaches the repository, after a confirmation; its webhook goes.
   await page.goto(`${BASE}/ui/apps/web-prod/settings`);
   await hydrated(page);
-  await page.getByRole('button', { name: 'Detach' }).click();
+  await page.getByText('Detach', { exact: true }).click();
   await expect(page.getByRole('group', { name: 'Detach the repository' })).toContainText('deletes its webhook');
   await shots(page, 'github-detach');
   await page.getByRole('button', { name: 'Confirm detach' }).click();

@@ -66,7 +66,7 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     await expect(page.locator('li[data-version="3"]')).toContainText('Current');
     await noOverflow('app');
     await noLayoutShift('app');
-    await page.locator('li[data-version="1"]').getByRole('button', { name: 'Rollback' }).click();
+    await page.locator('li[data-version="1"]').getByRole('link', { name: 'Rollback' }).click();
     await expect(page.getByRole('dialog')).toContainText('LOG_LEVEL');
     await noOverflow('rollback-dialog');
     await page.getByRole('button', { name: 'Cancel' }).click();

@@ -8,7 +8,7 @@ test('create an app, star it, and delete it by typing its name', async ({ page }
   await page.getByLabel('Name', { exact: true }).fill(name);
   await page.getByLabel('Space', { exact: true }).fill('dev');
   await page.getByRole('button', { name: 'Create app' }).click();
-  await expect(page).toHaveURL(new RegExp(`/ui/apps/${name}-dev$`));
+  await expect(page).toHaveURL(new RegExp(`/ui/apps/${name}-dev(\\?|$)`));
   await hydrated(page);
   await expect(page.getByRole('heading', { name: `${name}-dev` })).toBeVisible();
 
@@ -27,7 +27,7 @@ test('create an app, star it, and delete it by typing its name', async ({ page }
   await expect(page.getByRole('alert')).toHaveText(`Type the app's name, ${name}-dev, to delete it.`);
   await page.getByLabel(`Type ${name}-dev to confirm`).fill(`${name}-dev`);
   await page.getByRole('button', { name: 'Delete app' }).click();
-  await expect(page).toHaveURL(/\/ui\/apps$/);
+  await expect(page).toHaveURL(/\/ui\/apps(\?|$)/);
   await expect(page.getByRole('link', { name: `${name}-dev` })).toHaveCount(0);
 });
 

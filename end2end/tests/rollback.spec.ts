@@ -28,7 +28,7 @@ test('the history shows what a rollback changes, and confirming it rolls back', 
   await expect(page.locator('li[data-version="4"]')).toContainText('Current');
 
   // Open the confirmation for v2 and read what would change.
-  await page.locator('li[data-version="2"]').getByRole('button', { name: 'Rollback' }).click();
+  await page.locator('li[data-version="2"]').getByRole('link', { name: 'Rollback' }).click();
   const dialog = page.getByRole('dialog', { name: 'Roll back to v2?' });
   await expect(dialog).toBeVisible();
   await expect(dialog).toContainText('registry.local/web:2');
@@ -51,7 +51,7 @@ test('the history shows what a rollback changes, and confirming it rolls back', 
   expect((await releasesOf(baseURL!, app)).length).toBe(4);
 
   // Confirm creates the rollback release, and it arrives in the history.
-  await page.locator('li[data-version="2"]').getByRole('button', { name: 'Rollback' }).click();
+  await page.locator('li[data-version="2"]').getByRole('link', { name: 'Rollback' }).click();
   await dialog.getByRole('button', { name: 'Confirm rollback' }).click();
   await expect(dialog).toBeHidden();
   await expect(rows.first()).toContainText('Rollback to v2');
@@ -93,7 +93,7 @@ test('the rollback dialog works from the keyboard and gives focus back', async (
   await api(baseURL!, 'PATCH', `/apps/${app}/config-vars`, { A: '2' });
   await settled(baseURL!, app, 2);
   await signIn(page, `/ui/apps/${app}`);
-  const rollback = page.locator('li[data-version="1"]').getByRole('button', { name: 'Rollback' });
+  const rollback = page.locator('li[data-version="1"]').getByRole('link', { name: 'Rollback' });
   await rollback.focus();
   await page.keyboard.press('Enter');
   const dialog = page.getByRole('dialog', { name: 'Roll back to v1?' });

@@ -1,38 +1,33 @@
 use domain::AppListItem;
 use leptos::prelude::*;
 
-use super::Header;
+use leptos::server_fn::ServerFn;
+
+use super::{Header, PostForm};
 use crate::server::{list_apps, whoami, CreateApp};
+use crate::FormOutcome;
 
 /// `/ui/apps`: every app with its current release.
 #[component]
 pub fn AppsPage() -> impl IntoView {
-    let create = ServerAction::<CreateApp>::new();
-    let apps = Resource::new(move || create.version().get(), |_| list_apps());
-    // Viewers cannot create apps: no form for them.
-    let me = Resource::new(|| (), |_| whoami());
-    // A new app: go to it.
-    Effect::new(move |_| {
-        if let Some(Ok(name)) = create.value().get() {
-            let navigate = leptos_router::hooks::use_navigate();
-            navigate(&format!("/ui/apps/{name}"), Default::default());
-        }
-    });
     view! {
         <Header/>
         <main class="page">
             <h1>"Apps"</h1>
-            <Suspense fallback=|| ()>
-                {move || me.get().and_then(|r| r.ok()).filter(|(_, role)| role.includes(domain::Role::Deployer)).map(|_| view! { <CreateAppForm create/> })}
-            </Suspense>
+            <FormOutcome/>
             <Suspense fallback=|| view! { <p class="muted">"Loading apps…"</p> }>
-                {move || apps.get().map(|r| match r {
-                    Ok(list) if list.is_empty() => view! {
-                        <p class="empty">"No apps yet. Create one with the Akkeris CLI: "
-                            <code>"aka apps:create NAME -s SPACE"</code></p>
-                    }.into_any(),
-                    Ok(list) => view! { <AppTable apps=list/> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                {Suspend::new(async move {
+                    // Viewers cannot create apps: no form for them.
+                    let may_create = whoami().await.is_ok_and(|(_, role)| role.includes(domain::Role::Deployer));
+                    let list = match list_apps().await {
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="empty">"No apps yet. Create one with the Akkeris CLI: "
+                                <code>"aka apps:create NAME -s SPACE"</code></p>
+                        }.into_any(),
+                        Ok(list) => view! { <AppTable apps=list/> }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    };
+                    view! { {may_create.then(|| view! { <CreateAppForm/> })} {list} }
                 })}
             </Suspense>
         </main>
@@ -76,12 +71,13 @@ fn AppRow(app: AppListItem) -> impl IntoView {
     }
 }
 
+/// A plain form: the server answers with the new app's page, or this page with the reason.
 #[component]
-fn CreateAppForm(create: ServerAction<CreateApp>) -> impl IntoView {
+fn CreateAppForm() -> impl IntoView {
     view! {
         <details class="card create-app">
             <summary>"Create app"</summary>
-            <ActionForm action=create attr:class="set-form">
+            <PostForm action=CreateApp::PATH class="set-form">
                 <div class="field">
                     <label for="app-name">"Name"</label>
                     <input id="app-name" name="name" required autocomplete="off" spellcheck="false" pattern="[a-z][a-z0-9]*"/>
@@ -99,9 +95,8 @@ fn CreateAppForm(create: ServerAction<CreateApp>) -> impl IntoView {
                     <input id="app-description" name="description" autocomplete="off"/>
                 </div>
                 <button type="submit" class="primary">"Create app"</button>
-            </ActionForm>
+            </PostForm>
             <p class="muted small">"Names and spaces use lowercase letters and digits; name-space is at most 30 characters."</p>
-            <p role="alert" class="error">{move || create.value().get().and_then(|r| r.err()).map(|e| e.to_string())}</p>
         </details>
     }
 }

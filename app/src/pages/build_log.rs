@@ -26,32 +26,32 @@ pub(crate) enum Link {
 
 #[component]
 pub fn BuildLogPage() -> impl IntoView {
-    let params = use_params_map();
-    let app = move || params.with(|p| p.get("app").unwrap_or_default());
-    let build = move || params.with(|p| p.get("build").unwrap_or_default());
-    let page = Resource::new(
-        move || (app(), build()),
-        |(app, build)| load_build_page(app, build),
-    );
+    let params = use_params_map().get_untracked();
+    let app = params.get("app").unwrap_or_default();
+    let build = params.get("build").unwrap_or_default();
     view! {
         <Header/>
         <main class="page">
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || page.get().map(|r| match r {
-                    Ok(p) => view! { <BuildLog page=p/> }.into_any(),
-                    Err(e) => view! {
-                        <p class="crumbs"><a href="/ui/apps">"Apps"</a>" / "<a href=format!("/ui/apps/{}", app())>{app()}</a>" /"</p>
-                        <h1>"Build"</h1>
-                        <p class="error" role="alert">{e.to_string()}</p>
-                    }.into_any(),
+                {Suspend::new(async move {
+                    match load_build_page(app.clone(), build).await {
+                        Ok(p) => view! { <BuildLog page=p/> }.into_any(),
+                        Err(e) => view! {
+                            <p class="crumbs"><a href="/ui/apps">"Apps"</a>" / "<a href=format!("/ui/apps/{app}")>{app.clone()}</a>" /"</p>
+                            <h1>"Build"</h1>
+                            <p class="error" role="alert">{e.to_string()}</p>
+                        }.into_any(),
+                    }
                 })}
             </Suspense>
         </main>
     }
 }
 
-#[component]
-fn BuildLog(page: BuildPage) -> impl IntoView {
+/// The build and its log: an island, since it follows the live log, searches it and follows
+/// its end. Without JavaScript it is the log so far, with a link that loads it again.
+#[island]
+pub fn BuildLog(page: BuildPage) -> impl IntoView {
     let BuildPage {
         app,
         id,
@@ -169,6 +169,9 @@ fn BuildLog(page: BuildPage) -> impl IntoView {
             <input id="log-search" type="search" placeholder="Search the log" autocomplete="off"
                 prop:value=move || query.get() on:input=move |ev| query.set(event_target_value(&ev))/>
             <a class="button" href=raw download>"Download raw log"</a>
+            {(!finished).then(|| view! {
+                <a class="button refresh" href=format!("/ui/apps/{app}/builds/{id}") style:visibility=move || if link.get() == Link::Idle { "visible" } else { "hidden" }>"Refresh"</a>
+            })}
             <span class="link-state" role="status">{move || match link.get() {
                 Link::Idle => "",
                 Link::Live => "Live",
@@ -209,8 +212,16 @@ fn BuildLog(page: BuildPage) -> impl IntoView {
 /// "Deploy this build", for a build not released yet; enabled once it succeeds.
 #[component]
 fn DeployBuildForm(app: String, id: String, status: RwSignal<BuildStatus>) -> impl IntoView {
-    let deploy = ServerAction::<DeployBuild>::new();
+    let deploy = super::island_action::<DeployBuild>();
     let releases = format!("/ui/apps/{app}");
+    {
+        let releases = releases.clone();
+        Effect::new(move |_| {
+            if let Some(Ok(v)) = deploy.value().get() {
+                crate::outcome::go(&crate::Done::Deploying(v).url(&releases));
+            }
+        });
+    }
     view! {
         <ActionForm action=deploy attr:class="deploy-build">
             <input type="hidden" name="app" value=app/>

@@ -5,7 +5,6 @@ use crate::server::whoami;
 /// The bar at the top of every signed-in page.
 #[component]
 pub fn Header() -> impl IntoView {
-    let me = Resource::new(|| (), |_| whoami());
     view! {
         <header class="topbar">
             <a class="brand" href="/ui/apps">"Slipway"</a>
@@ -13,12 +12,14 @@ pub fn Header() -> impl IntoView {
                 <a href="/ui/apps">"Apps"</a>
                 <a href="/ui/account">"Account"</a>
                 <Suspense fallback=|| ()>
-                    {move || me.get().and_then(|r| r.ok()).filter(|(_, r)| r.includes(domain::Role::Admin)).map(|_| view! { <a href="/ui/users">"Users"</a> })}
+                    {Suspend::new(async move {
+                        whoami().await.ok().filter(|(_, r)| r.includes(domain::Role::Admin)).map(|_| view! { <a href="/ui/users">"Users"</a> })
+                    })}
                 </Suspense>
             </nav>
             <div class="who">
                 <Suspense fallback=|| ()>
-                    {move || me.get().and_then(|r| r.ok()).map(|(l, _)| view! { <span class="login">{l}</span> })}
+                    {Suspend::new(async move { whoami().await.ok().map(|(l, _)| view! { <span class="login">{l}</span> }) })}
                 </Suspense>
                 <form method="post" action="/auth/logout">
                     <button type="submit" class="link">"Sign out"</button>

@@ -5,9 +5,9 @@ use leptos::prelude::*;
 use crate::server::reveal_value;
 
 /// The difference between two releases: image, port, commits, and config keys with masked
-/// values. Values are never in the page as sent; "Reveal" fetches one at a time.
+/// values. Values are never in the page as sent; "Reveal" (an island) fetches one at a time.
 #[component]
-pub fn DiffDetails(diff: DiffView, app: Signal<String>) -> impl IntoView {
+pub fn DiffDetails(diff: DiffView, app: String) -> impl IntoView {
     let (from, to) = (diff.from.version, diff.to.version);
     let image = |i: &Option<String>| i.clone().unwrap_or_else(|| "no image".into());
     let same_image = diff.from.image == diff.to.image;
@@ -44,7 +44,13 @@ pub fn DiffDetails(diff: DiffView, app: Signal<String>) -> impl IntoView {
                 <table class="config-diff">
                     <thead><tr><th scope="col">"Key"</th><th scope="col">"Change"</th><th scope="col">"Value"</th></tr></thead>
                     <tbody>
-                        {diff.config.into_iter().map(|k| view! { <KeyRow key=k.key change=k.change app from to/> }).collect_view()}
+                        {diff.config.into_iter().map(|k| view! {
+                            <tr class=format!("change-{}", k.change)>
+                                <th scope="row" class="mono">{k.key.clone()}</th>
+                                <td>{k.change.clone()}</td>
+                                <td><RevealChange app=app.clone() key=k.key from to/></td>
+                            </tr>
+                        }).collect_view()}
                     </tbody>
                 </table>
             }.into_any()
@@ -52,39 +58,32 @@ pub fn DiffDetails(diff: DiffView, app: Signal<String>) -> impl IntoView {
     }
 }
 
-/// One changed key; "Reveal" shows its value before and after, fetched on demand.
-#[component]
-fn KeyRow(key: String, change: String, app: Signal<String>, from: i32, to: i32) -> impl IntoView {
+/// One changed key's value before and after, masked until "Reveal" fetches both.
+#[island]
+pub fn RevealChange(app: String, key: String, from: i32, to: i32) -> impl IntoView {
     let reveal = Action::new(move |key: &String| {
-        let (app, key) = (app.get_untracked(), key.clone());
+        let (app, key) = (app.clone(), key.clone());
         async move {
             let before = reveal_value(app.clone(), from, key.clone()).await?;
             let after = reveal_value(app, to, key).await?;
             Ok::<_, UiError>((before, after))
         }
     });
-    let k = key.clone();
     let shown = |v: Option<String>| v.unwrap_or_else(|| "(not set)".into());
-    view! {
-        <tr class=format!("change-{change}")>
-            <th scope="row" class="mono">{key.clone()}</th>
-            <td>{change.clone()}</td>
-            <td>
-                {move || match reveal.value().get() {
-                    Some(Ok((before, after))) => view! {
-                        <span class="mono revealed">{shown(before)}" → "{shown(after)}</span>
-                    }.into_any(),
-                    Some(Err(e)) => view! { <span class="error">{e.to_string()}</span> }.into_any(),
-                    None => {
-                        let k = k.clone();
-                        view! {
-                            <span class="masked" aria-label="hidden value">"••••••"</span>" "
-                            <button type="button" class="link" aria-label=format!("Reveal {k}")
-                                on:click=move |_| { reveal.dispatch(k.clone()); }>"Reveal"</button>
-                        }.into_any()
-                    }
-                }}
-            </td>
-        </tr>
+    move || match reveal.value().get() {
+        Some(Ok((before, after))) => view! {
+            <span class="mono revealed">{shown(before)}" → "{shown(after)}</span>
+        }
+        .into_any(),
+        Some(Err(e)) => view! { <span class="error">{e.to_string()}</span> }.into_any(),
+        None => {
+            let k = key.clone();
+            view! {
+                <span class="masked" aria-label="hidden value">"••••••"</span>" "
+                <button type="button" class="link" aria-label=format!("Reveal {k}")
+                    on:click=move |_| { reveal.dispatch(k.clone()); }>"Reveal"</button>
+            }
+            .into_any()
+        }
     }
 }

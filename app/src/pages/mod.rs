@@ -1,4 +1,4 @@
-//! One page per file.
+//! One page per file. Pages render on the server only; what moves is an `#[island]`.
 
 mod account;
 mod app;
@@ -24,6 +24,36 @@ pub use chrome::{AppNav, Header};
 pub use compare::ComparePage;
 pub use config::ConfigPage;
 pub use not_found::NotFound;
+pub use rollback::RollbackPage;
 pub use settings::SettingsPage;
 pub use signin::SignInPage;
 pub use users::UsersPage;
+
+use leptos::prelude::*;
+use leptos::server_fn::error::FromServerFnError;
+use leptos::server_fn::ServerFn;
+
+/// A form that posts to a server function (`action` is its path): without JavaScript, or with
+/// it outside an island, the function answers with the page that shows what it did.
+#[component]
+pub fn PostForm(
+    action: &'static str,
+    #[prop(optional, into)] class: String,
+    children: Children,
+) -> impl IntoView {
+    view! { <form method="post" action=action class=class>{children()}</form> }
+}
+
+/// A server action for an island's form. An error that a plain post brought back is the page's
+/// to show ([`FormOutcome`](crate::FormOutcome)), so the action starts empty on the server as in
+/// the browser, and the island hydrates as it was rendered.
+pub fn island_action<S>() -> ServerAction<S>
+where
+    S: ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: FromServerFnError + Send + Sync + 'static,
+{
+    let action = ServerAction::<S>::new();
+    action.value().set(None);
+    action
+}

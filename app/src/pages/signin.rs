@@ -6,18 +6,14 @@ use crate::server::sign_in_options;
 /// `/ui/signin?next=…`: the ways to sign in that this installation offers.
 #[component]
 pub fn SignInPage() -> impl IntoView {
-    let query = use_query_map();
-    let next = move || {
-        query.with(|q| {
-            q.get("next")
-                .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-                .unwrap_or_else(|| "/ui/apps".into())
-        })
-    };
-    let error = move || query.with(|q| q.get("error"));
-    let options = Resource::new(|| (), |_| sign_in_options());
+    let query = use_query_map().get_untracked();
+    let next = query
+        .get("next")
+        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .unwrap_or_else(|| "/ui/apps".into());
+    let error = query.get("error");
     #[cfg(feature = "ssr")]
-    if query.with_untracked(|q| q.get("error")).as_deref() == Some("not-allowed") {
+    if error.as_deref() == Some("not-allowed") {
         if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
             resp.set_status(http::StatusCode::FORBIDDEN);
         }
@@ -25,7 +21,7 @@ pub fn SignInPage() -> impl IntoView {
     view! {
         <main class="signin">
             <h1>"Sign in to Slipway"</h1>
-            {move || error().map(|e| {
+            {error.map(|e| {
                 let text = if e == "not-allowed" {
                     "Your account is not allowed to use this Slipway."
                 } else {
@@ -40,15 +36,15 @@ pub fn SignInPage() -> impl IntoView {
                 }
             })}
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || options.get().map(|o| match o {
+                {Suspend::new(async move { match sign_in_options().await {
                     Ok(o) => view! {
                         <div class="signin-options">
                             {o.github.then(|| view! {
-                                <a class="button primary" href=format!("/auth/github/login?next={}", next())>"Sign in with GitHub"</a>
+                                <a class="button primary" href=format!("/auth/github/login?next={}", domain::encode_query(&next))>"Sign in with GitHub"</a>
                             })}
                             {o.local.then(|| view! {
                                 <form method="post" action="/auth/local">
-                                    <input type="hidden" name="next" value=next()/>
+                                    <input type="hidden" name="next" value=next.clone()/>
                                     <button type="submit" class="primary">"Sign in as local admin"</button>
                                 </form>
                                 <p class="muted small">"Offered because Slipway listens on a loopback address and no GitHub sign-in is configured."</p>
@@ -56,7 +52,7 @@ pub fn SignInPage() -> impl IntoView {
                         </div>
                     }.into_any(),
                     Err(_) => view! { <p class="error" role="alert">"Cannot load the sign-in options."</p> }.into_any(),
-                })}
+                }})}
             </Suspense>
         </main>
     }

@@ -66,6 +66,10 @@ pub async fn deploy_build(app: String, build: String) -> Result<i32, UiError> {
         .deploy(&actor, &app, SlugRef::Build(build_id(&build)?), None)
         .await
         .map_err(super::ssr::user_error)?;
+    super::ssr::finish(
+        &format!("/ui/apps/{}", app.full_name()),
+        crate::Done::Deploying(r.version),
+    );
     Ok(r.version)
 }
 
@@ -77,6 +81,10 @@ pub async fn set_auto_deploy(app: String, enabled: bool) -> Result<bool, UiError
         .set_feature(&actor, &app, "auto-release", enabled)
         .await
         .map_err(super::ssr::user_error)?;
+    super::ssr::finish(
+        &super::ssr::back(&format!("/ui/apps/{}", app.full_name())),
+        crate::Done::AutoDeploy(f.enabled),
+    );
     Ok(f.enabled)
 }
 
@@ -97,6 +105,10 @@ pub async fn set_pinned(app: String, version: i32, pinned: bool) -> Result<bool,
         )
         .await
         .map_err(super::ssr::user_error)?;
+    super::ssr::finish(
+        &super::ssr::back(&format!("/ui/apps/{}", app.full_name())),
+        crate::Done::Pinned(version, r.pinned),
+    );
     Ok(r.pinned)
 }
 

@@ -36,22 +36,26 @@ pub async fn reveal_config(app: String, key: String) -> Result<String, UiError> 
 /// Sets one config var; answers the version of the release it made, if it changed anything.
 #[server(endpoint = "set_config")]
 pub async fn set_config(app: String, key: String, value: String) -> Result<Option<i32>, UiError> {
-    change_config(app, key, Some(value)).await
+    let v = change_config(&app, key, Some(value)).await?;
+    super::ssr::finish(&format!("/ui/apps/{app}/config"), crate::Done::Saved(v));
+    Ok(v)
 }
 
 /// Removes one config var; answers the version of the release it made.
 #[server(endpoint = "unset_config")]
 pub async fn unset_config(app: String, key: String) -> Result<Option<i32>, UiError> {
-    change_config(app, key, None).await
+    let v = change_config(&app, key, None).await?;
+    super::ssr::finish(&format!("/ui/apps/{app}/config"), crate::Done::Removed(v));
+    Ok(v)
 }
 
 #[cfg(feature = "ssr")]
 async fn change_config(
-    app: String,
+    app: &str,
     key: String,
     value: Option<String>,
 ) -> Result<Option<i32>, UiError> {
-    let (core, actor, app) = super::ssr::app_for(&app).await?;
+    let (core, actor, app) = super::ssr::app_for(app).await?;
     let key =
         domain::ConfigKey::parse(key.trim()).map_err(|e| super::ssr::invalid(e.to_string()))?;
     let outcome = core
@@ -94,11 +98,20 @@ pub async fn deploy_image(app: String, image: String) -> Result<i32, UiError> {
             )
             .await
             .map_err(super::ssr::user_error)?;
-        return Ok(r.version);
+        return Ok(deploying(&app, r.version));
     }
     let r = core
         .deploy(&actor, &app, SlugRef::Build(build.id), None)
         .await
         .map_err(super::ssr::user_error)?;
-    Ok(r.version)
+    Ok(deploying(&app, r.version))
+}
+
+#[cfg(feature = "ssr")]
+fn deploying(app: &slipway_core::ledger::apps::App, version: i32) -> i32 {
+    super::ssr::finish(
+        &format!("/ui/apps/{}", app.full_name()),
+        crate::Done::Deploying(version),
+    );
+    version
 }

@@ -30,16 +30,16 @@ pub async fn app_history(app: String, before: Option<i32>) -> Result<HistoryPage
     } else {
         None
     };
-    let releases = rows
+    let releases: Vec<ReleaseView> = rows
         .iter()
         .map(|r| ssr::release_view(r, can_deploy))
         .collect();
-    // Read the app again after its releases: the summary is then at least as new as the rows,
-    // and rows still on their way keep the page polling until both agree.
-    let app = core
-        .app(&actor, &app.id.to_string())
-        .await
-        .map_err(super::ssr::user_error)?;
+    let mut app = app;
+    // The app was read before its releases: where the page shows the current release, the
+    // rows (the newer read) say which it is, so "Running" never lags the history shown.
+    if let Some(current) = releases.iter().find(|r| r.current) {
+        app.current_version = Some(current.version);
+    }
     let summary = ssr::summary(&core, &actor, &app).await?;
     Ok(HistoryPage {
         app: summary,
@@ -80,6 +80,10 @@ pub async fn rollback_to(app: String, version: i32) -> Result<ReleaseView, UiErr
         .rollback(&actor, &app, target)
         .await
         .map_err(super::ssr::user_error)?;
+    super::ssr::finish(
+        &format!("/ui/apps/{}", app.full_name()),
+        crate::Done::RollingBack(r.version),
+    );
     Ok(ssr::release_view(&r, false))
 }
 
@@ -126,7 +130,30 @@ pub async fn resume_auto_deploy(app: String) -> Result<(), UiError> {
     )
     .await
     .map_err(super::ssr::user_error)?;
+    super::ssr::finish(
+        &super::ssr::back(&format!("/ui/apps/{}", app.full_name())),
+        crate::Done::Resumed,
+    );
     Ok(())
+}
+
+/// The statuses of releases still on their way (at most 20), for the history page's poller.
+#[server(endpoint = "release_statuses")]
+pub async fn release_statuses(
+    app: String,
+    versions: Vec<i32>,
+) -> Result<Vec<domain::ReleaseStatus>, UiError> {
+    use slipway_core::ledger::releases::ReleaseRef;
+    let (core, actor, app) = super::ssr::app_for(&app).await?;
+    let mut out = Vec::with_capacity(versions.len().min(20));
+    for v in versions.into_iter().take(20) {
+        let r = core
+            .release(&actor, &app, ReleaseRef::Version(ssr::version(v)?))
+            .await
+            .map_err(super::ssr::user_error)?;
+        out.push(r.status);
+    }
+    Ok(out)
 }
 
 #[cfg(feature = "ssr")]
@@ -206,15 +233,16 @@ mod ssr {
         }
     }
 
+    /// The app's heading: its rolled-back state, held-back builds and favourite star, read at
+    /// once (three queries, side by side).
     pub async fn summary(core: &Core, actor: &Actor, app: &App) -> Result<AppSummary, UiError> {
-        let rolled = core
-            .rolled_back(actor, app)
-            .await
-            .map_err(super::super::ssr::user_error)?;
-        let unreleased = core
-            .unreleased_builds(actor, app)
-            .await
-            .map_err(super::super::ssr::user_error)?
+        let (rolled, unreleased, favorites) = futures::try_join!(
+            core.rolled_back(actor, app),
+            core.unreleased_builds(actor, app),
+            core.favorite_ids(actor),
+        )
+        .map_err(super::super::ssr::user_error)?;
+        let unreleased = unreleased
             .into_iter()
             .map(|(b, state)| domain::UnreleasedBuildView {
                 id: b.id.to_string(),
@@ -231,11 +259,7 @@ mod ssr {
                 created_at: b.created_at,
             })
             .collect();
-        let favorite = core
-            .favorite_ids(actor)
-            .await
-            .map_err(super::super::ssr::user_error)?
-            .contains(&app.id);
+        let favorite = favorites.contains(&app.id);
         Ok(AppSummary {
             name: app.full_name(),
             org: app.org_name.clone(),

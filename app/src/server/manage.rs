@@ -24,6 +24,10 @@ pub async fn create_app(
         .create_app(&actor, new)
         .await
         .map_err(super::ssr::user_error)?;
+    super::ssr::finish(
+        &format!("/ui/apps/{}", app.full_name()),
+        crate::Done::AppCreated,
+    );
     Ok(app.full_name())
 }
 
@@ -39,6 +43,7 @@ pub async fn delete_app(app: String, confirm: String) -> Result<(), UiError> {
     core.delete_app(&actor, &app)
         .await
         .map_err(super::ssr::user_error)?;
+    super::ssr::finish("/ui/apps", crate::Done::AppDeleted);
     Ok(())
 }
 
@@ -52,6 +57,10 @@ pub async fn set_favorite(app: String, favorite: bool) -> Result<bool, UiError> 
         core.remove_favorite(&actor, &app).await
     };
     r.map_err(super::ssr::user_error)?;
+    super::ssr::finish(
+        &super::ssr::back(&format!("/ui/apps/{}", app.full_name())),
+        crate::Done::Favourite(favorite),
+    );
     Ok(favorite)
 }
 
@@ -84,6 +93,12 @@ pub async fn create_token(description: String) -> Result<String, UiError> {
         .create_token(&user, &description)
         .await
         .map_err(super::ssr::user_error)?;
+    if super::ssr::plain_form() {
+        // The page it goes back to shows it once (then forgets it): sealed in the session
+        // meanwhile, never in an address.
+        super::ssr::stash_new_token(&core, &text).await?;
+        super::ssr::finish("/ui/account", crate::Done::TokenMade);
+    }
     Ok(text)
 }
 
@@ -94,7 +109,16 @@ pub async fn revoke_token(id: String) -> Result<(), UiError> {
         uuid::Uuid::parse_str(&id).map_err(|_| super::ssr::invalid("That token was not found."))?;
     core.revoke_token(&actor, id)
         .await
-        .map_err(super::ssr::user_error)
+        .map_err(super::ssr::user_error)?;
+    super::ssr::finish("/ui/account", crate::Done::TokenRevoked);
+    Ok(())
+}
+
+/// The token a plain form just made, once: the account page shows it and it is gone.
+#[server(endpoint = "take_new_token")]
+pub async fn take_new_token() -> Result<Option<String>, UiError> {
+    let core = super::ssr::context()?.core;
+    super::ssr::take_new_token(&core).await
 }
 
 /// The externally reachable base URL, for the Akkeris CLI set-up lines.

@@ -144,10 +144,108 @@ pub mod ssr {
     }
 
     /// Sets the HTTP status of the server function's answer (or of the page being rendered).
+    /// Not for a plain form's post: that is answered with a redirect back, the error in its
+    /// address (Leptos' own), which a status would replace.
     fn set_status(status: http::StatusCode) {
+        if plain_form() {
+            return;
+        }
         if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
             resp.set_status(status);
         }
+    }
+
+    /// Whether this request is a form posted by the browser itself (no JavaScript): it accepts
+    /// HTML, where the islands' calls ask for JSON.
+    pub fn plain_form() -> bool {
+        use_context::<http::request::Parts>().is_some_and(|p| {
+            p.method == http::Method::POST
+                && p.headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("text/html"))
+        })
+    }
+
+    /// Answers a plain form's post with "see `url`" (303), the page that shows what it did;
+    /// an island's call gets its value instead and goes there itself.
+    pub fn redirect_form(url: &str) {
+        if !plain_form() {
+            return;
+        }
+        if let (Some(resp), Ok(location)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            http::HeaderValue::from_str(url),
+        ) {
+            resp.insert_header(http::header::LOCATION, location);
+            resp.set_status(http::StatusCode::SEE_OTHER);
+        }
+    }
+
+    /// The page the form was posted from (its path and query, without a previous outcome), if
+    /// the browser said and it is one of ours; otherwise `default`.
+    pub fn back(default: &str) -> String {
+        let referer = use_context::<http::request::Parts>().and_then(|p| {
+            p.headers
+                .get(http::header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        let Some(referer) = referer else {
+            return default.to_owned();
+        };
+        // Only the path and query: an absolute Referer's origin was checked by the Origin guard
+        // for this post, but the path decides; anything not under /ui/ goes to `default`.
+        let rest = match referer.find("://") {
+            Some(i) => match referer[i + 3..].find('/') {
+                Some(j) => &referer[i + 3 + j..],
+                None => "/",
+            },
+            None => referer.as_str(),
+        };
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if !path.starts_with("/ui/") || path.starts_with("//") {
+            return default.to_owned();
+        }
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| {
+                let key = p.split('=').next().unwrap_or("");
+                !p.is_empty() && !matches!(key, "did" | "v" | "__err" | "__path")
+            })
+            .collect();
+        if kept.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{}", kept.join("&"))
+        }
+    }
+
+    const NEW_TOKEN: &str = "slipway.new_token";
+
+    /// Keeps a token just made, sealed, in the session until the page shows it.
+    pub async fn stash_new_token(core: &Core, token: &str) -> Result<(), UiError> {
+        let session: tower_sessions::Session =
+            leptos_axum::extract().await.map_err(|_| signed_out())?;
+        let sealed = core.seal_value(NEW_TOKEN, token.as_bytes());
+        session.insert(NEW_TOKEN, sealed).await.map_err(|_| {
+            UiError::new("The token was made but cannot be shown. Revoke it and make another.")
+        })
+    }
+
+    /// The token [`stash_new_token`] kept, once.
+    pub async fn take_new_token(core: &Core) -> Result<Option<String>, UiError> {
+        let session: tower_sessions::Session =
+            leptos_axum::extract().await.map_err(|_| signed_out())?;
+        let sealed: Option<Vec<u8>> = session.remove(NEW_TOKEN).await.unwrap_or(None);
+        Ok(sealed
+            .and_then(|s| core.open_value(NEW_TOKEN, &s))
+            .and_then(|t| String::from_utf8(t).ok()))
+    }
+
+    /// [`redirect_form`] to `page` with what the form did.
+    pub fn finish(page: &str, done: crate::Done) {
+        redirect_form(&done.url(page));
     }
 
     /// Maps a core error to what the browser may see: the message for user errors (with their

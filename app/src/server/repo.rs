@@ -110,6 +110,10 @@ pub async fn attach_repo(
     core.attach_repo(&actor, &app, req)
         .await
         .map_err(super::ssr::user_error)?;
+    super::ssr::finish(
+        &format!("/ui/apps/{}/settings", app.full_name()),
+        crate::Done::Attached,
+    );
     Ok(())
 }
 
@@ -117,14 +121,19 @@ pub async fn attach_repo(
 #[server(endpoint = "detach_repo")]
 pub async fn detach_repo(app: String) -> Result<Option<String>, UiError> {
     let (core, actor, app) = super::ssr::app_for(&app).await?;
-    match core
+    let left = match core
         .detach_repo(&actor, &app)
         .await
         .map_err(super::ssr::user_error)?
     {
-        slipway_core::github::repos::Detached::Clean => Ok(None),
-        slipway_core::github::repos::Detached::HookLeft(m) => Ok(Some(m)),
-    }
+        slipway_core::github::repos::Detached::Clean => None,
+        slipway_core::github::repos::Detached::HookLeft(m) => Some(m),
+    };
+    super::ssr::finish(
+        &format!("/ui/apps/{}/settings", app.full_name()),
+        crate::Done::Detached(left.is_some()),
+    );
+    Ok(left)
 }
 
 /// Builds the head of the attached branch; answers the build's id.
@@ -135,6 +144,7 @@ pub async fn build_repo_now(app: String) -> Result<String, UiError> {
         .trigger_repo_build(&actor, &app)
         .await
         .map_err(super::ssr::user_error)?;
+    super::ssr::redirect_form(&format!("/ui/apps/{}/builds/{}", app.full_name(), b.id));
     Ok(b.id.to_string())
 }
 
@@ -144,7 +154,12 @@ pub async fn set_status_check(app: String, on: bool) -> Result<(), UiError> {
     let (core, actor, app) = super::ssr::app_for(&app).await?;
     core.set_status_check(&actor, &app, on)
         .await
-        .map_err(super::ssr::user_error)
+        .map_err(super::ssr::user_error)?;
+    super::ssr::finish(
+        &format!("/ui/apps/{}/settings", app.full_name()),
+        crate::Done::StatusChecks(on),
+    );
+    Ok(())
 }
 
 /// A user as the users page shows them.
@@ -191,5 +206,6 @@ pub async fn set_user_role(user: String, role: String) -> Result<String, UiError
     } else {
         "a"
     };
+    super::ssr::finish("/ui/users", crate::Done::RoleSet);
     Ok(format!("{} is now {article} {role}.", user.login))
 }

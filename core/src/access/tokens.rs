@@ -49,6 +49,10 @@ impl Core {
         if !text.starts_with(PREFIX) {
             return Ok(None);
         }
+        let credential = format!("token:{text}");
+        if let Some(actor) = self.remembered.get(&credential) {
+            return Ok(Some(actor));
+        }
         // One round trip: the token's user, and whether last use is worth recording again.
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -83,7 +87,11 @@ impl Core {
         if user.disabled {
             return Ok(None);
         }
-        user.actor_if(local)
+        let actor = user.actor_if(local)?;
+        if let Some(a) = &actor {
+            self.remembered.put(&credential, a.clone());
+        }
+        Ok(actor)
     }
 
     pub async fn tokens(&self, actor: &Actor) -> Result<Vec<Token>> {
@@ -110,6 +118,7 @@ impl Core {
         if n == 0 {
             return Err(Error::NotFound("That token was not found.".into()));
         }
+        self.remembered.forget_all();
         tracing::info!(actor = %actor.login, token = %id, "api token revoked");
         Ok(())
     }

@@ -216,6 +216,20 @@ impl Core {
     }
 
     /// Changes a user's role. Admins cannot demote themselves, so one admin always remains.
+    /// The actor a session was found to be within the last moments (see `remembered`).
+    pub fn remembered_session(&self, session_id: &str) -> Option<Actor> {
+        self.remembered.get(&format!("session:{session_id}"))
+    }
+
+    pub fn remember_session(&self, session_id: &str, actor: Actor) {
+        self.remembered.put(&format!("session:{session_id}"), actor);
+    }
+
+    /// On signing out: the session is nobody at once.
+    pub fn forget_session(&self, session_id: &str) {
+        self.remembered.forget(&format!("session:{session_id}"));
+    }
+
     pub async fn set_role(&self, actor: &Actor, user_id: Uuid, role: Role) -> Result<User> {
         authorize(actor, Action::ManageUsers, None)?;
         if user_id == actor.user_id && role != Role::Admin {
@@ -233,6 +247,7 @@ impl Core {
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| Error::NotFound("No such user.".into()))?;
+        self.remembered.forget_all();
         tracing::info!(actor = %actor.login, user = %user.login, role = %role, "role changed");
         Ok(user)
     }
@@ -293,6 +308,7 @@ impl Core {
         .await?
         .rows_affected();
         if changed > 0 {
+            self.remembered.forget_all();
             tracing::info!(user = %user_id, allowed, "access changed after a membership check");
         }
         Ok(())

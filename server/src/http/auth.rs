@@ -17,10 +17,23 @@ use super::AppState;
 pub const LOCAL_ADMIN: &str = "admin";
 
 /// The signed-in user of a session, if any (and allowed to act).
+/// The session's actor: remembered for a few seconds (no round trip for the session record or
+/// the user), else looked up.
 async fn session_actor(state: &AppState, session: &Session) -> Option<Actor> {
+    let sid = session.id().map(|id| id.to_string());
+    if let Some(actor) = sid
+        .as_deref()
+        .and_then(|s| state.core.remembered_session(s))
+    {
+        return Some(actor);
+    }
     let id: uuid::Uuid = session.get(USER_ID).await.ok()??;
     let user = state.core.user(id).await.ok()??;
-    user.actor_if(state.local_users()).ok()?
+    let actor = user.actor_if(state.local_users()).ok()??;
+    if let Some(s) = sid {
+        state.core.remember_session(&s, actor.clone());
+    }
+    Some(actor)
 }
 
 /// Sends a `/ui/…` request without a session to the sign-in page, and hands the session's
@@ -98,7 +111,10 @@ pub async fn local_sign_in(
 }
 
 /// `POST /auth/logout`.
-pub async fn logout(session: Session) -> Response {
+pub async fn logout(State(state): State<AppState>, session: Session) -> Response {
+    if let Some(id) = session.id() {
+        state.core.forget_session(&id.to_string());
+    }
     let _ = session.flush().await;
     Redirect::to("/ui/signin").into_response()
 }

@@ -36,14 +36,17 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
     api.patch("/apps/web-prod/config-vars", r#"{"SECRET":"hunter3"}"#)
         .await;
     api.settled("web-prod").await;
-    let browser = s.browser().await;
-    let as_browser = |name: &'static str, form: &'static [(&'static str, &'static str)]| {
-        call(&s, &browser, name, form)
-    };
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    // Signing in makes the `admin` user whose role the test changes.
+    s.browser().await;
     set_role(&pool, "viewer").await;
+    // A new session: one signed in before sees the change within the few seconds a
+    // session is remembered (the cache of `core::access::remembered`).
+    let browser = s.browser().await;
 
-    let (status, body) = as_browser(
+    let (status, body) = call(
+        &s,
+        &browser,
         "reveal_value",
         &[("app", "web-prod"), ("version", "1"), ("key", "SECRET")],
     )
@@ -53,10 +56,16 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
         body.contains("viewer") && !body.contains("hunter"),
         "{body}"
     );
-    let (status, body) = as_browser("rollback_to", &[("app", "web-prod"), ("version", "1")]).await;
+    let (status, body) = call(
+        &s,
+        &browser,
+        "rollback_to",
+        &[("app", "web-prod"), ("version", "1")],
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("viewer"), "{body}");
-    let (status, _) = as_browser("resume_auto_deploy", &[("app", "web-prod")]).await;
+    let (status, _) = call(&s, &browser, "resume_auto_deploy", &[("app", "web-prod")]).await;
     assert_eq!(status, 403);
     assert_eq!(
         api.get("/apps/web-prod/releases")
@@ -70,7 +79,7 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
     );
 
     // Reading is allowed, and the history says rollback is not offered.
-    let (status, body) = as_browser("app_history", &[("app", "web-prod")]).await;
+    let (status, body) = call(&s, &browser, "app_history", &[("app", "web-prod")]).await;
     assert_eq!(status, 200, "{body}");
     assert!(
         body.contains("\"can_rollback\":false") && !body.contains("\"can_rollback\":true"),
@@ -80,22 +89,48 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
 
     // Bad input is a 422 with the reason, and changes nothing.
     set_role(&pool, "admin").await;
-    let (status, body) = as_browser("delete_app", &[("app", "web-prod"), ("confirm", "web")]).await;
+    // A new session: one signed in before sees the change within the few seconds a
+    // session is remembered (the cache of `core::access::remembered`).
+    let browser = s.browser().await;
+    let (status, body) = call(
+        &s,
+        &browser,
+        "delete_app",
+        &[("app", "web-prod"), ("confirm", "web")],
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("Type the app's name"), "{body}");
     assert_eq!(api.get("/apps/web-prod").await.status, 200);
-    let (status, _) = as_browser("rollback_to", &[("app", "web-prod"), ("version", "0")]).await;
+    let (status, _) = call(
+        &s,
+        &browser,
+        "rollback_to",
+        &[("app", "web-prod"), ("version", "0")],
+    )
+    .await;
     assert_eq!(status, 422);
 
     // A deployer may do both.
     set_role(&pool, "deployer").await;
-    let (status, body) = as_browser(
+    // A new session: one signed in before sees the change within the few seconds a
+    // session is remembered (the cache of `core::access::remembered`).
+    let browser = s.browser().await;
+    let (status, body) = call(
+        &s,
+        &browser,
         "reveal_value",
         &[("app", "web-prod"), ("version", "1"), ("key", "SECRET")],
     )
     .await;
     assert_eq!((status, body.as_str()), (200, "\"hunter2\""));
-    let (status, body) = as_browser("rollback_to", &[("app", "web-prod"), ("version", "1")]).await;
+    let (status, body) = call(
+        &s,
+        &browser,
+        "rollback_to",
+        &[("app", "web-prod"), ("version", "1")],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Rollback to v1"), "{body}");
 }
@@ -123,4 +158,131 @@ async fn server_functions_need_a_session_and_this_servers_origin() {
     assert_eq!(r.status(), 403);
     let (status, body) = call(&s, &browser, "list_apps", &[]).await;
     assert_eq!((status, body.as_str()), (200, "[]"));
+}
+
+/// Posts a form as a browser without JavaScript does: accepting HTML, from `page`.
+async fn post_plainly(
+    s: &Slipway,
+    http: &reqwest::Client,
+    name: &str,
+    page: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let r = http
+        .post(s.url(&format!("/api/{name}")))
+        .header("Origin", &s.base)
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .header("Referer", s.url(page))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (r.status().as_u16(), location)
+}
+
+#[tokio::test]
+async fn a_form_posted_without_javascript_comes_back_to_the_page_that_shows_its_outcome() {
+    let s = Slipway::on_fresh_database().await;
+    let api = s.admin();
+    api.create_app("web", "prod").await;
+    let browser = s.browser().await;
+    let config = "/ui/apps/web-prod/config";
+
+    // Done: "see the config page, which says what it made".
+    let form = [("app", "web-prod"), ("key", "GREETING"), ("value", "hi")];
+    let (status, location) = post_plainly(&s, &browser, "set_config", config, &form).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/ui/apps/web-prod/config?did=saved&v=1")
+    );
+    let page = browser.get(s.url(&location)).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Saved: created release v1."), "{html}");
+    assert!(!html.contains(">hi<"), "the value is never in the page");
+
+    // Refused: back to the page it came from, the reason in its address, shown as an alert; a
+    // status code would have replaced the redirect.
+    let form = [("app", "web-prod"), ("key", "PORT"), ("value", "80")];
+    let (status, location) = post_plainly(&s, &browser, "set_config", config, &form).await;
+    assert_eq!(status, 302, "{location}");
+    assert!(
+        location.starts_with(&s.url(config)) && location.contains("__err="),
+        "{location}"
+    );
+    let html = browser
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("role=\"alert\"") && html.contains("PORT is reserved"),
+        "{html}"
+    );
+    assert_eq!(
+        api.get("/apps/web-prod/releases")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The same call from an island (JSON) answers the value, no redirect.
+    let (status, body) = call(
+        &s,
+        &browser,
+        "unset_config",
+        &[("app", "web-prod"), ("key", "GREETING")],
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "2"));
+
+    // A token made by a plain form is shown once by the page it goes to, then never again.
+    let (status, location) = post_plainly(
+        &s,
+        &browser,
+        "create_token",
+        "/ui/account",
+        &[("description", "cli")],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/ui/account?did=token"));
+    let first = browser
+        .get(s.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = first
+        .split("slw_")
+        .nth(1)
+        .map(|t| {
+            format!(
+                "slw_{}",
+                t.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            )
+        })
+        .expect("the new token is on the page");
+    let again = browser
+        .get(s.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains(&token), "shown twice");
 }

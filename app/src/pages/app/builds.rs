@@ -29,25 +29,35 @@ pub(super) fn NewBuildForm(app: String) -> impl IntoView {
     }
 }
 
-/// The running container's last lines, on request.
-#[component]
-pub(super) fn RuntimeLog(app: String) -> impl IntoView {
+/// The running container's last lines, on request. Without JavaScript the button asks for the
+/// page again with `?log`, and the server puts the lines in it (`lines`).
+#[island]
+pub fn RuntimeLog(app: String, lines: Option<Result<Vec<String>, String>>) -> impl IntoView {
+    let shown = RwSignal::new(lines);
     let load = Action::new(move |app: &String| {
         let app = app.clone();
-        async move { runtime_log(app).await }
+        async move {
+            let r = runtime_log(app).await.map_err(|e| e.to_string());
+            shown.set(Some(r));
+        }
     });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        load.dispatch(app.clone());
+    };
     view! {
         <section class="card" aria-labelledby="runtime-title">
-            <div class="section-head tight">
+            <form class="section-head tight" method="get" on:submit=submit>
                 <h2 id="runtime-title">"Runtime log"</h2>
-                <button type="button" on:click=move |_| { load.dispatch(app.clone()); }>
-                    {move || if load.value().with(Option::is_some) { "Refresh" } else { "Show the last 100 lines" }}
+                <input type="hidden" name="log" value="1"/>
+                <button type="submit">
+                    {move || if shown.with(Option::is_some) { "Refresh" } else { "Show the last 100 lines" }}
                 </button>
-            </div>
-            {move || load.value().get().map(|r| match r {
+            </form>
+            {move || shown.get().map(|r| match r {
                 Ok(lines) if lines.is_empty() => view! { <p class="muted">"Nothing logged (or nothing running)."</p> }.into_any(),
                 Ok(lines) => view! { <pre class="runtime-log">{lines.join("\n")}</pre> }.into_any(),
-                Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
             })}
         </section>
     }

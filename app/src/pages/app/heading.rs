@@ -1,27 +1,33 @@
-//! The app's heading: its current release, favourite star and the deploy-an-image form.
+//! The app's heading: its current release, favourite star, auto-deploy switch, and the forms
+//! that make a release, behind one button.
 
 use domain::AppSummary;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 
-use crate::server::{set_auto_deploy, set_favorite, DeployImage};
+use super::builds::NewBuildForm;
+use crate::pages::{island_action, PostForm};
+use crate::server::{DeployImage, SetAutoDeploy, SetFavorite};
 
 #[component]
-pub(super) fn AppHeading(
-    app: AppSummary,
-    can_deploy: bool,
-    on_change: Callback<()>,
-) -> impl IntoView {
-    let name = app.name.clone();
-    let switch = Action::new(move |(app, on): &(String, bool)| {
-        let (app, on) = (app.clone(), *on);
-        async move { set_auto_deploy(app, on).await }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = switch.value().get() {
-            on_change.run(());
-        }
-    });
+pub(super) fn AppHeading(app: AppSummary, can_deploy: bool) -> impl IntoView {
     let auto = app.auto_release;
+    let name = app.name.clone();
+    let switch = if can_deploy {
+        view! {
+            <PostForm action=SetAutoDeploy::PATH class="inline">
+                <input type="hidden" name="app" value=name/>
+                <input type="hidden" name="enabled" value=(!auto).to_string()/>
+                <button type="submit" class="switch" role="switch" aria-checked=auto.to_string()
+                    title="Release every build that succeeds">
+                    {if auto { "On" } else { "Off" }}
+                </button>
+            </PostForm>
+        }
+        .into_any()
+    } else {
+        view! { <span>{if auto { "on" } else { "off" }}</span> }.into_any()
+    };
     view! {
         <div class="app-head">
             <p class="crumbs"><a href="/ui/apps">"Apps"</a>" / "</p>
@@ -37,54 +43,59 @@ pub(super) fn AppHeading(
                 }}</dd></div>
                 <div><dt>"Image"</dt><dd class="mono">{app.image.clone().unwrap_or_else(|| "none".into())}</dd></div>
                 <div><dt>"Org"</dt><dd>{app.org.clone()}</dd></div>
-                <div><dt>"Auto-deploy"</dt><dd>
-                    {if can_deploy {
-                        view! {
-                            <button type="button" class="switch" role="switch" aria-checked=if auto { "true" } else { "false" }
-                                title="Release every build that succeeds"
-                                on:click=move |_| { switch.dispatch((name.clone(), !auto)); }>
-                                {if auto { "On" } else { "Off" }}
-                            </button>
-                        }.into_any()
-                    } else {
-                        view! { <span>{if auto { "on" } else { "off" }}</span> }.into_any()
-                    }}
-                    {move || switch.value().get().and_then(|r| r.err()).map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })}
-                </dd></div>
+                <div><dt>"Auto-deploy"</dt><dd>{switch}</dd></div>
             </dl>
             {app.description.map(|d| view! { <p class="muted">{d}</p> })}
+            {can_deploy.then(|| view! { <DeployActions app=app.name.clone()/> })}
         </div>
     }
 }
 
 /// Stars the app for the signed-in user (starred in the apps list). The page's data says
-/// whether it is starred, so the button costs no request of its own.
-#[component]
-pub(super) fn FavoriteButton(app: String, initial: bool) -> impl IntoView {
+/// whether it is starred, so the button costs no request of its own. Without JavaScript it is
+/// a form like any other.
+#[island]
+pub fn FavoriteButton(app: String, initial: bool) -> impl IntoView {
     let on = RwSignal::new(initial);
-    let toggle = Action::new(move |(app, want): &(String, bool)| {
-        let (app, want) = (app.clone(), *want);
-        async move {
-            if set_favorite(app, want).await.is_ok() {
-                on.set(want);
-            }
+    let toggle = island_action::<SetFavorite>();
+    Effect::new(move |_| {
+        if let Some(Ok(now)) = toggle.value().get() {
+            on.set(now);
         }
     });
     view! {
-        <button type="button" class="favorite" aria-pressed=move || if on.get() { "true" } else { "false" }
-            on:click=move |_| { toggle.dispatch((app.clone(), !on.get_untracked())); }>
-            {move || if on.get() { "★ Favourite" } else { "☆ Favourite" }}
-        </button>
+        <ActionForm action=toggle attr:class="inline">
+            <input type="hidden" name="app" value=app/>
+            <input type="hidden" name="favorite" value=move || (!on.get()).to_string()/>
+            <button type="submit" class="favorite" aria-pressed=move || on.get().to_string()>
+                {move || if on.get() { "★ Favourite" } else { "☆ Favourite" }}
+            </button>
+        </ActionForm>
+    }
+}
+
+/// "Build or deploy": the two ways to make a release by hand, folded away so the history
+/// comes first. A `<details>`: it opens without JavaScript.
+#[component]
+fn DeployActions(app: String) -> impl IntoView {
+    view! {
+        <details class="deploy-actions">
+            <summary class="button">"Build or deploy…"</summary>
+            <div class="forms">
+                <NewBuildForm app=app.clone()/>
+                <DeployForm app/>
+            </div>
+        </details>
     }
 }
 
 /// Deploys an image the engine already has: records a `docker://` build and releases it.
 #[component]
-pub(super) fn DeployForm(app: String, deploy: ServerAction<DeployImage>) -> impl IntoView {
+fn DeployForm(app: String) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="deploy-title">
             <h2 id="deploy-title">"Deploy an image"</h2>
-            <ActionForm action=deploy attr:class="set-form">
+            <PostForm action=DeployImage::PATH class="set-form">
                 <input type="hidden" name="app" value=app/>
                 <div class="field grow">
                     <label for="deploy-image">"Image"</label>
@@ -92,13 +103,7 @@ pub(super) fn DeployForm(app: String, deploy: ServerAction<DeployImage>) -> impl
                         placeholder="registry.example.com/team/web:1.2.3"/>
                 </div>
                 <button type="submit" class="primary">"Deploy"</button>
-            </ActionForm>
-            <p role="status" class="outcome">
-                {move || deploy.value().get().map(|r| match r {
-                    Ok(v) => view! { <span class="ok">{format!("Deploying as release v{v}.")}</span> }.into_any(),
-                    Err(e) => view! { <span class="error">{e.to_string()}</span> }.into_any(),
-                })}
-            </p>
+            </PostForm>
         </section>
     }
 }

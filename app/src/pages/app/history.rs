@@ -1,20 +1,25 @@
 //! The release history: a row per release, rollback and compare, and the banner of a
-//! rolled-back app.
+//! rolled-back app. Rendered on the server; the rollback dialog and the poller are islands.
+
+use std::time::Duration;
 
 use domain::{relative_time, HistoryPage, ReleaseStatus, ReleaseView, RolledBackView};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 
-use super::builds::{NewBuildForm, RuntimeLog, UnreleasedBuilds};
-use super::heading::{AppHeading, DeployForm};
-use crate::server::{resume_auto_deploy, set_pinned, DeployImage};
+use super::builds::{RuntimeLog, UnreleasedBuilds};
+use super::heading::AppHeading;
+use crate::pages::rollback::RollbackDialog;
+use crate::pages::PostForm;
+use crate::server::{release_statuses, ResumeAutoDeploy, SetPinned};
+use crate::{FormOutcome, UiError};
 
-/// The history card: the app's heading, its builds, and its releases newest first.
+/// The app's heading, its releases newest first, then its builds.
 #[component]
 pub(super) fn History(
     page: HistoryPage,
-    target: RwSignal<Option<i32>>,
-    deploy: ServerAction<DeployImage>,
-    on_change: Callback<()>,
+    /// The running release's last lines, when asked for (`?log`).
+    log: Option<Result<Vec<String>, UiError>>,
 ) -> impl IntoView {
     let HistoryPage {
         app,
@@ -27,18 +32,17 @@ pub(super) fn History(
     } = page;
     let name = app.name.clone();
     let versions: Vec<i32> = releases.iter().map(|r| r.version).collect();
+    let in_flight: Vec<i32> = releases
+        .iter()
+        .filter(|r| matches!(r.status, ReleaseStatus::Queued | ReleaseStatus::Pending))
+        .map(|r| r.version)
+        .collect();
+    let log = log.map(|r| r.map_err(|e| e.to_string()));
     view! {
-        <AppHeading app=app.clone() can_deploy on_change/>
+        <AppHeading app=app.clone() can_deploy/>
         <crate::pages::AppNav app=name.clone() here="releases"/>
-        {app.rolled_back.map(|rb| view! { <RolledBackBanner app=name.clone() rb can_deploy on_change/> })}
-        {(!app.unreleased.is_empty()).then(|| view! { <UnreleasedBuilds app=name.clone() builds=app.unreleased.clone() now/> })}
-        {can_deploy.then(|| view! {
-            <div class="forms">
-                <NewBuildForm app=name.clone()/>
-                <DeployForm app=name.clone() deploy/>
-            </div>
-        })}
-        {app.web_url.is_some().then(|| view! { <RuntimeLog app=name.clone()/> })}
+        <FormOutcome/>
+        {app.rolled_back.map(|rb| view! { <RolledBackBanner app=name.clone() rb can_deploy/> })}
         <section aria-labelledby="history-title">
             <div class="section-head">
                 <h2 id="history-title">"Releases"</h2>
@@ -49,7 +53,7 @@ pub(super) fn History(
             } else {
                 view! {
                     <ol class="history">
-                        {releases.into_iter().map(|r| view! { <ReleaseRow app=name.clone() release=r now target can_deploy on_change/> }).collect_view()}
+                        {releases.into_iter().map(|r| view! { <ReleaseRow app=name.clone() release=r now can_deploy/> }).collect_view()}
                     </ol>
                 }.into_any()
             }}
@@ -58,35 +62,27 @@ pub(super) fn History(
                 {older.map(|v| view! { <a href=format!("/ui/apps/{name}?before={v}")>"Older releases"</a> })}
             </nav>
         </section>
+        {(!in_flight.is_empty()).then(|| view! { <HistoryPoller app=name.clone() versions=in_flight/> })}
+        {can_deploy.then(|| view! { <RollbackDialog app=name.clone()/> })}
+        {(!app.unreleased.is_empty()).then(|| view! { <UnreleasedBuilds app=name.clone() builds=app.unreleased.clone() now/> })}
+        {app.web_url.is_some().then(|| view! { <RuntimeLog app=name.clone() lines=log/> })}
     }
 }
 
 #[component]
-pub(super) fn ReleaseRow(
+fn ReleaseRow(
     app: String,
     release: ReleaseView,
     now: chrono::DateTime<chrono::Utc>,
-    target: RwSignal<Option<i32>>,
     can_deploy: bool,
-    on_change: Callback<()>,
 ) -> impl IntoView {
     let r = release;
     let v = r.version;
     let status = r.status.as_str();
     let when = relative_time(r.created_at, now);
     let absolute = r.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-    let line = r.line.clone();
     let log = r.build_id.clone().map(|b| {
         view! { " · "<a href=format!("/ui/apps/{app}/builds/{b}")>"Build log"</a> }
-    });
-    let pin = Action::new(move |(app, on): &(String, bool)| {
-        let (app, on) = (app.clone(), *on);
-        async move { set_pinned(app, v, on).await }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = pin.value().get() {
-            on_change.run(());
-        }
     });
     let pinned = r.pinned;
     let pin_button = (can_deploy
@@ -96,18 +92,22 @@ pub(super) fn ReleaseRow(
         .then(|| {
             let app = app.clone();
             view! {
-                <button type="button" class="pin" aria-pressed=if pinned { "true" } else { "false" }
-                    title="A pinned release keeps its image, so it can always be rolled back to"
-                    on:click=move |_| { pin.dispatch((app.clone(), !pinned)); }>
-                    {if pinned { "Pinned" } else { "Pin" }}
-                </button>
+                <PostForm action=SetPinned::PATH class="inline">
+                    <input type="hidden" name="app" value=app/>
+                    <input type="hidden" name="version" value=v.to_string()/>
+                    <input type="hidden" name="pinned" value=(!pinned).to_string()/>
+                    <button type="submit" class="pin" aria-pressed=pinned.to_string()
+                        title="A pinned release keeps its image, so it can always be rolled back to">
+                        {if pinned { "Pinned" } else { "Pin" }}
+                    </button>
+                </PostForm>
             }
         });
     view! {
         <li class="release" class:current=r.current data-version=v id=format!("v{v}")>
             <span class="v">{format!("v{v}")}</span>
             <div class="what">
-                <span class="desc" title=r.commit_sha.clone()>{line}</span>
+                <span class="desc" title=r.commit_sha.clone()>{r.line.clone()}</span>
                 <span class="meta">
                     <time datetime=r.created_at.to_rfc3339() title=absolute>{when}</time>
                     {r.user.clone().map(|u| view! { " · "<span class="who">{u}</span> })}
@@ -129,16 +129,20 @@ pub(super) fn ReleaseRow(
             <span class="actions">
                 {r.current.then(|| view! { <span class="badge">"Current"</span> })}
                 {pin_button}
+                // A link to the confirmation page; the rollback dialog, once the page is live,
+                // opens in its place.
                 {r.can_rollback.then(|| view! {
-                    <button type="button" aria-haspopup="dialog" on:click=move |_| target.set(Some(v))>"Rollback"</button>
+                    <a class="button" href=format!("/ui/apps/{app}/releases/v{v}/rollback")
+                        data-rollback=v aria-haspopup="dialog">"Rollback"</a>
                 })}
             </span>
         </li>
     }
 }
 
+/// Any two of the page's releases: a plain GET form to the compare page.
 #[component]
-pub(super) fn CompareForm(app: String, versions: Vec<i32>, current: Option<i32>) -> impl IntoView {
+fn CompareForm(app: String, versions: Vec<i32>, current: Option<i32>) -> impl IntoView {
     if versions.len() < 2 {
         return ().into_any();
     }
@@ -168,21 +172,7 @@ pub(super) fn CompareForm(app: String, versions: Vec<i32>, current: Option<i32>)
 
 /// "Running v7, rolled back from v9", with "Resume auto-deploy" when the rollback paused it.
 #[component]
-pub(super) fn RolledBackBanner(
-    app: String,
-    rb: RolledBackView,
-    can_deploy: bool,
-    on_change: Callback<()>,
-) -> impl IntoView {
-    let resume = Action::new(move |app: &String| {
-        let app = app.clone();
-        async move { resume_auto_deploy(app).await }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(())) = resume.value().get() {
-            on_change.run(());
-        }
-    });
+fn RolledBackBanner(app: String, rb: RolledBackView, can_deploy: bool) -> impl IntoView {
     view! {
         <div class="banner" role="status">
             <p>
@@ -192,10 +182,53 @@ pub(super) fn RolledBackBanner(
             {(rb.auto_release_paused).then(|| view! {
                 <p>"Auto-deploy was paused by the rollback: new builds are not released until you resume it."</p>
                 {can_deploy.then(|| view! {
-                    <button class="primary" on:click=move |_| { resume.dispatch(app.clone()); }>"Resume auto-deploy"</button>
+                    <PostForm action=ResumeAutoDeploy::PATH>
+                        <input type="hidden" name="app" value=app.clone()/>
+                        <button type="submit" class="primary">"Resume auto-deploy"</button>
+                    </PostForm>
                 })}
-                {move || resume.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
             })}
         </div>
     }
+}
+
+/// While releases of the page are on their way, asks every second how they are; once one has
+/// settled, the page is loaded again (unless a dialog is open or a field is being typed in,
+/// which it waits for). Renders nothing.
+#[island]
+pub fn HistoryPoller(app: String, versions: Vec<i32>) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    {
+        fn busy() -> bool {
+            let doc = document();
+            let dialog = doc.query_selector("dialog[open]").ok().flatten().is_some();
+            let typing = doc
+                .active_element()
+                .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+            dialog || typing
+        }
+        let settled = StoredValue::new(false);
+        let tick = RwSignal::new(0u32);
+        Effect::new(move |_| {
+            tick.track();
+            let (app, versions) = (app.clone(), versions.clone());
+            leptos::task::spawn_local(async move {
+                if !settled.get_value() {
+                    if let Ok(now) = release_statuses(app, versions).await {
+                        let moved = now
+                            .iter()
+                            .any(|s| !matches!(s, ReleaseStatus::Queued | ReleaseStatus::Pending));
+                        settled.set_value(moved);
+                    }
+                }
+                if settled.get_value() && !busy() {
+                    let _ = window().location().reload();
+                    return;
+                }
+                set_timeout(move || tick.update(|n| *n += 1), Duration::from_secs(1));
+            });
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (app, versions, release_statuses, Duration::ZERO);
 }

@@ -3,20 +3,26 @@
 use crate::UiError;
 use domain::github::{new_token_link, RepoChecklist, RepoSettings, REPO_SCOPES};
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
 
 use crate::server::{check_repo, AttachRepo};
 
 /// Attaching: the repository, the branch, how Slipway reaches it (the service account, your
 /// GitHub account, or a token with its guidance), a live checklist, and the switches. The
-/// form's fields may come pre-filled from the query (after asking GitHub for more scopes).
-#[component]
-pub(super) fn AttachRepoForm(
-    settings: RepoSettings,
-    attach: ServerAction<AttachRepo>,
-) -> impl IntoView {
-    let query = use_query_map();
-    let q = move |k: &str| query.with_untracked(|q| q.get(k)).unwrap_or_default();
+/// form's fields may come pre-filled (`prefill`, from the page's query, after asking GitHub for
+/// more scopes). An island; without JavaScript it is a plain form, without the live checklist.
+#[island]
+pub fn AttachRepoForm(settings: RepoSettings, prefill: Prefill) -> impl IntoView {
+    let attach = crate::pages::island_action::<AttachRepo>();
+    let q = move |k: &str| -> String {
+        match k {
+            "repo" => prefill.repo.clone(),
+            "branch" => prefill.branch.clone(),
+            "credential" => prefill.credential.clone(),
+            "auto_deploy" => prefill.auto_deploy.clone(),
+            _ => prefill.status_check.clone(),
+        }
+    };
     let default_cred = if settings.service_user.is_some() {
         "service"
     } else if settings.my_login.is_some() {
@@ -39,6 +45,14 @@ pub(super) fn AttachRepoForm(
     let auto_deploy = RwSignal::new(q("auto_deploy") != "off");
     let status_check = RwSignal::new(q("status_check") == "on");
     let app = settings.app.clone();
+    {
+        let page = format!("/ui/apps/{app}/settings");
+        Effect::new(move |_| {
+            if let Some(Ok(())) = attach.value().get() {
+                crate::outcome::go(&crate::Done::Attached.url(&page));
+            }
+        });
+    }
     let fields = Fields {
         repo,
         branch,
@@ -60,6 +74,10 @@ pub(super) fn AttachRepoForm(
             recheck.run(());
         }
     });
+    // In the browser the live check decides when the form may be sent; without JavaScript the
+    // server checks it when it is sent.
+    let live = RwSignal::new(false);
+    Effect::new(move |_| live.set(true));
     let latest = move || check.value().get();
     let ready = move || matches!(latest(), Some(Ok(c)) if c.ready) && !check.pending().get();
     let github_url = settings.github_url.clone();
@@ -106,10 +124,20 @@ pub(super) fn AttachRepoForm(
             </Show>
             <ScopeChecklist check/>
             <Switches auto_deploy status_check/>
-            <button type="submit" class="primary" disabled=move || !ready()>"Attach repository"</button>
+            <button type="submit" class="primary" disabled=move || live.get() && !ready()>"Attach repository"</button>
         </ActionForm>
         {move || attach.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
     }
+}
+
+/// Fields the form starts with (from the page's query; empty when not given).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prefill {
+    pub repo: String,
+    pub branch: String,
+    pub credential: String,
+    pub auto_deploy: String,
+    pub status_check: String,
 }
 
 /// The form's fields, as signals.

@@ -4,74 +4,69 @@ mod attach;
 mod repo;
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos::server_fn::ServerFn;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::{AppNav, Header};
-use crate::server::{load_repo_settings, AttachRepo, DeleteApp, DetachRepo};
+use super::{AppNav, Header, PostForm};
+use crate::server::{load_repo_settings, DeleteApp};
+use crate::FormOutcome;
+use attach::Prefill;
 use repo::RepoSection;
 
 /// `/ui/apps/{app}/settings`: the GitHub repository (attach with token guidance, switches,
 /// build now, detach), and the danger zone (delete, by typing the app's name; admins).
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let params = use_params_map();
-    let app = move || params.with(|p| p.get("app").unwrap_or_default());
-    let attach = ServerAction::<AttachRepo>::new();
-    let detach = ServerAction::<DetachRepo>::new();
-    let changed = RwSignal::new(0u32);
-    let settings = Resource::new(
-        move || {
-            (
-                app(),
-                attach.version().get(),
-                detach.version().get(),
-                changed.get(),
-            )
-        },
-        |(app, ..)| load_repo_settings(app),
-    );
+    let app = use_params_map()
+        .get_untracked()
+        .get("app")
+        .unwrap_or_default();
+    let query = use_query_map().get_untracked();
+    let field = |k: &str| query.get(k).unwrap_or_default();
+    let prefill = Prefill {
+        repo: field("repo"),
+        branch: field("branch"),
+        credential: field("credential"),
+        auto_deploy: field("auto_deploy"),
+        status_check: field("status_check"),
+    };
     view! {
         <Header/>
         <main class="page">
-            <p class="crumbs"><a href="/ui/apps">"Apps"</a>" / "<a href=move || format!("/ui/apps/{}", app())>{app}</a>" /"</p>
-            <h1>{app}</h1>
-            <AppNav app=app() here="settings"/>
+            <p class="crumbs"><a href="/ui/apps">"Apps"</a>" / "<a href=format!("/ui/apps/{app}")>{app.clone()}</a>" /"</p>
+            <h1>{app.clone()}</h1>
+            <AppNav app=app.clone() here="settings"/>
+            <FormOutcome/>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || settings.get().map(|r| match r {
-                    Ok(s) => view! {
-                        <RepoSection settings=s.clone() attach detach changed/>
-                        <DangerZone app=s.app.clone() allowed=s.can_delete_app/>
-                    }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                {Suspend::new(async move {
+                    match load_repo_settings(app).await {
+                        Ok(s) => view! {
+                            <RepoSection settings=s.clone() prefill/>
+                            <DangerZone app=s.app.clone() allowed=s.can_delete_app/>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
                 })}
             </Suspense>
         </main>
     }
 }
 
-/// Delete the app (admins).
+/// Delete the app (admins). A plain form: the server answers with the apps list, or this page
+/// with the reason.
 #[component]
-pub(super) fn DangerZone(app: String, allowed: bool) -> impl IntoView {
-    let delete = ServerAction::<DeleteApp>::new();
-    // Gone: back to the list.
-    Effect::new(move |_| {
-        if let Some(Ok(())) = delete.value().get() {
-            let navigate = leptos_router::hooks::use_navigate();
-            navigate("/ui/apps", Default::default());
-        }
-    });
+fn DangerZone(app: String, allowed: bool) -> impl IntoView {
     let body = if allowed {
         view! {
             <p>"Deleting the app removes its releases, builds and config vars. It cannot be undone."</p>
-            <ActionForm action=delete attr:class="set-form">
+            <PostForm action=DeleteApp::PATH class="set-form">
                 <input type="hidden" name="app" value=app.clone()/>
                 <div class="field grow">
                     <label for="confirm-name">{format!("Type {app} to confirm")}</label>
                     <input id="confirm-name" name="confirm" required autocomplete="off" spellcheck="false"/>
                 </div>
                 <button type="submit" class="danger">"Delete app"</button>
-            </ActionForm>
-            <p role="alert" class="error">{move || delete.value().get().and_then(|r| r.err()).map(|e| e.to_string())}</p>
+            </PostForm>
         }
         .into_any()
     } else {
