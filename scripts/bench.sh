@@ -15,7 +15,7 @@ PORT=${PORT:-3999}
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 pgbench=$(ls /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -1)
 
-cargo leptos build --release >&2
+cargo leptos build --release --split >&2
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/slipway
 data=$(mktemp -d /tmp/slwb-XXXXXX)
 export SLIPWAY_DATA_DIR=$data SLIPWAY_ADDR=127.0.0.1:$PORT SLIPWAY_LOG=warn SLIPWAY_SITE_ROOT=$PWD/target/site

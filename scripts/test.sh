@@ -42,7 +42,7 @@ echo "==> cargo test"
 PROPTEST_CASES=${PROPTEST_CASES:-256} cargo test --workspace --exclude frontend --no-fail-fast
 
 echo "==> build (site and binary, as shipped)"
-cargo leptos build
+cargo leptos build --split
 # The GitHub stand-in's binary was built by `cargo test` (testkit's own tests run it).
 test -x "$target_dir/debug/github-stand-in"
 

@@ -33,13 +33,42 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
-                <HydrationScripts options islands=true/>
+                <IslandScripts options/>
                 <leptos_meta::MetaTags/>
             </head>
             <body>
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// What makes the page's islands live: the wasm module and its JS, preloaded, and the loader
+/// that hydrates each island (waiting for lazy ones' code) and then marks `<body
+/// data-hydrated="true">`. Leptos' `HydrationScripts islands=true`, but for that mark.
+#[component]
+fn IslandScripts(options: LeptosOptions) -> impl IntoView {
+    // What the page renders outside islands is not sent to the browser again as data.
+    if let Some(sc) = Owner::current_shared_context() {
+        sc.set_is_hydrating(false);
+    }
+    let pkg = options.site_pkg_dir.to_string();
+    let js = options.output_name.to_string();
+    // cargo-leptos names the wasm after the package; without it, wasm-bindgen's `_bg`.
+    let wasm = if option_env!("LEPTOS_OUTPUT_NAME").is_some() {
+        js.clone()
+    } else {
+        format!("{js}_bg")
+    };
+    let script = format!(
+        "{}({:?}, {pkg:?}, {js:?}, {wasm:?});",
+        include_str!("islands.js"),
+        ""
+    );
+    view! {
+        <link rel="modulepreload" href=format!("/{pkg}/{js}.js")/>
+        <link rel="preload" href=format!("/{pkg}/{wasm}.wasm") r#as="fetch" r#type="application/wasm" crossorigin=""/>
+        <script type="module">{script}</script>
     }
 }
 

@@ -10,13 +10,20 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     await page.setViewportSize(viewport);
     // Every layout shift of every document, from its first layout on.
     await page.addInitScript(() => {
-      const w = window as unknown as { __shift: number; __shifts: PerformanceObserver };
+      const w = window as unknown as { __shift: number; __shifts: PerformanceObserver; __moved: string[] };
       w.__shift = 0;
+      w.__moved = [];
       w.__shifts = new PerformanceObserver((list) => {
         // As CLS counts them: a shift within 500 ms of input (here, the click that navigated)
         // is the page answering the user, not the page moving under them.
-        for (const e of list.getEntries() as unknown as { value: number; hadRecentInput: boolean }[]) {
-          if (!e.hadRecentInput) w.__shift += e.value;
+        for (const e of list.getEntries() as unknown as { value: number; hadRecentInput: boolean; startTime: number; sources?: { node?: Node; previousRect: DOMRect; currentRect: DOMRect }[] }[]) {
+          if (e.hadRecentInput) continue;
+          w.__shift += e.value;
+          // What moved, for the failure message.
+          for (const s of e.sources ?? []) {
+            const what = s.node instanceof Element ? s.node.outerHTML.slice(0, 100) : (s.node?.textContent ?? '?').slice(0, 60);
+            w.__moved.push(`${Math.round(e.startTime)} ms ${e.value.toFixed(4)}: ${what} ${JSON.stringify(s.previousRect)} -> ${JSON.stringify(s.currentRect)}`);
+          }
         }
       });
       w.__shifts.observe({ type: 'layout-shift' });
@@ -50,7 +57,8 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
         const pending = w.__shifts.takeRecords() as unknown as { value: number; hadRecentInput: boolean }[];
         return w.__shift + pending.filter((e) => !e.hadRecentInput).reduce((sum, e) => sum + e.value, 0);
       });
-      expect(shift, `${shot} moved while loading and hydrating`).toBeLessThan(0.001);
+      const moved = await page.evaluate(() => (window as unknown as { __moved: string[] }).__moved.join('\n'));
+      expect(shift, `${shot} moved while loading and hydrating:\n${moved}`).toBeLessThan(0.001);
     };
     await page.goto('/ui/signin');
     await hydrated(page);
@@ -70,6 +78,12 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     await expect(page.getByRole('dialog')).toContainText('LOG_LEVEL');
     await noOverflow('rollback-dialog');
     await page.getByRole('button', { name: 'Cancel' }).click();
+    // The same confirmation as a page of its own (what the link opens without JavaScript).
+    await page.goto(`/ui/apps/${app}/releases/v1/rollback`);
+    await hydrated(page);
+    await expect(page.getByRole('button', { name: 'Confirm rollback' })).toBeVisible();
+    await noOverflow('rollback-page');
+    await noLayoutShift('rollback-page');
     await page.goto(`/ui/apps/${app}/config`);
     await hydrated(page);
     await expect(page.getByRole('row', { name: /LOG_LEVEL/ })).toBeVisible();

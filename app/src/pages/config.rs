@@ -77,7 +77,7 @@ fn ConfigTable(page: ConfigPage) -> impl IntoView {
 }
 
 /// A masked value and, for those who may, "Reveal", which fetches it.
-#[island]
+#[island(lazy)]
 pub fn RevealValue(app: String, key: String, can_reveal: bool) -> impl IntoView {
     let reveal = Action::new(move |(app, key): &(String, String)| {
         let (app, key) = (app.clone(), key.clone());
@@ -99,7 +99,7 @@ pub fn RevealValue(app: String, key: String, can_reveal: bool) -> impl IntoView 
 
 /// Sets a config var. With JavaScript, a refused key or value is said here with the fields
 /// as typed; what it made is shown by the page it goes to, as without.
-#[island]
+#[island(lazy)]
 pub fn SetConfigForm(app: String) -> impl IntoView {
     let set = island_action::<SetConfig>();
     let page = format!("/ui/apps/{app}/config");
