@@ -24,8 +24,14 @@
 		}
 		const childrenCallback = childrenCallbacks[childrenCallbacks.length - 1];
 		if (childrenCallback) childrenCallback();
-		const res = islandFn(el);
-		if (res && res.then) await res;
+		// One island that fails (its code not fetched, say) leaves the others live, and the
+		// page still says when the loader is done; the island's forms work as without script.
+		try {
+			const res = islandFn(el);
+			if (res && res.then) await res;
+		} catch (e) {
+			console.error(`The island ${id} did not hydrate:`, e);
+		}
 	}
 	const start = () => import(`${root}/${pkgPath}/${outputName}.js`).then(async (mod) => {
 		await mod.default({ module_or_path: `${root}/${pkgPath}/${wasmOutputName}.wasm` });

@@ -29,6 +29,10 @@ test('without JavaScript: roll back through the confirmation page, set a config 
   const html = await page.content();
   expect(html).not.toContain('secret-one');
   expect(html).not.toContain('secret-two');
+  // Reveal asks for the page again with that one key's values.
+  await page.getByRole('button', { name: 'Reveal DATABASE_URL' }).click();
+  await expect(page.getByRole('row', { name: /DATABASE_URL/ })).toContainText('postgres://secret-two → postgres://secret-one');
+  await expect(page.getByRole('row', { name: /NEW_FLAG/ })).not.toContainText('on');
   // Cancel goes back and changes nothing.
   await page.getByRole('link', { name: 'Cancel' }).click();
   await expect(page).toHaveURL(new RegExp(`/ui/apps/${app}$`));
@@ -49,6 +53,8 @@ test('without JavaScript: roll back through the confirmation page, set a config 
   await expect(page.getByRole('status')).toContainText('Saved: created release v4.');
   await expect(page.getByRole('row', { name: /GREETING/ })).toBeVisible();
   expect(await page.content()).not.toContain('hello-secret');
+  await page.getByRole('button', { name: 'Reveal GREETING' }).click();
+  await expect(page.getByRole('row', { name: /GREETING/ })).toContainText('hello-secret');
   // A refused one says why, and makes nothing.
   await page.getByLabel('Key', { exact: true }).fill('PORT');
   await page.getByLabel('Value', { exact: true }).fill('80');

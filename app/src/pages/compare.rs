@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::diff::DiffDetails;
+use super::diff::{revealed, DiffDetails};
 use super::Header;
 use crate::server::compare_releases;
 
@@ -15,6 +15,11 @@ pub fn ComparePage() -> impl IntoView {
     let query = use_query_map().get_untracked();
     let from = query.get("from").unwrap_or_default();
     let to = query.get("to").unwrap_or_default();
+    let reveal = query.get("reveal");
+    let keep = vec![
+        ("from".to_owned(), from.clone()),
+        ("to".to_owned(), to.clone()),
+    ];
     view! {
         <Header/>
         <main class="page">
@@ -30,10 +35,13 @@ pub fn ComparePage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {Suspend::new(async move {
                     match compare_releases(app.clone(), from, to).await {
-                        Ok(d) => view! {
-                            <h2 class="diff-title">{format!("From v{} to v{}", d.from.version, d.to.version)}</h2>
-                            <DiffDetails diff=d app/>
-                        }.into_any(),
+                        Ok(d) => {
+                            let revealed = revealed(&app, &d, reveal).await;
+                            view! {
+                                <h2 class="diff-title">{format!("From v{} to v{}", d.from.version, d.to.version)}</h2>
+                                <DiffDetails diff=d app keep revealed=revealed/>
+                            }.into_any()
+                        }
                         Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                     }
                 })}

@@ -15,6 +15,9 @@ pub fn ConfigPage() -> impl IntoView {
         .get_untracked()
         .get("app")
         .unwrap_or_default();
+    let reveal = leptos_router::hooks::use_query_map()
+        .get_untracked()
+        .get("reveal");
     view! {
         <Header/>
         <main class="page">
@@ -27,8 +30,13 @@ pub fn ConfigPage() -> impl IntoView {
                     match config_keys(app.clone()).await {
                         Ok(page) => {
                             let can_edit = page.can_edit;
+                            // `?reveal=KEY` (the Reveal button without JavaScript).
+                            let revealed = match reveal.filter(|_| page.can_reveal) {
+                                Some(key) => reveal_config(app.clone(), key.clone()).await.ok().map(|v| (key, v)),
+                                None => None,
+                            };
                             view! {
-                                <ConfigTable page/>
+                                <ConfigTable page revealed/>
                                 {can_edit.then(|| view! { <SetConfigForm app/> })}
                             }.into_any()
                         }
@@ -41,7 +49,7 @@ pub fn ConfigPage() -> impl IntoView {
 }
 
 #[component]
-fn ConfigTable(page: ConfigPage) -> impl IntoView {
+fn ConfigTable(page: ConfigPage, revealed: Option<(String, String)>) -> impl IntoView {
     let ConfigPage {
         app,
         keys,
@@ -58,7 +66,8 @@ fn ConfigTable(page: ConfigPage) -> impl IntoView {
                 {keys.into_iter().map(|key| { let app = app.clone(); view! {
                     <tr>
                         <th scope="row" class="mono">{key.clone()}</th>
-                        <td class="value"><RevealValue app=app.clone() key=key.clone() can_reveal/></td>
+                        <td class="value"><RevealValue app=app.clone() key=key.clone() can_reveal
+                            revealed=revealed.clone().filter(|(k, _)| *k == key).map(|(_, v)| v)/></td>
                         <td class="row-actions">
                             {can_edit.then(|| { let app = app.clone(); view! {
                                 <PostForm action=UnsetConfig::PATH>
@@ -76,14 +85,27 @@ fn ConfigTable(page: ConfigPage) -> impl IntoView {
     .into_any()
 }
 
-/// A masked value and, for those who may, "Reveal", which fetches it.
+/// A masked value and, for those who may, "Reveal", which fetches it. Without JavaScript,
+/// "Reveal" asks for the page again with `?reveal=KEY`, and the server passes it (`revealed`).
 #[island(lazy)]
-pub fn RevealValue(app: String, key: String, can_reveal: bool) -> impl IntoView {
+pub fn RevealValue(
+    app: String,
+    key: String,
+    can_reveal: bool,
+    revealed: Option<String>,
+) -> impl IntoView {
     let reveal = Action::new(move |(app, key): &(String, String)| {
         let (app, key) = (app.clone(), key.clone());
         async move { reveal_config(app, key).await }
     });
+    if let Some(v) = revealed {
+        reveal.value().set(Some(Ok(v)));
+    }
     let k = key.clone();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        reveal.dispatch((app.clone(), k.clone()));
+    };
     view! {
         {move || match reveal.value().get() {
             Some(Ok(v)) => view! { <code class="revealed">{v}</code> }.into_any(),
@@ -91,8 +113,10 @@ pub fn RevealValue(app: String, key: String, can_reveal: bool) -> impl IntoView 
             None => view! { <span class="masked" aria-label="hidden value">"••••••"</span> }.into_any(),
         }}
         {can_reveal.then(|| view! {
-            " "<button type="button" class="link" aria-label=format!("Reveal {k}")
-                on:click=move |_| { reveal.dispatch((app.clone(), key.clone())); }>"Reveal"</button>
+            <form class="reveal" method="get" on:submit=submit>
+                <input type="hidden" name="reveal" value=key.clone()/>
+                <button type="submit" class="link" aria-label=format!("Reveal {key}")>"Reveal"</button>
+            </form>
         })}
     }
 }

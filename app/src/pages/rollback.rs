@@ -25,6 +25,9 @@ pub fn RollbackPage() -> impl IntoView {
         .parse::<i32>()
         .unwrap_or(0);
     let history = format!("/ui/apps/{app}");
+    let reveal = leptos_router::hooks::use_query_map()
+        .get_untracked()
+        .get("reveal");
     view! {
         <Header/>
         <main class="page narrow-page">
@@ -34,8 +37,10 @@ pub fn RollbackPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="muted">"Working out what changes…"</p> }>
                 {Suspend::new(async move {
                     match rollback_preview(app.clone(), version).await {
-                        Ok(diff) => view! {
-                            <RollbackBody diff app=app.clone()/>
+                        Ok(diff) => {
+                            let revealed = super::diff::revealed(&app, &diff, reveal).await;
+                            view! {
+                            <RollbackBody diff app=app.clone() revealed/>
                             <p class="warning">{ROLLBACK_WARNING}</p>
                             <PostForm action=RollbackTo::PATH class="dialog-actions">
                                 <input type="hidden" name="app" value=app.clone()/>
@@ -43,7 +48,8 @@ pub fn RollbackPage() -> impl IntoView {
                                 <button type="submit" class="danger">"Confirm rollback"</button>
                                 <a class="button" href=history.clone()>"Cancel"</a>
                             </PostForm>
-                        }.into_any(),
+                        }.into_any()
+                        }
                         Err(e) => view! {
                             <p class="error" role="alert">{e.to_string()}</p>
                             <p><a href=history.clone()>"Back to the releases"</a></p>
@@ -120,7 +126,7 @@ pub fn RollbackDialog(app: String) -> impl IntoView {
             <h2 id="rollback-title">{move || target.get().map(|v| format!("Roll back to v{v}?")).unwrap_or_default()}</h2>
             <Suspense fallback=|| view! { <p class="muted">"Working out what changes…"</p> }>
                 {move || preview.get().flatten().map(|r| match r {
-                    Ok(diff) => view! { <RollbackBody diff app=app.get_value()/> }.into_any(),
+                    Ok(diff) => view! { <RollbackBody diff app=app.get_value() revealed=None/> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Suspense>
@@ -138,12 +144,16 @@ pub fn RollbackDialog(app: String) -> impl IntoView {
 }
 
 #[component]
-fn RollbackBody(diff: DiffView, app: String) -> impl IntoView {
+fn RollbackBody(
+    diff: DiffView,
+    app: String,
+    revealed: Option<super::diff::Revealed>,
+) -> impl IntoView {
     view! {
         <p>
             "This creates a new release that runs "<strong>{format!("v{}", diff.to.version)}</strong>
             "'s image with its config vars and port, replacing "<strong>{format!("v{}", diff.from.version)}</strong>"."
         </p>
-        <DiffDetails diff app/>
+        <DiffDetails diff app revealed/>
     }
 }
