@@ -50,7 +50,7 @@ pub fn BuildLogPage() -> impl IntoView {
 
 /// The build and its log: an island, since it follows the live log, searches it and follows
 /// its end. Without JavaScript it is the log so far, with a link that loads it again.
-#[island(lazy)]
+#[island]
 pub fn BuildLog(page: BuildPage) -> impl IntoView {
     let BuildPage {
         app,

@@ -49,7 +49,8 @@ impl Core {
         if !text.starts_with(PREFIX) {
             return Ok(None);
         }
-        let credential = format!("token:{text}");
+        // The policy is part of the key: an actor found under one is not one under the other.
+        let credential = format!("token:{local:?}:{text}");
         if let Some(actor) = self.remembered.get(&credential) {
             return Ok(Some(actor));
         }

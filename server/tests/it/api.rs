@@ -800,14 +800,20 @@ async fn a_viewer_reads_with_masked_values_and_cannot_write() {
         "favourites are a viewer's own"
     );
     // A deployer may change things but not delete apps.
+    // Changed behind the server's back (as another process would): a token's actor is
+    // remembered for at most `remembered::TTL`, so the new role applies within it.
     sqlx::query("update users set role = 'deployer' where login = 'viewer'")
         .execute(&pool)
         .await
         .unwrap();
-    assert_eq!(
-        viewer.get("/apps/web-prod/config-vars").await.json(),
-        json!({"SECRET": "hunter2"})
-    );
+    support::eventually(
+        slipway_core::access::remembered::TTL * 2,
+        "the viewer's new role to apply",
+        || async {
+            viewer.get("/apps/web-prod/config-vars").await.json() == json!({"SECRET": "hunter2"})
+        },
+    )
+    .await;
     assert_eq!(viewer.delete("/apps/web-prod").await.status, 403);
     assert_eq!(
         admin

@@ -177,12 +177,7 @@ async fn post_plainly(
         .send()
         .await
         .unwrap();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (r.status().as_u16(), location)
+    (r.status().as_u16(), support::github::location(&r))
 }
 
 #[tokio::test]
