@@ -28,7 +28,9 @@ test('config vars: set, change, reveal and remove, each a release', async ({ pag
   await expect(page.getByRole('status')).toContainText('created release v3');
   await expect(page.getByRole('row', { name: /GREETING/ })).toHaveCount(0);
 
-  // A bad key is refused where it was typed, and nothing is created.
+  // A bad key is refused where it was typed, and nothing is created. (Before the page is live
+  // the form posts plainly and the page that comes back says why: nojs.spec.ts.)
+  await hydrated(page);
   await page.getByLabel('Key', { exact: true }).fill('PORT');
   await page.getByLabel('Value', { exact: true }).fill('80');
   await page.getByRole('button', { name: 'Set', exact: true }).click();
