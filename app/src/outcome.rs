@@ -5,7 +5,6 @@
 //! way Leptos brings it (`?__err=…`, to the page that posted), or in the island that sent it.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use crate::UiError;
@@ -130,12 +129,12 @@ impl Done {
 /// not. Rendered on the server, in the same place on every page.
 #[component]
 pub fn FormOutcome() -> impl IntoView {
-    let query = use_query_map().get_untracked();
-    let done = query.get("did").and_then(|d| {
-        let v = query.get("v").and_then(|v| v.parse().ok());
+    use crate::pages::query;
+    let done = query("did").and_then(|d| {
+        let v = query("v").and_then(|v| v.parse().ok());
         Done::parse(&d, v)
     });
-    let error = query.get("__err").map(|e| {
+    let error = query("__err").map(|e| {
         use leptos::server_fn::error::ServerFnUrlError;
         ServerFnUrlError::<UiError>::decode_err(&e).message
     });

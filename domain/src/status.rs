@@ -72,6 +72,13 @@ text_enum! {
     ReleaseStatus { Queued = "queued", Pending = "pending", Succeeded = "succeeded", Failed = "failed", Skipped = "skipped" }
 }
 
+impl ReleaseStatus {
+    /// Whether the release is done with: deployed, failed or skipped (not queued or pending).
+    pub fn is_settled(self) -> bool {
+        !matches!(self, Self::Queued | Self::Pending)
+    }
+}
+
 /// The last line of every build log that succeeded; Akkeris clients wait for it (DESIGN §5).
 pub const FINISHED_SUCCESS: &str = "Finished: SUCCESS";
 /// The last line of every build log that failed.
@@ -110,6 +117,15 @@ impl Role {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_queued_and_pending_releases_are_unsettled() {
+        use ReleaseStatus::*;
+        let settled: Vec<bool> = [Queued, Pending, Succeeded, Failed, Skipped]
+            .map(ReleaseStatus::is_settled)
+            .into();
+        assert_eq!(settled, [false, false, true, true, true]);
+    }
 
     #[test]
     fn versions_parse_with_or_without_v() {

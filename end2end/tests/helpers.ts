@@ -45,6 +45,18 @@ export async function signIn(page: Page, path: string) {
   await hydrated(page);
 }
 
+/** Creates a token on the account page (`page` is on it) and answers its text, which the page
+ *  shows once with the Akkeris CLI set-up; with or without JavaScript. */
+export async function createToken(page: Page, description: string): Promise<string> {
+  await page.getByLabel('Description').fill(description);
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const shown = page.getByRole('status').filter({ hasText: 'not shown again' });
+  await expect(shown).toContainText('AKKERIS_API_HOST=');
+  const token = (await shown.getByLabel('New token').innerText()).trim();
+  expect(token).toMatch(/^slw_/);
+  return token;
+}
+
 /** A gate the test opens: a build step waits on it over HTTP (at its container's gateway), so
  *  a test holds a build open for exactly as long as it needs, whatever the machine's speed. */
 export interface Gate {

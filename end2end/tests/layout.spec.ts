@@ -1,6 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { api, settled, hydrated, sourceArchive } from './helpers';
+import { api, createToken, settled, hydrated, sourceArchive } from './helpers';
 
 // Each page at a laptop and a phone size: nothing scrolls sideways, and nothing moves when the
 // page hydrates (the layout-shift entries Chromium records from the start of the load).
@@ -105,8 +105,7 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     await noLayoutShift('build');
     await page.goto('/ui/account');
     await hydrated(page);
-    await page.getByLabel('Description').fill(`layout ${label}`);
-    await page.getByRole('button', { name: 'Create token' }).click();
+    await createToken(page, `layout ${label}`);
     await expect(page.getByRole('status').filter({ hasText: 'not shown again' })).toBeVisible();
     await noOverflow('account');
     await page.goto('/ui/users');

@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { hydrated, signIn } from './helpers';
+import { createToken, hydrated, signIn } from './helpers';
 
 test('create an app, star it, and delete it by typing its name', async ({ page }) => {
   const name = `m${Date.now().toString(36)}`;
@@ -34,12 +34,7 @@ test('create an app, star it, and delete it by typing its name', async ({ page }
 test('create a token, see it once with the CLI set-up, and revoke it', async ({ page, baseURL }) => {
   const description = `cli ${Date.now().toString(36)}`;
   await signIn(page, '/ui/account');
-  await page.getByLabel('Description').fill(description);
-  await page.getByRole('button', { name: 'Create token' }).click();
-  const shown = page.getByRole('status').filter({ hasText: 'not shown again' });
-  await expect(shown).toContainText('AKKERIS_API_HOST=');
-  const token = (await shown.getByLabel('New token').innerText()).trim();
-  expect(token).toMatch(/^slw_/);
+  const token = await createToken(page, description);
   const ok = await fetch(`${baseURL}/apps`, { headers: { authorization: `Bearer ${token}` } });
   expect(ok.status).toBe(200);
 

@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { api, settled } from './helpers';
+import { api, createToken, settled } from './helpers';
 
 // Every action works with JavaScript off: the forms post, the server answers with the page that
 // shows what happened, and a rollback is confirmed on its own page.
@@ -65,12 +65,7 @@ test('without JavaScript: roll back through the confirmation page, set a config 
   // A token: shown once on the page the form comes back to, then never again.
   await page.goto('/ui/account');
   const description = `nojs ${Date.now().toString(36)}`;
-  await page.getByLabel('Description').fill(description);
-  await page.getByRole('button', { name: 'Create token' }).click();
-  const shown = page.getByRole('status').filter({ hasText: 'not shown again' });
-  await expect(shown).toContainText('AKKERIS_API_HOST=');
-  const token = (await shown.getByLabel('New token').innerText()).trim();
-  expect(token).toMatch(/^slw_/);
+  const token = await createToken(page, description);
   expect((await fetch(`${baseURL}/apps`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
   await page.reload();
   expect(await page.content()).not.toContain(token);

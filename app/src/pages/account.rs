@@ -3,11 +3,13 @@ use leptos::prelude::*;
 
 use super::{island_action, Header};
 use crate::server::{list_tokens, public_url, take_new_token, CreateToken, RevokeToken};
-use crate::FormOutcome;
+use crate::{Done, FormOutcome};
 
 /// `/ui/account`: API tokens — create (shown once, with the Akkeris CLI set-up), list, revoke.
 #[component]
 pub fn AccountPage() -> impl IntoView {
+    let just_made =
+        super::query("did").and_then(|d| Done::parse(&d, None)) == Some(Done::TokenMade);
     view! {
         <Header/>
         <main class="page">
@@ -19,8 +21,13 @@ pub fn AccountPage() -> impl IntoView {
                 <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                     {Suspend::new(async move {
                         let base = public_url().await.unwrap_or_default();
-                        // A token a plain form just made: shown here, this once.
-                        let made = take_new_token().await.ok().flatten();
+                        // A token a plain form just made (it comes back with `?did=token`):
+                        // shown here, this once. Other visits leave the session unread.
+                        let made = if just_made {
+                            take_new_token().await.ok().flatten()
+                        } else {
+                            None
+                        };
                         match list_tokens().await {
                             Ok(list) => view! {
                                 {made.map(|token| view! { <NewToken token base=base.clone()/> })}

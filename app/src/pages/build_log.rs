@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use domain::{ansi, relative_time, BuildPage, BuildStatus, LogLine};
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 use super::Header;
 use crate::server::{load_build_page, DeployBuild, LOG_PAGE_LINES};
@@ -26,9 +25,8 @@ pub(crate) enum Link {
 
 #[component]
 pub fn BuildLogPage() -> impl IntoView {
-    let params = use_params_map().get_untracked();
-    let app = params.get("app").unwrap_or_default();
-    let build = params.get("build").unwrap_or_default();
+    let app = super::param("app");
+    let build = super::param("build");
     view! {
         <Header/>
         <main class="page">

@@ -1,5 +1,4 @@
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::diff::{revealed, DiffDetails};
 use super::Header;
@@ -8,14 +7,10 @@ use crate::server::compare_releases;
 /// `/ui/apps/{app}/compare?from=A&to=B`: what differs between any two releases.
 #[component]
 pub fn ComparePage() -> impl IntoView {
-    let app = use_params_map()
-        .get_untracked()
-        .get("app")
-        .unwrap_or_default();
-    let query = use_query_map().get_untracked();
-    let from = query.get("from").unwrap_or_default();
-    let to = query.get("to").unwrap_or_default();
-    let reveal = query.get("reveal");
+    let app = crate::pages::param("app");
+    let from = super::query("from").unwrap_or_default();
+    let to = super::query("to").unwrap_or_default();
+    let reveal = super::query("reveal");
     let keep = vec![
         ("from".to_owned(), from.clone()),
         ("to".to_owned(), to.clone()),

@@ -1,7 +1,6 @@
 use domain::ConfigPage;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
-use leptos_router::hooks::use_params_map;
 
 use super::{island_action, Header, PostForm};
 use crate::server::{config_keys, reveal_config, SetConfig, UnsetConfig};
@@ -11,13 +10,8 @@ use crate::{Done, FormOutcome};
 /// change is a release, and the page says which.
 #[component]
 pub fn ConfigPage() -> impl IntoView {
-    let app = use_params_map()
-        .get_untracked()
-        .get("app")
-        .unwrap_or_default();
-    let reveal = leptos_router::hooks::use_query_map()
-        .get_untracked()
-        .get("reveal");
+    let app = crate::pages::param("app");
+    let reveal = super::query("reveal");
     view! {
         <Header/>
         <main class="page">

@@ -44,6 +44,22 @@ pub fn PostForm(
     view! { <form method="post" action=action class=class>{children()}</form> }
 }
 
+/// The route's parameter `name` (empty when absent). Pages render once, on the server, so
+/// they read it once.
+pub fn param(name: &str) -> String {
+    leptos_router::hooks::use_params_map()
+        .get_untracked()
+        .get(name)
+        .unwrap_or_default()
+}
+
+/// The page address's query parameter `name`, read once (as [`param`]).
+pub fn query(name: &str) -> Option<String> {
+    leptos_router::hooks::use_query_map()
+        .get_untracked()
+        .get(name)
+}
+
 /// A server action for an island's form. An error that a plain post brought back is the page's
 /// to show ([`FormOutcome`](crate::FormOutcome)), so the action starts empty on the server as in
 /// the browser, and the island hydrates as it was rendered.

@@ -5,7 +5,6 @@ use domain::{DiffView, ROLLBACK_WARNING};
 use leptos::html::Dialog;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
-use leptos_router::hooks::use_params_map;
 
 use super::diff::DiffDetails;
 use super::{Header, PostForm};
@@ -16,18 +15,15 @@ use crate::{Done, FormOutcome};
 /// "Confirm rollback" (a form) or "Cancel" (back to the history).
 #[component]
 pub fn RollbackPage() -> impl IntoView {
-    let params = use_params_map().get_untracked();
-    let app = params.get("app").unwrap_or_default();
-    let release = params.get("release").unwrap_or_default();
+    let app = super::param("app");
+    let release = super::param("release");
     let version = release
         .strip_prefix('v')
         .unwrap_or(&release)
         .parse::<i32>()
         .unwrap_or(0);
     let history = format!("/ui/apps/{app}");
-    let reveal = leptos_router::hooks::use_query_map()
-        .get_untracked()
-        .get("reveal");
+    let reveal = super::query("reveal");
     view! {
         <Header/>
         <main class="page narrow-page">

@@ -1,17 +1,14 @@
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 use crate::server::sign_in_options;
 
 /// `/ui/signin?next=…`: the ways to sign in that this installation offers.
 #[component]
 pub fn SignInPage() -> impl IntoView {
-    let query = use_query_map().get_untracked();
-    let next = query
-        .get("next")
+    let next = super::query("next")
         .filter(|n| n.starts_with('/') && !n.starts_with("//"))
         .unwrap_or_else(|| "/ui/apps".into());
-    let error = query.get("error");
+    let error = super::query("error");
     #[cfg(feature = "ssr")]
     if error.as_deref() == Some("not-allowed") {
         if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {

@@ -67,7 +67,7 @@ pub async fn deploy_build(app: String, build: String) -> Result<i32, UiError> {
         .await
         .map_err(super::ssr::user_error)?;
     super::ssr::finish(
-        &format!("/ui/apps/{}", app.full_name()),
+        &super::ssr::page(&app, ""),
         crate::Done::Deploying(r.version),
     );
     Ok(r.version)
@@ -82,7 +82,7 @@ pub async fn set_auto_deploy(app: String, enabled: bool) -> Result<bool, UiError
         .await
         .map_err(super::ssr::user_error)?;
     super::ssr::finish(
-        &super::ssr::back(&format!("/ui/apps/{}", app.full_name())),
+        &super::ssr::back(&super::ssr::page(&app, "")),
         crate::Done::AutoDeploy(f.enabled),
     );
     Ok(f.enabled)
@@ -106,7 +106,7 @@ pub async fn set_pinned(app: String, version: i32, pinned: bool) -> Result<bool,
         .await
         .map_err(super::ssr::user_error)?;
     super::ssr::finish(
-        &super::ssr::back(&format!("/ui/apps/{}", app.full_name())),
+        &super::ssr::back(&super::ssr::page(&app, "")),
         crate::Done::Pinned(version, r.pinned),
     );
     Ok(r.pinned)

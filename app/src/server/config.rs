@@ -36,17 +36,13 @@ pub async fn reveal_config(app: String, key: String) -> Result<String, UiError> 
 /// Sets one config var; answers the version of the release it made, if it changed anything.
 #[server(endpoint = "set_config")]
 pub async fn set_config(app: String, key: String, value: String) -> Result<Option<i32>, UiError> {
-    let v = change_config(&app, key, Some(value)).await?;
-    super::ssr::finish(&format!("/ui/apps/{app}/config"), crate::Done::Saved(v));
-    Ok(v)
+    change_config(&app, key, Some(value), crate::Done::Saved).await
 }
 
 /// Removes one config var; answers the version of the release it made.
 #[server(endpoint = "unset_config")]
 pub async fn unset_config(app: String, key: String) -> Result<Option<i32>, UiError> {
-    let v = change_config(&app, key, None).await?;
-    super::ssr::finish(&format!("/ui/apps/{app}/config"), crate::Done::Removed(v));
-    Ok(v)
+    change_config(&app, key, None, crate::Done::Removed).await
 }
 
 #[cfg(feature = "ssr")]
@@ -54,6 +50,7 @@ async fn change_config(
     app: &str,
     key: String,
     value: Option<String>,
+    done: fn(Option<i32>) -> crate::Done,
 ) -> Result<Option<i32>, UiError> {
     let (core, actor, app) = super::ssr::app_for(app).await?;
     let key =
@@ -62,7 +59,9 @@ async fn change_config(
         .patch_config(&actor, &app, vec![(key, value)])
         .await
         .map_err(super::ssr::user_error)?;
-    Ok(outcome.release.map(|r| r.version))
+    let version = outcome.release.map(|r| r.version);
+    super::ssr::finish(&super::ssr::page(&app, "/config"), done(version));
+    Ok(version)
 }
 
 /// Records a `docker://` build of `image` and deploys it (unless auto-release already did);
@@ -109,9 +108,6 @@ pub async fn deploy_image(app: String, image: String) -> Result<i32, UiError> {
 
 #[cfg(feature = "ssr")]
 fn deploying(app: &slipway_core::ledger::apps::App, version: i32) -> i32 {
-    super::ssr::finish(
-        &format!("/ui/apps/{}", app.full_name()),
-        crate::Done::Deploying(version),
-    );
+    super::ssr::finish(&super::ssr::page(&app, ""), crate::Done::Deploying(version));
     version
 }

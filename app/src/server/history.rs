@@ -81,7 +81,7 @@ pub async fn rollback_to(app: String, version: i32) -> Result<ReleaseView, UiErr
         .await
         .map_err(super::ssr::user_error)?;
     super::ssr::finish(
-        &format!("/ui/apps/{}", app.full_name()),
+        &super::ssr::page(&app, ""),
         crate::Done::RollingBack(r.version),
     );
     Ok(ssr::release_view(&r, false))
@@ -131,29 +131,40 @@ pub async fn resume_auto_deploy(app: String) -> Result<(), UiError> {
     .await
     .map_err(super::ssr::user_error)?;
     super::ssr::finish(
-        &super::ssr::back(&format!("/ui/apps/{}", app.full_name())),
+        &super::ssr::back(&super::ssr::page(&app, "")),
         crate::Done::Resumed,
     );
     Ok(())
 }
 
-/// The statuses of releases still on their way (at most 20), for the history page's poller.
+/// The statuses of the given releases (of one history page), for the page's poller: one read
+/// of the versions between the lowest and the highest asked for.
 #[server(endpoint = "release_statuses")]
 pub async fn release_statuses(
     app: String,
     versions: Vec<i32>,
 ) -> Result<Vec<domain::ReleaseStatus>, UiError> {
-    use slipway_core::ledger::releases::ReleaseRef;
+    use slipway_core::ledger::releases::Window;
+    let (Some(&from), Some(&to)) = (versions.iter().min(), versions.iter().max()) else {
+        return Ok(Vec::new());
+    };
     let (core, actor, app) = super::ssr::app_for(&app).await?;
-    let mut out = Vec::with_capacity(versions.len().min(20));
-    for v in versions.into_iter().take(20) {
-        let r = core
-            .release(&actor, &app, ReleaseRef::Version(ssr::version(v)?))
-            .await
-            .map_err(super::ssr::user_error)?;
-        out.push(r.status);
-    }
-    Ok(out)
+    let window = Window {
+        from,
+        to,
+        descending: false,
+        // The versions of one page lie within one page's span.
+        max: PAGE,
+    };
+    let (rows, _) = core
+        .releases(&actor, &app, window)
+        .await
+        .map_err(super::ssr::user_error)?;
+    Ok(rows
+        .iter()
+        .filter(|r| versions.contains(&r.version))
+        .map(|r| r.status)
+        .collect())
 }
 
 #[cfg(feature = "ssr")]

@@ -24,10 +24,7 @@ pub async fn create_app(
         .create_app(&actor, new)
         .await
         .map_err(super::ssr::user_error)?;
-    super::ssr::finish(
-        &format!("/ui/apps/{}", app.full_name()),
-        crate::Done::AppCreated,
-    );
+    super::ssr::finish(&super::ssr::page(&app, ""), crate::Done::AppCreated);
     Ok(app.full_name())
 }
 
@@ -58,7 +55,7 @@ pub async fn set_favorite(app: String, favorite: bool) -> Result<bool, UiError> 
     };
     r.map_err(super::ssr::user_error)?;
     super::ssr::finish(
-        &super::ssr::back(&format!("/ui/apps/{}", app.full_name())),
+        &super::ssr::back(&super::ssr::page(&app, "")),
         crate::Done::Favourite(favorite),
     );
     Ok(favorite)

@@ -185,29 +185,23 @@ pub mod ssr {
     /// The page the form was posted from (its path and query, without a previous outcome), if
     /// the browser said and it is one of ours; otherwise `default`.
     pub fn back(default: &str) -> String {
+        // Only the path and query: the Origin guard checked this post's origin, and anything
+        // not under /ui/ goes to `default`.
         let referer = use_context::<http::request::Parts>().and_then(|p| {
             p.headers
-                .get(http::header::REFERER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
+                .get(http::header::REFERER)?
+                .to_str()
+                .ok()?
+                .parse::<http::Uri>()
+                .ok()
         });
-        let Some(referer) = referer else {
+        let Some(referer) = referer.filter(|u| u.path().starts_with("/ui/")) else {
             return default.to_owned();
         };
-        // Only the path and query: an absolute Referer's origin was checked by the Origin guard
-        // for this post, but the path decides; anything not under /ui/ goes to `default`.
-        let rest = match referer.find("://") {
-            Some(i) => match referer[i + 3..].find('/') {
-                Some(j) => &referer[i + 3 + j..],
-                None => "/",
-            },
-            None => referer.as_str(),
-        };
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        if !path.starts_with("/ui/") || path.starts_with("//") {
-            return default.to_owned();
-        }
-        let kept: Vec<&str> = query
+        let path = referer.path();
+        let kept: Vec<&str> = referer
+            .query()
+            .unwrap_or("")
             .split('&')
             .filter(|p| {
                 let key = p.split('=').next().unwrap_or("");
@@ -241,6 +235,11 @@ pub mod ssr {
         Ok(sealed
             .and_then(|s| core.open_value(NEW_TOKEN, &s))
             .and_then(|t| String::from_utf8(t).ok()))
+    }
+
+    /// The UI page of `app` (`rest` is "" for its history, "/config", "/settings", …).
+    pub fn page(app: &slipway_core::ledger::apps::App, rest: &str) -> String {
+        format!("/ui/apps/{}{rest}", app.full_name())
     }
 
     /// [`redirect_form`] to `page` with what the form did.

@@ -110,10 +110,7 @@ pub async fn attach_repo(
     core.attach_repo(&actor, &app, req)
         .await
         .map_err(super::ssr::user_error)?;
-    super::ssr::finish(
-        &format!("/ui/apps/{}/settings", app.full_name()),
-        crate::Done::Attached,
-    );
+    super::ssr::finish(&super::ssr::page(&app, "/settings"), crate::Done::Attached);
     Ok(())
 }
 
@@ -130,7 +127,7 @@ pub async fn detach_repo(app: String) -> Result<Option<String>, UiError> {
         slipway_core::github::repos::Detached::HookLeft(m) => Some(m),
     };
     super::ssr::finish(
-        &format!("/ui/apps/{}/settings", app.full_name()),
+        &super::ssr::page(&app, "/settings"),
         crate::Done::Detached(left.is_some()),
     );
     Ok(left)
@@ -144,7 +141,7 @@ pub async fn build_repo_now(app: String) -> Result<String, UiError> {
         .trigger_repo_build(&actor, &app)
         .await
         .map_err(super::ssr::user_error)?;
-    super::ssr::redirect_form(&format!("/ui/apps/{}/builds/{}", app.full_name(), b.id));
+    super::ssr::redirect_form(&super::ssr::page(&app, &format!("/builds/{}", b.id)));
     Ok(b.id.to_string())
 }
 
@@ -156,7 +153,7 @@ pub async fn set_status_check(app: String, on: bool) -> Result<(), UiError> {
         .await
         .map_err(super::ssr::user_error)?;
     super::ssr::finish(
-        &format!("/ui/apps/{}/settings", app.full_name()),
+        &super::ssr::page(&app, "/settings"),
         crate::Done::StatusChecks(on),
     );
     Ok(())

@@ -215,21 +215,21 @@ impl Core {
         .await?)
     }
 
-    /// Changes a user's role. Admins cannot demote themselves, so one admin always remains.
     /// The actor a session was found to be within the last moments (see `remembered`).
     pub fn remembered_session(&self, session_id: &str) -> Option<Actor> {
-        self.remembered.get(&format!("session:{session_id}"))
+        self.remembered.get(&session_key(session_id))
     }
 
     pub fn remember_session(&self, session_id: &str, actor: Actor) {
-        self.remembered.put(&format!("session:{session_id}"), actor);
+        self.remembered.put(&session_key(session_id), actor);
     }
 
     /// On signing out: the session is nobody at once.
     pub fn forget_session(&self, session_id: &str) {
-        self.remembered.forget(&format!("session:{session_id}"));
+        self.remembered.forget(&session_key(session_id));
     }
 
+    /// Changes a user's role. Admins cannot demote themselves, so one admin always remains.
     pub async fn set_role(&self, actor: &Actor, user_id: Uuid, role: Role) -> Result<User> {
         authorize(actor, Action::ManageUsers, None)?;
         if user_id == actor.user_id && role != Role::Admin {
@@ -313,4 +313,9 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// A session's key among the remembered actors (tokens have their own, `token:…`).
+fn session_key(session_id: &str) -> String {
+    format!("session:{session_id}")
 }

@@ -212,7 +212,7 @@ impl Core {
         .fetch_one(&mut *tx)
         .await?;
         let (app_id, version, status, newest) = (r.app_id, r.version, r.status, r.last_version);
-        if !matches!(status, ReleaseStatus::Queued | ReleaseStatus::Pending) {
+        if status.is_settled() {
             return Ok(Start::Done);
         }
         // A release already pending was started by a worker that died; it may be running

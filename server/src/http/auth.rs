@@ -16,9 +16,8 @@ use super::AppState;
 /// The login of the user "Sign in as local admin" signs in as.
 pub const LOCAL_ADMIN: &str = "admin";
 
-/// The signed-in user of a session, if any (and allowed to act).
-/// The session's actor: remembered for a few seconds (no round trip for the session record or
-/// the user), else looked up.
+/// The signed-in user of a session, if any (and allowed to act): remembered for a few seconds
+/// (no round trip for the session record or the user), else looked up.
 async fn session_actor(state: &AppState, session: &Session) -> Option<Actor> {
     let sid = session.id().map(|id| id.to_string());
     if let Some(actor) = sid

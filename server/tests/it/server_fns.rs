@@ -68,12 +68,7 @@ async fn a_viewer_cannot_roll_back_reveal_values_or_resume_auto_deploy() {
     let (status, _) = call(&s, &browser, "resume_auto_deploy", &[("app", "web-prod")]).await;
     assert_eq!(status, 403);
     assert_eq!(
-        api.get("/apps/web-prod/releases")
-            .await
-            .json()
-            .as_array()
-            .unwrap()
-            .len(),
+        api.release_count("web-prod").await,
         2,
         "nothing was created"
     );
@@ -195,8 +190,7 @@ async fn a_form_posted_without_javascript_comes_back_to_the_page_that_shows_its_
         (status, location.as_str()),
         (303, "/ui/apps/web-prod/config?did=saved&v=1")
     );
-    let page = browser.get(s.url(&location)).send().await.unwrap();
-    let html = page.text().await.unwrap();
+    let html = support::page(&browser, s.url(&location)).await;
     assert!(html.contains("Saved: created release v1."), "{html}");
     assert!(!html.contains(">hi<"), "the value is never in the page");
 
@@ -209,27 +203,12 @@ async fn a_form_posted_without_javascript_comes_back_to_the_page_that_shows_its_
         location.starts_with(&s.url(config)) && location.contains("__err="),
         "{location}"
     );
-    let html = browser
-        .get(&location)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = support::page(&browser, &location).await;
     assert!(
         html.contains("role=\"alert\"") && html.contains("PORT is reserved"),
         "{html}"
     );
-    assert_eq!(
-        api.get("/apps/web-prod/releases")
-            .await
-            .json()
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(api.release_count("web-prod").await, 1);
 
     // The same call from an island (JSON) answers the value, no redirect.
     let (status, body) = call(
@@ -251,14 +230,7 @@ async fn a_form_posted_without_javascript_comes_back_to_the_page_that_shows_its_
     )
     .await;
     assert_eq!((status, location.as_str()), (303, "/ui/account?did=token"));
-    let first = browser
-        .get(s.url(&location))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let first = support::page(&browser, s.url(&location)).await;
     let token = first
         .split("slw_")
         .nth(1)
@@ -271,13 +243,6 @@ async fn a_form_posted_without_javascript_comes_back_to_the_page_that_shows_its_
             )
         })
         .expect("the new token is on the page");
-    let again = browser
-        .get(s.url(&location))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let again = support::page(&browser, s.url(&location)).await;
     assert!(!again.contains(&token), "shown twice");
 }

@@ -34,7 +34,7 @@ pub(super) fn History(
     let versions: Vec<i32> = releases.iter().map(|r| r.version).collect();
     let in_flight: Vec<i32> = releases
         .iter()
-        .filter(|r| matches!(r.status, ReleaseStatus::Queued | ReleaseStatus::Pending))
+        .filter(|r| !r.status.is_settled())
         .map(|r| r.version)
         .collect();
     let log = log.map(|r| r.map_err(|e| e.to_string()));
@@ -215,10 +215,7 @@ pub fn HistoryPoller(app: String, versions: Vec<i32>) -> impl IntoView {
             leptos::task::spawn_local(async move {
                 if !settled.get_value() {
                     if let Ok(now) = release_statuses(app, versions).await {
-                        let moved = now
-                            .iter()
-                            .any(|s| !matches!(s, ReleaseStatus::Queued | ReleaseStatus::Pending));
-                        settled.set_value(moved);
+                        settled.set_value(now.iter().any(|s| s.is_settled()));
                     }
                 }
                 if settled.get_value() && !busy() {

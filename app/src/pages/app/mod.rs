@@ -5,7 +5,6 @@ mod heading;
 mod history;
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::Header;
 use crate::server::{app_history, runtime_log};
@@ -15,13 +14,9 @@ use history::History;
 /// `?log` shows the running release's last lines).
 #[component]
 pub fn AppPage() -> impl IntoView {
-    let app = use_params_map()
-        .get_untracked()
-        .get("app")
-        .unwrap_or_default();
-    let query = use_query_map().get_untracked();
-    let before = query.get("before").and_then(|b| b.parse::<i32>().ok());
-    let show_log = query.get("log").is_some();
+    let app = crate::pages::param("app");
+    let before = crate::pages::query("before").and_then(|b| b.parse::<i32>().ok());
+    let show_log = crate::pages::query("log").is_some();
     view! {
         <Header/>
         <main class="page">

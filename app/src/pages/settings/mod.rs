@@ -5,7 +5,6 @@ mod repo;
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
-use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{AppNav, Header, PostForm};
 use crate::server::{load_repo_settings, DeleteApp};
@@ -17,12 +16,8 @@ use repo::RepoSection;
 /// build now, detach), and the danger zone (delete, by typing the app's name; admins).
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let app = use_params_map()
-        .get_untracked()
-        .get("app")
-        .unwrap_or_default();
-    let query = use_query_map().get_untracked();
-    let field = |k: &str| query.get(k).unwrap_or_default();
+    let app = crate::pages::param("app");
+    let field = |k: &str| super::query(k).unwrap_or_default();
     let prefill = Prefill {
         repo: field("repo"),
         branch: field("branch"),

@@ -288,15 +288,7 @@ async fn after_a_rollback_pushes_build_but_are_held_back_until_auto_deploy_resum
     let (held, _) = finished(&api, all.last().unwrap()["id"].as_str().unwrap()).await;
     assert_eq!(held["status"], "succeeded");
     // Built, but not released.
-    assert_eq!(
-        api.get("/apps/web-prod/releases")
-            .await
-            .json()
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(api.release_count("web-prod").await, 3);
     assert_eq!(
         w.gh.statuses("acme/web", &sha).last().unwrap().state,
         "success"
@@ -375,15 +367,7 @@ async fn with_status_checks_an_auto_release_waits_for_the_commits_other_checks()
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert_eq!(
-        api.get("/apps/web-prod/releases")
-            .await
-            .json()
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(api.release_count("web-prod").await, 1);
 }
 
 #[tokio::test]

@@ -356,6 +356,12 @@ impl Api {
         a.json()
     }
 
+    /// How many releases `app` has.
+    pub async fn release_count(&self, app: &str) -> usize {
+        let releases = self.get(&format!("/apps/{app}/releases")).await.json();
+        releases.as_array().unwrap().len()
+    }
+
     /// How many apps the API lists.
     pub async fn app_count(&self) -> usize {
         self.get("/apps").await.json().as_array().unwrap().len()
