@@ -108,6 +108,6 @@ pub async fn deploy_image(app: String, image: String) -> Result<i32, UiError> {
 
 #[cfg(feature = "ssr")]
 fn deploying(app: &slipway_core::ledger::apps::App, version: i32) -> i32 {
-    super::ssr::finish(&super::ssr::page(&app, ""), crate::Done::Deploying(version));
+    super::ssr::finish(&super::ssr::page(app, ""), crate::Done::Deploying(version));
     version
 }
