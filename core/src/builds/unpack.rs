@@ -512,7 +512,13 @@ fn list_entries(
                 limits.max_files
             ));
         }
+        // Link targets are names too: they are held in the plan just as paths are.
         names += e.path.iter().map(String::len).sum::<usize>();
+        names += match &e.kind {
+            Kind::Symlink(target) => target.len(),
+            Kind::Hardlink(target) => target.iter().map(String::len).sum(),
+            Kind::Dir | Kind::File { .. } => 0,
+        };
         if names > MAX_NAMES_TOTAL {
             return refuse("The names in the source add up to more than 64 MiB.");
         }
@@ -557,6 +563,13 @@ fn list_entries(
                             .take(MAX_NAME as u64 + 1)
                             .read_to_end(&mut target);
                         read.map_err(|e| unwrap_io(e, "The zip archive cannot be read"))?;
+                        if target.len() as u64 != f.size() {
+                            return refuse(format!(
+                                "The zip archive says the link {raw} holds {} bytes, but it holds {}.",
+                                f.size(),
+                                target.len()
+                            ));
+                        }
                         Kind::Symlink(checked_name(&target, "link target")?)
                     }
                     0o020000 | 0o060000 | 0o010000 | 0o140000 => {

@@ -443,6 +443,68 @@ fn a_gzip_bomb_fails_on_the_limit() {
 }
 
 #[test]
+fn a_gzip_bomb_that_declares_nothing_fails_on_what_it_inflates_to() {
+    // A valid two-entry tar, then 256 MiB of zeros inside the same gzip stream: no header
+    // declares them, so only counting what comes out of the decompressor can refuse them.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&tar_of(&[("Dockerfile", DOCKERFILE), ("a.txt", b"hello")]))
+        .unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "the bomb is small: {} bytes", bomb.len());
+    let why = unpack(&bomb, &limits()).unwrap_err();
+    assert!(why.contains("SLIPWAY_MAX_UNPACKED_BYTES"), "{why}");
+}
+
+#[test]
+fn link_targets_count_towards_the_names_a_source_may_hold() {
+    // 17,000 links whose 4,000-byte targets add up to more than the 64 MiB of names a plan
+    // may hold, while every path is short: the targets are held in the plan as names are.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(DOCKERFILE.len() as u64);
+    b.append_data(&mut h, "Dockerfile", DOCKERFILE).unwrap();
+    let target = "t/".repeat(2000);
+    for i in 0..17_000 {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, format!("l{i}"), &target).unwrap();
+    }
+    let roomy = Limits {
+        max_source_bytes: 1 << 30,
+        max_unpacked_bytes: 1 << 30,
+        max_files: 1_000_000,
+    };
+    let why = unpack(&b.into_inner().unwrap(), &roomy).unwrap_err();
+    assert!(why.contains("names in the source add up"), "{why}");
+}
+
+#[test]
+fn a_zip_link_whose_size_disagrees_with_its_target_is_refused() {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("Dockerfile", options).unwrap();
+    w.write_all(DOCKERFILE).unwrap();
+    w.add_symlink("link", "Dockerfile", options).unwrap();
+    let good = w.finish().unwrap().into_inner();
+    assert!(unpack(&good, &limits()).is_ok());
+    // Both headers say the target is 20 bytes; it inflates to 10.
+    let mut z = good.clone();
+    let central = records(&good, [0x50, 0x4b, 0x01, 0x02]);
+    let local = records(&good, [0x50, 0x4b, 0x03, 0x04]);
+    for at in [central[1] + 24, local[1] + 22] {
+        z[at..at + 4].copy_from_slice(&20u32.to_le_bytes());
+    }
+    let why = unpack(&z, &limits()).unwrap_err();
+    assert!(why.contains("the link link holds 20 bytes"), "{why}");
+}
+
+#[test]
 fn a_gzip_whose_data_does_not_match_its_checksum_is_refused() {
     // Stored (uncompressed) deflate blocks: a changed byte still inflates, so only the
     // gzip trailer's checksum, after the tar's end, can tell.
