@@ -51,9 +51,10 @@ impl Core {
         }
         // The policy is part of the key: an actor found under one is not one under the other.
         let credential = format!("token:{local:?}:{text}");
-        if let Some(actor) = self.remembered.get(&credential) {
-            return Ok(Some(actor));
-        }
+        let ticket = match self.remembered.get(&credential) {
+            Ok(actor) => return Ok(Some(actor)),
+            Err(ticket) => ticket,
+        };
         // One round trip: the token's user, and whether last use is worth recording again.
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -90,7 +91,7 @@ impl Core {
         }
         let actor = user.actor_if(local)?;
         if let Some(a) = &actor {
-            self.remembered.put(&credential, a.clone());
+            self.remembered.put(&credential, a.clone(), ticket);
         }
         Ok(actor)
     }

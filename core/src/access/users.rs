@@ -5,6 +5,7 @@ use domain::Role;
 use uuid::Uuid;
 
 use crate::access::authz::{authorize, Action, Actor};
+use crate::access::remembered::Ticket;
 use crate::{Core, Error, Result};
 
 /// The provider of users made without OAuth (the local admin, `token create`).
@@ -182,6 +183,9 @@ impl Core {
         )
         .execute(&self.pool)
         .await?;
+        // Their role may have changed (an admin no longer listed): no session or token of
+        // theirs goes on acting as what this process remembered.
+        self.remembered.forget_all();
         Ok(user)
     }
 
@@ -215,13 +219,14 @@ impl Core {
         .await?)
     }
 
-    /// The actor a session was found to be within the last moments (see `remembered`).
-    pub fn remembered_session(&self, session_id: &str) -> Option<Actor> {
+    /// The actor a session was found to be within the last moments (see `remembered`), or
+    /// the ticket to remember it by once it is looked up.
+    pub fn remembered_session(&self, session_id: &str) -> std::result::Result<Actor, Ticket> {
         self.remembered.get(&session_key(session_id))
     }
 
-    pub fn remember_session(&self, session_id: &str, actor: Actor) {
-        self.remembered.put(&session_key(session_id), actor);
+    pub fn remember_session(&self, session_id: &str, actor: Actor, ticket: Ticket) {
+        self.remembered.put(&session_key(session_id), actor, ticket);
     }
 
     /// On signing out: the session is nobody at once.

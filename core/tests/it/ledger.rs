@@ -827,6 +827,33 @@ async fn tokens_are_stored_hashed_and_stop_working_when_revoked() {
 }
 
 #[tokio::test]
+async fn a_remembered_token_stops_acting_at_once_when_its_user_is_disabled_or_demoted() {
+    use slipway_core::access::users::{GitHubSignIn, LocalUsers};
+    let core = testkit::fresh_core().await;
+    let who = GitHubSignIn {
+        id: 4242,
+        login: "jdoe".into(),
+        name: None,
+        email: None,
+        token: "gho_x".into(),
+        scopes: vec![],
+    };
+    let user = core.github_sign_in(&who, Role::Viewer, true).await.unwrap();
+    let (_, text) = core.create_token(&user, "ci").await.unwrap();
+    let as_token = || core.authenticate_token(&text, LocalUsers::Refused);
+    // Remembered from here on.
+    assert_eq!(as_token().await.unwrap().unwrap().role, Role::Admin);
+    // Taken off SLIPWAY_ADMINS: the next sign-in makes them a viewer, and the token with it.
+    core.github_sign_in(&who, Role::Viewer, false).await.unwrap();
+    assert_eq!(as_token().await.unwrap().unwrap().role, Role::Viewer);
+    // No longer a member: the token stops at once, not when the remembered actor expires.
+    core.set_user_allowed(user.id, false).await.unwrap();
+    assert!(as_token().await.unwrap().is_none());
+    core.set_user_allowed(user.id, true).await.unwrap();
+    assert!(as_token().await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn a_database_refuses_a_process_with_another_key() {
     let pool = testkit::fresh_pool().await;
     slipway_core::db::prepare(pool.clone(), slipway_core::crypto::SecretKey::generate())

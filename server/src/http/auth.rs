@@ -20,17 +20,16 @@ pub const LOCAL_ADMIN: &str = "admin";
 /// (no round trip for the session record or the user), else looked up.
 async fn session_actor(state: &AppState, session: &Session) -> Option<Actor> {
     let sid = session.id().map(|id| id.to_string());
-    if let Some(actor) = sid
-        .as_deref()
-        .and_then(|s| state.core.remembered_session(s))
-    {
-        return Some(actor);
-    }
+    let ticket = match sid.as_deref().map(|s| state.core.remembered_session(s)) {
+        Some(Ok(actor)) => return Some(actor),
+        Some(Err(ticket)) => Some(ticket),
+        None => None,
+    };
     let id: uuid::Uuid = session.get(USER_ID).await.ok()??;
     let user = state.core.user(id).await.ok()??;
     let actor = user.actor_if(state.local_users()).ok()??;
-    if let Some(s) = sid {
-        state.core.remember_session(&s, actor.clone());
+    if let (Some(s), Some(ticket)) = (sid, ticket) {
+        state.core.remember_session(&s, actor.clone(), ticket);
     }
     Some(actor)
 }
