@@ -69,7 +69,9 @@ impl Remembered {
                 inner.entries.clear();
             }
         }
-        inner.entries.insert(key(credential), (actor, Instant::now()));
+        inner
+            .entries
+            .insert(key(credential), (actor, Instant::now()));
     }
 
     pub fn forget(&self, credential: &str) {

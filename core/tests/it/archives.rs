@@ -454,7 +454,11 @@ fn a_gzip_bomb_that_declares_nothing_fails_on_what_it_inflates_to() {
         gz.write_all(&zeros).unwrap();
     }
     let bomb = gz.finish().unwrap();
-    assert!(bomb.len() < 1 << 20, "the bomb is small: {} bytes", bomb.len());
+    assert!(
+        bomb.len() < 1 << 20,
+        "the bomb is small: {} bytes",
+        bomb.len()
+    );
     let why = unpack(&bomb, &limits()).unwrap_err();
     assert!(why.contains("SLIPWAY_MAX_UNPACKED_BYTES"), "{why}");
 }

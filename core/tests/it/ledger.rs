@@ -844,7 +844,9 @@ async fn a_remembered_token_stops_acting_at_once_when_its_user_is_disabled_or_de
     // Remembered from here on.
     assert_eq!(as_token().await.unwrap().unwrap().role, Role::Admin);
     // Taken off SLIPWAY_ADMINS: the next sign-in makes them a viewer, and the token with it.
-    core.github_sign_in(&who, Role::Viewer, false).await.unwrap();
+    core.github_sign_in(&who, Role::Viewer, false)
+        .await
+        .unwrap();
     assert_eq!(as_token().await.unwrap().unwrap().role, Role::Viewer);
     // No longer a member: the token stops at once, not when the remembered actor expires.
     core.set_user_allowed(user.id, false).await.unwrap();

@@ -288,42 +288,62 @@ pub async fn recheck_members(state: AppState, every: std::time::Duration) {
         std::time::Duration::from_millis(200),
         std::time::Duration::from_secs(60),
     );
+    // Each round checks everyone due, fifty at a time (a claim moves a user's `checked_at`
+    // on, so the round ends), so access ends within about `every` however many users there are.
+    const BATCH: i64 = 50;
     loop {
         tokio::time::sleep(tick).await;
-        let due = match state.core.users_to_recheck(every, 50).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "cannot look up users to check again");
-                continue;
-            }
-        };
-        for (user, token) in due {
-            let allowed = match token {
-                None => Some(false),
-                Some(t) => match gh.user(&t).await {
-                    Err(slipway_core::github::GitHubError::BadCredentials) => Some(false),
-                    Err(e) => {
-                        tracing::warn!(login = %user.login, error = %e, "cannot check a user's membership now");
-                        None
-                    }
-                    Ok((u, _)) if policy.orgs.is_empty() => Some(policy.allows(&u.login, &[])),
-                    Ok((u, _)) => match gh.orgs(&t).await {
-                        Ok(orgs) => Some(policy.allows(&u.login, &orgs)),
-                        Err(slipway_core::github::GitHubError::BadCredentials) => Some(false),
-                        Err(e) => {
-                            tracing::warn!(login = %user.login, error = %e, "cannot check a user's membership now");
-                            None
-                        }
-                    },
-                },
-            };
-            if let Some(allowed) = allowed {
-                if let Err(e) = state.core.set_user_allowed(user.id, allowed).await {
-                    tracing::warn!(error = %format!("{e:#}"), "cannot record a membership check");
-                } else if !allowed {
-                    tracing::info!(login = %user.login, "no longer allowed to sign in: access ended");
+        loop {
+            let due = match state.core.users_to_recheck(every, BATCH).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot look up users to check again");
+                    break;
                 }
+            };
+            let last = (due.len() as i64) < BATCH;
+            for (user, token) in due {
+                recheck_one(&state, &policy, &gh, user, token).await;
             }
+            if last {
+                break;
+            }
+        }
+    }
+}
+
+/// One user's membership check (see [`recheck_members`]).
+async fn recheck_one(
+    state: &AppState,
+    policy: &GitHubSignInPolicy,
+    gh: &std::sync::Arc<dyn slipway_core::github::GitHubApi>,
+    user: slipway_core::access::users::User,
+    token: Option<String>,
+) {
+    let allowed = match token {
+        None => Some(false),
+        Some(t) => match gh.user(&t).await {
+            Err(slipway_core::github::GitHubError::BadCredentials) => Some(false),
+            Err(e) => {
+                tracing::warn!(login = %user.login, error = %e, "cannot check a user's membership now");
+                None
+            }
+            Ok((u, _)) if policy.orgs.is_empty() => Some(policy.allows(&u.login, &[])),
+            Ok((u, _)) => match gh.orgs(&t).await {
+                Ok(orgs) => Some(policy.allows(&u.login, &orgs)),
+                Err(slipway_core::github::GitHubError::BadCredentials) => Some(false),
+                Err(e) => {
+                    tracing::warn!(login = %user.login, error = %e, "cannot check a user's membership now");
+                    None
+                }
+            },
+        },
+    };
+    if let Some(allowed) = allowed {
+        if let Err(e) = state.core.set_user_allowed(user.id, allowed).await {
+            tracing::warn!(error = %format!("{e:#}"), "cannot record a membership check");
+        } else if !allowed {
+            tracing::info!(login = %user.login, "no longer allowed to sign in: access ended");
         }
     }
 }

@@ -209,6 +209,39 @@ async fn access_ends_when_github_no_longer_lists_the_user() {
 }
 
 #[tokio::test]
+async fn access_ends_in_time_however_many_users_are_due_before() {
+    // Checked every 10 s, in rounds every 2.5 s: a round that took fifty users would need
+    // twenty rounds (50 s) for the thousand due before dev; every round takes all that are due.
+    let w = World::new().await;
+    let (s, db) = w.slipway(&[("SLIPWAY_ACCESS_RECHECK", "10s")]).await;
+    signed_in(&s, &w, "dev").await;
+    let api = api_as(&s, "dev");
+    assert_eq!(api.get("/apps").await.status, 200);
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    sqlx::query(
+        "insert into users (id, provider, provider_id, login, role)
+         select gen_random_uuid(), 'github', 'many-' || i, 'many' || i, 'viewer'
+           from generate_series(1, 1000) i",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    w.gh.add_user(User {
+        id: 1004,
+        login: "dev".into(),
+        name: "A Developer".into(),
+        email: Some("dev@example.com".into()),
+        orgs: vec![],
+    });
+    support::eventually(
+        Duration::from_secs(25),
+        "dev's token to stop working within 25 s (10 s to be due, a round, and slack)",
+        || async { api.get("/apps").await.status == 401 },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn an_admin_taken_off_the_list_is_a_default_user_at_the_next_sign_in() {
     let w = World::new().await;
     let db = testkit::fresh_url().await;
