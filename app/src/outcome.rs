@@ -27,7 +27,8 @@ pub enum Done {
     TokenRevoked,
     RoleSet,
     AppCreated,
-    AppDeleted,
+    /// `true` when its webhook could not be deleted and must be removed by hand.
+    AppDeleted(bool),
     Favourite(bool),
 }
 
@@ -50,7 +51,8 @@ impl Done {
             Done::TokenRevoked => ("revoked", None),
             Done::RoleSet => ("role", None),
             Done::AppCreated => ("created", None),
-            Done::AppDeleted => ("deleted", None),
+            Done::AppDeleted(false) => ("deleted", None),
+            Done::AppDeleted(true) => ("deleted-hook-left", None),
             Done::Favourite(on) => (if on { "starred" } else { "unstarred" }, None),
         }
     }
@@ -86,7 +88,8 @@ impl Done {
             ("revoked", _) => Done::TokenRevoked,
             ("role", _) => Done::RoleSet,
             ("created", _) => Done::AppCreated,
-            ("deleted", _) => Done::AppDeleted,
+            ("deleted", _) => Done::AppDeleted(false),
+            ("deleted-hook-left", _) => Done::AppDeleted(true),
             ("starred", _) => Done::Favourite(true),
             ("unstarred", _) => Done::Favourite(false),
             _ => return None,
@@ -118,7 +121,11 @@ impl Done {
             Done::TokenRevoked => "Token revoked.".into(),
             Done::RoleSet => "Role changed.".into(),
             Done::AppCreated => "App created.".into(),
-            Done::AppDeleted => "App deleted.".into(),
+            Done::AppDeleted(false) => "App deleted.".into(),
+            Done::AppDeleted(true) => {
+                "App deleted, but its repository's webhook could not be deleted on GitHub: delete it there by hand."
+                    .into()
+            }
             Done::Favourite(true) => "Starred.".into(),
             Done::Favourite(false) => "Unstarred.".into(),
         })

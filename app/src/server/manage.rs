@@ -37,10 +37,12 @@ pub async fn delete_app(app: String, confirm: String) -> Result<(), UiError> {
             "Type the app's name, {app}, to delete it."
         )));
     }
-    core.delete_app(&actor, &app)
+    let (_, detached) = core
+        .delete_app(&actor, &app)
         .await
         .map_err(super::ssr::user_error)?;
-    super::ssr::finish("/ui/apps", crate::Done::AppDeleted);
+    let hook_left = matches!(detached, slipway_core::github::repos::Detached::HookLeft(_));
+    super::ssr::finish("/ui/apps", crate::Done::AppDeleted(hook_left));
     Ok(())
 }
 

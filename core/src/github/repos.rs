@@ -317,16 +317,19 @@ impl Core {
 
     /// Deletes an app with its releases, builds and config. Its repository's webhook goes
     /// first: nothing would answer it any more. (Here, above the ledger, so the ledger's wing
-    /// never reaches up to GitHub.)
-    pub async fn delete_app(&self, actor: &Actor, key: &str) -> Result<App> {
+    /// never reaches up to GitHub.) When the webhook cannot be deleted, the app still goes,
+    /// and the answer says where to remove the webhook by hand.
+    pub async fn delete_app(&self, actor: &Actor, key: &str) -> Result<(App, Detached)> {
         let app = self.find_app(key).await?;
         authorize(actor, Action::DeleteApp, Some(app.id))?;
+        let mut detached = Detached::Clean;
         if let Some(att) = self.find_attachment(app.id).await? {
-            if let Detached::HookLeft(why) = self.delete_webhook(&app, &att).await {
+            detached = self.delete_webhook(&app, &att).await;
+            if let Detached::HookLeft(why) = &detached {
                 tracing::warn!(app = %app.full_name(), actor = %actor.login, reason = %why, "app deleted with its webhook left on GitHub");
             }
         }
-        self.remove_app(actor, app).await
+        Ok((self.remove_app(actor, app).await?, detached))
     }
 
     /// Deletes the attachment's webhook on GitHub (detaching, deleting the app); when it

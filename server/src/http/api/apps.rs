@@ -48,8 +48,12 @@ pub(super) async fn delete_app(
     ApiActor(actor): ApiActor,
     Path(app): Path<String>,
 ) -> ApiResult {
-    let app = s.core.delete_app(&actor, &app).await?;
-    ok(json!({"id": app.id, "name": app.full_name(), "result": "successful"}))
+    let (app, detached) = s.core.delete_app(&actor, &app).await?;
+    let mut body = json!({"id": app.id, "name": app.full_name(), "result": "successful"});
+    if let slipway_core::github::repos::Detached::HookLeft(why) = detached {
+        body["warning"] = why.into();
+    }
+    ok(body)
 }
 
 pub(super) async fn no_pipelines(AppOf { app, .. }: AppOf) -> ApiResult {

@@ -408,6 +408,42 @@ async fn deleting_an_app_deletes_its_webhook() {
 }
 
 #[tokio::test]
+async fn deleting_an_app_whose_webhook_cannot_be_deleted_says_to_remove_it_by_hand() {
+    let w = World::new().await;
+    w.gh.add_token(
+        "ghp_soon_revoked",
+        "jdoe",
+        classic(&["repo", "admin:repo_hook", "read:user"]),
+    );
+    let (s, _) = w.slipway(&[]).await;
+    let (_, api) = boss_with_web_prod(&s, &w).await;
+    let r = attach(
+        &api,
+        json!({"repo": w.repo_url(), "token": "ghp_soon_revoked"}),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    w.gh.revoke_token("ghp_soon_revoked");
+    let r = api.delete("/apps/web-prod").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body: serde_json::Value = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(body["result"], "successful");
+    let warning = body["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("remove it on GitHub by hand"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("ghp_soon_revoked"), "{}", r.text);
+    assert_eq!(
+        w.gh.hooks("acme/web").len(),
+        1,
+        "the webhook is still there"
+    );
+    assert_eq!(api.get("/apps/web-prod").await.status, 404);
+}
+
+#[tokio::test]
 async fn detaching_when_the_token_no_longer_works_says_to_remove_the_webhook_by_hand() {
     let w = World::new().await;
     w.gh.add_token(
