@@ -56,6 +56,13 @@ engine_start() {
     fi
     sleep 0.1
   done
+  if ! engine_answers "$ENGINE_DIR/docker.sock"; then
+    echo "waited 30s for the private dockerd to answer on $ENGINE_DIR/docker.sock; giving up. Its log:" >&2
+    tail -20 "$ENGINE_DIR/dockerd.log" >&2
+    kill -TERM "$ENGINE_PID" 2>/dev/null || true
+    ENGINE_PID=
+    return 0
+  fi
   export DOCKER_HOST=unix://$ENGINE_DIR/docker.sock
 }
 

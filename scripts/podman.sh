@@ -34,6 +34,11 @@ CONF
     fi
     sleep 0.1
   done
+  if ! curl -sf --max-time 2 --unix-socket "$PODMAN_DIR/podman.sock" http://engine/_ping >/dev/null 2>&1; then
+    echo "waited 30s for Podman's service to answer on $PODMAN_DIR/podman.sock; giving up. Its log:" >&2
+    tail -20 "$PODMAN_DIR/podman.log" >&2
+    return 1
+  fi
   export DOCKER_HOST=unix://$PODMAN_DIR/podman.sock
   echo "==> Podman's Docker API at $DOCKER_HOST" >&2
 }

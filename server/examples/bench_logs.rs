@@ -282,7 +282,15 @@ async fn main() {
             let mut latencies: Vec<u32> = Vec::with_capacity(lines as usize);
             let mut next = 1i64;
             let mut first_line_at = None;
-            while let Some(msg) = ws.next().await {
+            // Every frame within a minute of the one before, or the benchmark says what it missed.
+            let quiet = std::time::Duration::from_secs(60);
+            while let Some(msg) =
+                tokio::time::timeout(quiet, ws.next())
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("waited 60s for the next frame of the build log (line {next} next)")
+                    })
+            {
                 let Ok(Message::Text(t)) = msg else { continue };
                 let now = now_ns();
                 let frame: Frame<'_> = serde_json::from_str(&t).unwrap();

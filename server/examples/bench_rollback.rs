@@ -203,10 +203,16 @@ async fn main() {
     let mut server = Stopped(server);
     {
         use std::io::BufRead;
-        let mut first = String::new();
-        std::io::BufReader::new(server.0.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
+        let out = server.0.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut first = String::new();
+            let _ = std::io::BufReader::new(out).read_line(&mut first);
+            let _ = tx.send(first);
+        });
+        let first = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("waited 120s for slipway to say it is listening");
         assert!(first.starts_with("listening on"), "{first}");
     }
     let token = String::from_utf8(
