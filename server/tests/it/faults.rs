@@ -347,3 +347,64 @@ async fn postgres_restarted_under_a_running_build_and_deploy_loses_nothing() {
         "the process kept running"
     );
 }
+
+#[tokio::test]
+async fn a_worker_that_cannot_renew_its_lease_in_time_stops_the_job_and_writes_nothing_more() {
+    let pg = testkit::PrivateCluster::start().unwrap();
+    let key = support::fresh_key();
+    let s = Slipway::start(&[
+        ("DATABASE_URL", &pg.url()),
+        ("SLIPWAY_SECRET_KEY", &key),
+        ("SLIPWAY_JOB_LEASE", LEASE),
+    ])
+    .expect("slipway starts");
+    let api = s.admin();
+    api.create_app("outlasted", "prod").await;
+    let gate = Gate::new().await;
+    let build = held_build(&api, "outlasted-prod", &gate).await;
+    until_log_has(&api, "outlasted-prod", &build, "started").await;
+
+    // The database stays away longer than the lease: the worker cannot renew it, so it
+    // stops the build where it is (its own log says so) ...
+    pg.stop();
+    eventually(
+        Duration::from_secs(30),
+        "the worker to say it stopped the job it could not renew",
+        || async {
+            s.logs()
+                .contains("could not be renewed in time; it stopped here")
+        },
+    )
+    .await;
+    // ... and when the build's step goes on and the database is back, nothing it does is
+    // written: not its next line, not its success.
+    gate.open();
+    pg.restart();
+    let (b, lines) = build_finished(&api, "outlasted-prod", &build, Duration::from_secs(90)).await;
+    assert_eq!(b["status"], "failed", "{lines:?}");
+    assert!(
+        !lines.iter().any(|l| l == "through the gate"),
+        "a stopped job wrote on: {lines:?}"
+    );
+    assert_eq!(
+        &lines[lines.len() - 2..],
+        [
+            "The worker running this build stopped; the build failed.",
+            "Finished: FAILURE"
+        ]
+    );
+    // The app's next build runs, in the same process.
+    let next = api
+        .post(
+            "/apps/outlasted-prod/builds",
+            &json!({ "url": support::dockerfile_source("FROM slipway-test/busybox\nRUN echo next\n") })
+                .to_string(),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (b, lines) = build_finished(&api, "outlasted-prod", &next, Duration::from_secs(120)).await;
+    assert_eq!(b["status"], "succeeded", "{lines:?}");
+}
