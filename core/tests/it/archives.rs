@@ -109,6 +109,46 @@ fn assert_context_is_plan(plan: &[Entry], context: &[(String, Kind, Vec<u8>)]) {
     }
 }
 
+/// What any accepted context must be, judged from the context alone (not from the plan that
+/// made it): names without control characters, each path once (folders may repeat), symlinks
+/// that lead inside, hard links to a file written before them.
+fn assert_context_is_safe(context: &[(String, Kind, Vec<u8>)]) {
+    let mut seen: BTreeMap<&str, bool> = BTreeMap::new();
+    for (path, kind, _) in context {
+        assert!(!path.chars().any(char::is_control), "{path:?}");
+        let is_dir = *kind == Kind::Dir;
+        if let Some(was_dir) = seen.insert(path, is_dir) {
+            assert!(was_dir && is_dir, "{path} is written twice");
+        }
+        match kind {
+            Kind::Symlink(target) => {
+                assert!(
+                    !target.starts_with('/') && !target.chars().any(char::is_control),
+                    "{path} -> {target:?}"
+                );
+                let mut depth = path.split('/').count() as i64 - 1;
+                for part in target.split('/') {
+                    match part {
+                        "" | "." => {}
+                        ".." => depth -= 1,
+                        _ => depth += 1,
+                    }
+                    assert!(depth >= 0, "{path} -> {target} leads outside");
+                }
+            }
+            Kind::Hardlink(target) => {
+                let target = target.join("/");
+                assert_eq!(
+                    seen.get(target.as_str()),
+                    Some(&false),
+                    "{path} => {target} is not a file before it"
+                );
+            }
+            Kind::Dir | Kind::File { .. } => {}
+        }
+    }
+}
+
 fn tar_gz(tar: Vec<u8>) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&tar).unwrap();
@@ -577,6 +617,8 @@ fn name() -> impl Strategy<Value = String> {
         Just("/etc/passwd".to_owned()),
         "[a-z]{100,160}",
         "[a-z]{1,3}\u{1b}[a-z]{1,3}",
+        "[a-z]{1,3}\u{0}[a-z]{1,3}",
+        "[a-zé]{1,3}/ü[a-z]{0,3}",
         Just("Dockerfile".to_owned()),
     ]
 }
@@ -598,6 +640,9 @@ enum Damage {
     Truncate(f64),
     /// One byte changed at this fraction.
     Flip(f64, u8),
+    /// The size the k-th header (every header that states it, for zip) gives its entry,
+    /// changed by this many bytes, the header otherwise valid.
+    SizeLie(usize, i64),
 }
 
 fn damage() -> impl Strategy<Value = Damage> {
@@ -605,6 +650,7 @@ fn damage() -> impl Strategy<Value = Damage> {
         3 => Just(Damage::None),
         1 => (0.0..1.0f64).prop_map(Damage::Truncate),
         1 => (0.0..1.0f64, any::<u8>()).prop_map(|(at, b)| Damage::Flip(at, b)),
+        2 => (0..14usize, prop_oneof![-600..-1i64, 1..600i64]).prop_map(|(k, d)| Damage::SizeLie(k, d)),
     ]
 }
 
@@ -670,9 +716,48 @@ fn build_zip(entries: &[Gen]) -> Vec<u8> {
     w.finish().map(|c| c.into_inner()).unwrap_or_default()
 }
 
+/// Changes the size the `k`-th header of a tar states by `delta`, and its checksum with it.
+fn tar_size_lie(mut tar: Vec<u8>, k: usize, delta: i64) -> Vec<u8> {
+    let headers: Vec<usize> = (0..tar.len() / 512)
+        .map(|b| b * 512)
+        .filter(|&at| &tar[at + 257..at + 262] == b"ustar")
+        .collect();
+    let Some(&at) = headers.get(k % headers.len().max(1)) else {
+        return tar;
+    };
+    let field = std::str::from_utf8(&tar[at + 124..at + 135]).unwrap_or("0");
+    let size =
+        i64::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8).unwrap_or(0);
+    let lie = (size + delta).max(0);
+    tar[at + 124..at + 136].copy_from_slice(format!("{lie:011o}\0").as_bytes());
+    tar[at + 148..at + 156].copy_from_slice(b"        ");
+    let sum: u32 = tar[at..at + 512].iter().map(|&b| u32::from(b)).sum();
+    tar[at + 148..at + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    tar
+}
+
+/// Changes the sizes the `k`-th entry of a zip states, in its local header and in the central
+/// directory alike, by `delta`.
+fn zip_size_lie(mut zip: Vec<u8>, k: usize, delta: i64) -> Vec<u8> {
+    let local = records(&zip, [0x50, 0x4b, 0x03, 0x04]);
+    let central = records(&zip, [0x50, 0x4b, 0x01, 0x02]);
+    if local.is_empty() || local.len() != central.len() {
+        return zip;
+    }
+    let i = k % local.len();
+    for (at, fields) in [(local[i], [18, 22]), (central[i], [20, 24])] {
+        for f in fields {
+            let old = u32::from_le_bytes(zip[at + f..at + f + 4].try_into().unwrap());
+            let new = (i64::from(old) + delta).clamp(0, i64::from(u32::MAX - 1)) as u32;
+            zip[at + f..at + f + 4].copy_from_slice(&new.to_le_bytes());
+        }
+    }
+    zip
+}
+
 fn damaged(mut bytes: Vec<u8>, d: &Damage) -> Vec<u8> {
     match *d {
-        Damage::None => bytes,
+        Damage::None | Damage::SizeLie(..) => bytes,
         Damage::Truncate(at) => {
             bytes.truncate((bytes.len() as f64 * at) as usize);
             bytes
@@ -699,10 +784,17 @@ proptest! {
         format in 0..3u8,
         hurt in damage(),
     ) {
+        let lie = |tar: Vec<u8>| match hurt {
+            Damage::SizeLie(k, delta) => tar_size_lie(tar, k, delta),
+            _ => tar,
+        };
         let archive = match format {
-            0 => build_tar(&entries),
-            1 => tar_gz(build_tar(&entries)),
-            _ => build_zip(&entries),
+            0 => lie(build_tar(&entries)),
+            1 => tar_gz(lie(build_tar(&entries))),
+            _ => match hurt {
+                Damage::SizeLie(k, delta) => zip_size_lie(build_zip(&entries), k, delta),
+                _ => build_zip(&entries),
+            },
         };
         let archive = damaged(archive, &hurt);
         let small = Limits { max_source_bytes: 1 << 20, max_unpacked_bytes: 64 << 10, max_files: 10 };
@@ -710,6 +802,7 @@ proptest! {
             // `unpack` panics on anything but a refusal with a reason.
             if let Ok((plan, context)) = unpack(&archive, &limits) {
                 assert_context_is_plan(&plan, &context);
+                assert_context_is_safe(&context);
                 let files: BTreeMap<&str, &[u8]> = context.iter()
                     .filter(|(_, k, _)| matches!(k, Kind::File { .. }))
                     .map(|(p, _, d)| (p.as_str(), d.as_slice()))
@@ -717,7 +810,10 @@ proptest! {
                 // A generated second Dockerfile may replace the first (zip's writer does);
                 // a plain tar has no checksum of its content, so a changed byte there is
                 // built as it is (gzip and zip have one: the change is refused).
-                let unchecked = format == 0 && matches!(hurt, Damage::Flip(..));
+                // A tar states each size once, so a size changed before it was compressed
+                // is the size (within the block padding, the entry just holds more or less).
+                let unchecked = (format == 0 && matches!(hurt, Damage::Flip(..)))
+                    || (format < 2 && matches!(hurt, Damage::SizeLie(..)));
                 if !unchecked && !entries.iter().any(|e| matches!(e, Gen::File(n, _) if n == "Dockerfile")) {
                     prop_assert_eq!(files.get("Dockerfile").copied(), Some(DOCKERFILE));
                 }
