@@ -302,6 +302,7 @@ async fn postgres_restarted_under_a_running_build_and_deploy_loses_nothing() {
     let gate = Gate::new().await;
     let build = held_build(&api, "pgbuild-prod", &gate).await;
     let (_, label) = held_release(&api, "pgdeploy-prod", &gate).await;
+    let container = containers_with(&label);
     until_log_has(&api, "pgbuild-prod", &build, "waiting at the gate").await;
 
     pg.stop();
@@ -338,7 +339,11 @@ async fn postgres_restarted_under_a_running_build_and_deploy_loses_nothing() {
     );
     let r = settled(&api, "pgdeploy-prod", 1).await;
     assert_eq!(r["status"], "succeeded", "{r}");
-    assert_eq!(containers_with(&label).len(), 1);
+    assert_eq!(
+        containers_with(&label),
+        container,
+        "the deploy ran once: the container it started before the restart is the one that runs"
+    );
     let app = api.get("/apps/pgdeploy-prod").await.json();
     support::env_at(app["web_url"].as_str().unwrap()).await;
     let mut s = s;
