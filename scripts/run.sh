@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-cargo leptos build --release --split
+cargo leptos build --release --precompress --split
 source scripts/engine.sh
 engine_start
 trap engine_stop EXIT
