@@ -33,9 +33,10 @@ export async function settled(baseURL: string, app: string, version: number) {
   }).toPass({ timeout: 60_000 });
 }
 
-/** Waits for the page to be hydrated (never a timeout). */
+/** Waits (up to 30 s) for every island on the page to be live. */
 export async function hydrated(page: Page) {
-  await page.locator('body[data-hydrated="true"]').waitFor();
+  await expect(page.locator('body'), "the page's islands to hydrate (body[data-hydrated])")
+    .toHaveAttribute('data-hydrated', 'true', { timeout: 30_000 });
 }
 
 /** Signs in as the local admin from the sign-in page that `path` redirects to. */

@@ -47,7 +47,7 @@ pub fn AccountPage() -> impl IntoView {
 
 /// The token form and list: a token made here is shown in place, once; without JavaScript the
 /// forms post and the page shows the outcome.
-#[island]
+#[island(lazy)]
 pub fn Tokens(list: Vec<TokenView>, base: String) -> impl IntoView {
     let create = island_action::<CreateToken>();
     let revoke = island_action::<RevokeToken>();

@@ -48,7 +48,7 @@ pub fn BuildLogPage() -> impl IntoView {
 
 /// The build and its log: an island, since it follows the live log, searches it and follows
 /// its end. Without JavaScript it is the log so far, with a link that loads it again.
-#[island]
+#[island(lazy)]
 pub fn BuildLog(page: BuildPage) -> impl IntoView {
     let BuildPage {
         app,

@@ -81,7 +81,7 @@ fn ConfigTable(page: ConfigPage, revealed: Option<(String, String)>) -> impl Int
 
 /// A masked value and, for those who may, "Reveal", which fetches it. Without JavaScript,
 /// "Reveal" asks for the page again with `?reveal=KEY`, and the server passes it (`revealed`).
-#[island]
+#[island(lazy)]
 pub fn RevealValue(
     app: String,
     key: String,
@@ -117,7 +117,7 @@ pub fn RevealValue(
 
 /// Sets a config var. With JavaScript, a refused key or value is said here with the fields
 /// as typed; what it made is shown by the page it goes to, as without.
-#[island]
+#[island(lazy)]
 pub fn SetConfigForm(app: String) -> impl IntoView {
     let set = island_action::<SetConfig>();
     let page = format!("/ui/apps/{app}/config");

@@ -42,7 +42,7 @@ pub fn UsersPage() -> impl IntoView {
 }
 
 /// One user's role picker; says what it did in place.
-#[island]
+#[island(lazy)]
 pub fn RoleForm(user: String, login: String, role: domain::Role, me: bool) -> impl IntoView {
     let set = island_action::<SetUserRole>();
     let label = format!("Role of {login}");

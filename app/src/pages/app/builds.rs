@@ -31,7 +31,7 @@ pub(super) fn NewBuildForm(app: String) -> impl IntoView {
 
 /// The running container's last lines, on request. Without JavaScript the button asks for the
 /// page again with `?log`, and the server puts the lines in it (`lines`).
-#[island]
+#[island(lazy)]
 pub fn RuntimeLog(app: String, lines: Option<Result<Vec<String>, String>>) -> impl IntoView {
     let shown = RwSignal::new(lines);
     let load = Action::new(move |app: &String| {

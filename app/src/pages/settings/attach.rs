@@ -11,7 +11,7 @@ use crate::server::{check_repo, AttachRepo};
 /// GitHub account, or a token with its guidance), a live checklist, and the switches. The
 /// form's fields may come pre-filled (`prefill`, from the page's query, after asking GitHub for
 /// more scopes). An island; without JavaScript it is a plain form, without the live checklist.
-#[island]
+#[island(lazy)]
 pub fn AttachRepoForm(settings: RepoSettings, prefill: Prefill) -> impl IntoView {
     let attach = crate::pages::island_action::<AttachRepo>();
     let q = move |k: &str| -> String {
