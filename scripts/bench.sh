@@ -15,7 +15,7 @@ PORT=${PORT:-3999}
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 pgbench=$(ls /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -1)
 
-cargo leptos build --release --split >&2
+cargo leptos build --release --precompress --split >&2
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/slipway
 data=$(mktemp -d /tmp/slwb-XXXXXX)
 export SLIPWAY_DATA_DIR=$data SLIPWAY_ADDR=127.0.0.1:$PORT SLIPWAY_LOG=warn SLIPWAY_SITE_ROOT=$PWD/target/site
@@ -81,6 +81,8 @@ echo "== 50 connections, $DURATION each"
 run api -H "Authorization: Bearer $token" -H 'Range: version ..; max=50' "$base/apps/bench-perf/releases"
 run html_first -H "Cookie: $cookie" "$base/ui/apps/bench-perf"
 run html_deep -H "Cookie: $cookie" "$base/ui/apps/bench-perf?before=5000"
+# As a browser asks for it: compressed (Chromium sends gzip, deflate, br, zstd).
+run html_first_br -H "Cookie: $cookie" -H 'Accept-Encoding: gzip, deflate, br' "$base/ui/apps/bench-perf"
 
 # pgbench: the API page's query, prepared, on the same database.
 app_id=$(curl -s -H "Authorization: Bearer $token" $base/apps/bench-perf | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
