@@ -27,6 +27,10 @@ pub enum Error {
     /// build or deploy fails (a refused archive, the engine's own words) (422).
     #[error("{0}")]
     Refused(String),
+    /// An add-on's provider (the built-in PostgreSQL server, a service broker) failed; the
+    /// text says so without its internals (502).
+    #[error("{0}")]
+    Upstream(String),
     /// The database is not answering for now (restarting, unreachable, the pool timed out):
     /// worth trying again (503).
     #[error("the database is not answering")]
@@ -66,6 +70,7 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::TooLarge(_) => 413,
             Error::Invalid(_) | Error::Refused(_) => 422,
+            Error::Upstream(_) => 502,
             e if e.is_unavailable() => 503,
             Error::Unavailable(_) | Error::Internal(_) => 500,
         }
@@ -83,7 +88,8 @@ impl Error {
             | Error::Forbidden(m)
             | Error::BadRequest(m)
             | Error::TooLarge(m)
-            | Error::Refused(m) => m,
+            | Error::Refused(m)
+            | Error::Upstream(m) => m,
             e if status == 503 => {
                 tracing::warn!(error = %format!("{e:#}"), "{doing} failed: the database is not answering");
                 UNAVAILABLE.to_owned()

@@ -7,6 +7,8 @@
 //!   job's fence and lost claims), `jobs` (queuing a job; the channels workers listen on);
 //! - `access`: `authz` (the one `authorize(actor, action)` seam), `users`, `tokens`;
 //! - `ledger`: `apps`, `releases`, `config`, `features`, `favorites`, `diff`;
+//! - `addons`: add-ons and their attachments, each change a release (`mod`), the `Provider`
+//!   port, and the built-in PostgreSQL provider (`postgres`);
 //! - `runtime`: the `Runtime` port, and releases as containers behind each app's address;
 //! - `builds`: requests and records (`mod`), `fetch` (a source, within limits and address
 //!   checks), `unpack` (an archive into a checked build context), `uploads`, `engine` (the
@@ -27,6 +29,7 @@
 //! Every rule of release semantics lives here; the API and the UI only parse, call and map.
 
 pub mod access;
+pub mod addons;
 pub mod builds;
 pub mod crypto;
 pub mod db;
@@ -58,6 +61,8 @@ pub struct Core {
     install_id: Arc<tokio::sync::OnceCell<String>>,
     /// Who sessions and tokens are, for a moment (see the module).
     pub(crate) remembered: Arc<access::remembered::Remembered>,
+    /// What provisions add-ons: the built-in PostgreSQL, service brokers.
+    pub(crate) providers: addons::Providers,
 }
 
 impl Core {
@@ -70,6 +75,7 @@ impl Core {
             github: None,
             install_id: Arc::new(tokio::sync::OnceCell::new()),
             remembered: Arc::default(),
+            providers: addons::Providers::default(),
         }
     }
 
@@ -90,6 +96,12 @@ impl Core {
     /// Checks `docker://` builds against `engine`.
     pub fn with_engine(mut self, engine: Arc<dyn builds::engine::ImageBuilder>) -> Self {
         self.engine = Some(engine);
+        self
+    }
+
+    /// Provisions add-ons with `providers`.
+    pub fn with_addon_providers(mut self, providers: addons::Providers) -> Self {
+        self.providers = providers;
         self
     }
 

@@ -157,6 +157,24 @@ impl Drop for Proxy {
     }
 }
 
+/// Where the engine's containers (at `DOCKER_HOST`) reach this host, and their subnet: the
+/// gateway of the engine's default `bridge` network, which apps' containers run on.
+pub async fn bridge_network() -> anyhow::Result<(std::net::IpAddr, String)> {
+    let c = bollard::Docker::connect_with_defaults()?;
+    let net = c
+        .inspect_network(
+            "bridge",
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await?;
+    net.ipam
+        .and_then(|i| i.config)
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|c| Some((c.gateway?.parse().ok()?, c.subnet?)))
+        .ok_or_else(|| anyhow::anyhow!("the engine's bridge network has no gateway"))
+}
+
 impl DockerRuntime {
     pub fn new(core: Core, settings: RuntimeSettings) -> Self {
         let address = std::env::var("DOCKER_HOST")

@@ -210,6 +210,9 @@ pub struct DiffView {
     pub port_to: i32,
     pub config: Vec<KeyDiffView>,
     pub commits: Vec<CommitView>,
+    /// Vars the add-ons set now: a rollback keeps them as they are.
+    #[serde(default)]
+    pub addon_kept: Vec<String>,
 }
 
 /// The warning shown before every rollback (DESIGN §2), word for word.

@@ -61,10 +61,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The database and, in embedded mode, the cluster this process uses.
+/// The database and, in embedded mode, the clusters this process uses.
 struct Database {
     core: Core,
     embedded: Option<Embedded>,
+    /// The add-ons' cluster, in embedded mode. It outlives this process, as the apps'
+    /// containers do: they use it whether Slipway runs or not. The next start adopts it.
+    addons: Option<Embedded>,
 }
 
 impl Database {
@@ -75,7 +78,86 @@ impl Database {
     }
 }
 
-async fn open_database(opts: &Options, max_connections: u32) -> anyhow::Result<Database> {
+/// The ledger's database; `serve` and `worker` also get the add-on providers (in embedded mode
+/// the add-ons' cluster is started or joined).
+async fn open_database(
+    opts: &Options,
+    max_connections: u32,
+    with_addons: bool,
+) -> anyhow::Result<Database> {
+    let mut db = open_ledger(opts, max_connections).await?;
+    if with_addons {
+        match addon_providers(opts, db.embedded.is_some()).await {
+            Ok((providers, cluster)) => {
+                db.core = db.core.clone().with_addon_providers(providers);
+                db.addons = cluster;
+            }
+            Err(e) => {
+                db.close();
+                return Err(e);
+            }
+        }
+    }
+    Ok(db)
+}
+
+/// The built-in PostgreSQL add-on: on SLIPWAY_ADDON_POSTGRES_URL's server when set; else, in
+/// embedded mode, on the add-ons' embedded cluster at the engine's bridge gateway (off, with a
+/// warning, when no engine answers); else off.
+async fn addon_providers(
+    opts: &Options,
+    embedded: bool,
+) -> anyhow::Result<(slipway_core::addons::Providers, Option<Embedded>)> {
+    use slipway_core::addons::{postgres::BuiltinPostgres, Provider, Providers};
+    if let Some(p) = opts.addon_postgres()? {
+        let p: Arc<dyn Provider> = Arc::new(p);
+        return Ok((Providers::new(vec![p]), None));
+    }
+    if !embedded {
+        tracing::info!("the built-in PostgreSQL add-on is off: set SLIPWAY_ADDON_POSTGRES_URL to offer it with DATABASE_URL");
+        return Ok((Providers::default(), None));
+    }
+    if opts.addon_postgres_port == 0 {
+        tracing::info!("the built-in PostgreSQL add-on is off (SLIPWAY_ADDON_POSTGRES_PORT=0)");
+        return Ok((Providers::default(), None));
+    }
+    let (gateway, subnet) = match slipway_core::runtime::bridge_network().await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "the built-in PostgreSQL add-on is off: the container engine's bridge network cannot be read");
+            return Ok((Providers::default(), None));
+        }
+    };
+    let spec = embedded_pg::Spec::addons(
+        embedded_pg::Network {
+            listen: gateway,
+            subnet,
+        },
+        opts.addon_postgres_port,
+    );
+    // The app's own work does not depend on it: a cluster that cannot start turns the add-on
+    // off, and says why.
+    let cluster = match embedded_pg::start_cluster(
+        &opts.data_dir,
+        opts.pg_bin_dir.as_deref(),
+        &spec,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "the built-in PostgreSQL add-on is off: its embedded cluster did not start");
+            return Ok((Providers::default(), None));
+        }
+    };
+    let p: Arc<dyn Provider> = Arc::new(BuiltinPostgres::with_options(
+        cluster.options.clone(),
+        (gateway.to_string(), opts.addon_postgres_port),
+    ));
+    Ok((Providers::new(vec![p]), Some(cluster)))
+}
+
+async fn open_ledger(opts: &Options, max_connections: u32) -> anyhow::Result<Database> {
     if let Some(url) = &opts.database_url {
         let key = opts.secret_key.as_deref().context(
             "SLIPWAY_SECRET_KEY is required with DATABASE_URL: 32 random bytes in base64, e.g. from `openssl rand -base64 32`",
@@ -90,6 +172,7 @@ async fn open_database(opts: &Options, max_connections: u32) -> anyhow::Result<D
         return Ok(Database {
             core,
             embedded: None,
+            addons: None,
         });
     }
     let embedded = embedded_pg::start(&opts.data_dir, opts.pg_bin_dir.as_deref()).await?;
@@ -105,6 +188,7 @@ async fn open_database(opts: &Options, max_connections: u32) -> anyhow::Result<D
         Ok(core) => Ok(Database {
             core: core.with_engine(Arc::new(slipway_core::builds::engine::Docker::from_env())),
             embedded: Some(embedded),
+            addons: None,
         }),
         Err(e) => {
             embedded.stop();
@@ -195,7 +279,7 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
         );
     }
     let local_sign_in = !oauth && bound.ip().is_loopback() && public.is_loopback();
-    let mut db = open_database(&opts, 20).await?;
+    let mut db = open_database(&opts, 20, true).await?;
     db.core = db.core.clone().with_github(github(&opts, &public.base));
     let leptos = LeptosOptions::builder()
         .output_name("slipway")
@@ -403,7 +487,7 @@ fn hostname() -> String {
 
 async fn worker(opts: Options) -> anyhow::Result<()> {
     let stop = shutdown_signal()?;
-    let mut db = open_database(&opts, 5).await?;
+    let mut db = open_database(&opts, 5, true).await?;
     // A worker binds nothing: its statuses link to SLIPWAY_PUBLIC_URL, else to the address
     // the web server listens on by default.
     let public = opts.public_url.clone().unwrap_or_else(|| {
@@ -426,7 +510,7 @@ async fn worker(opts: Options) -> anyhow::Result<()> {
 }
 
 async fn token_create(opts: Options, login: &str) -> anyhow::Result<()> {
-    let db = open_database(&opts, 2).await?;
+    let db = open_database(&opts, 2, false).await?;
     let result = async {
         let user = if opts.oauth_configured() {
             db.core

@@ -10,6 +10,11 @@
 //!   running cluster. When the owner dies, the next process takes the lock and adopts the
 //!   cluster, still running; a stale `postmaster.pid` (its process gone or not PostgreSQL) is
 //!   removed before starting.
+//! - The add-ons' cluster ([`Spec::addons`], for the built-in PostgreSQL add-on) is a second
+//!   one made the same way in `<data dir>/addons-pg`. Besides its socket it listens on one
+//!   address, the one the container engine's containers reach the host at, and admits only
+//!   password (SCRAM) logins from the engine's subnet, each role to the database of its own
+//!   name (`sameuser`). Address and subnet are written again at every start.
 #![allow(unsafe_code)] // flock(2) on the lock file
 
 use std::fs::File;
@@ -27,6 +32,52 @@ use sqlx::ConnectOptions;
 const PORT: u16 = 5432;
 const SUPERUSER: &str = "slipway";
 const DATABASE: &str = "slipway";
+
+/// Which embedded cluster: Slipway's own, or the add-ons'.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The cluster's directory and lock file are named after it.
+    name: &'static str,
+    port: u16,
+    /// Where the add-ons' cluster is reached from containers; none for the ledger's.
+    network: Option<Network>,
+}
+
+/// The one TCP address the add-ons' cluster listens on, and who may log in over it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub listen: std::net::IpAddr,
+    /// The containers' subnet, `172.17.0.0/16`.
+    pub subnet: String,
+}
+
+impl Spec {
+    /// Slipway's own cluster: a socket only.
+    pub fn ledger() -> Self {
+        Spec {
+            name: "pg",
+            port: PORT,
+            network: None,
+        }
+    }
+
+    /// The add-ons' cluster, on `port` at `network.listen`.
+    pub fn addons(network: Network, port: u16) -> Self {
+        Spec {
+            name: "addons-pg",
+            port,
+            network: Some(network),
+        }
+    }
+
+    fn database(&self) -> &'static str {
+        if self.network.is_some() {
+            "postgres"
+        } else {
+            DATABASE
+        }
+    }
+}
 
 /// A cluster this process uses; `owner` is set when this process must stop it.
 pub struct Embedded {
@@ -82,28 +133,40 @@ pub fn bin_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// Starts (or joins, or adopts) the cluster for `data_dir`.
+/// Starts (or joins, or adopts) Slipway's own cluster for `data_dir`.
 pub async fn start(data_dir: &Path, given_bin: Option<&Path>) -> anyhow::Result<Embedded> {
+    start_cluster(data_dir, given_bin, &Spec::ledger()).await
+}
+
+/// Starts (or joins, or adopts) the cluster `spec` names for `data_dir`.
+pub async fn start_cluster(
+    data_dir: &Path,
+    given_bin: Option<&Path>,
+    spec: &Spec,
+) -> anyhow::Result<Embedded> {
     let bin = bin_dir(given_bin)?;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize()?;
     let hash = &hex::encode(Sha256::digest(data_dir.as_os_str().as_encoded_bytes()))[..12];
     let who = pgtools::run_as();
-    let socket_dir = PathBuf::from(format!("/tmp/slipway-{hash}"));
+    let socket_dir = match spec.network {
+        None => PathBuf::from(format!("/tmp/slipway-{hash}")),
+        Some(_) => PathBuf::from(format!("/tmp/slipway-{}-{hash}", spec.name)),
+    };
     let lock = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(data_dir.join("pg.lock"))
+        .open(data_dir.join(format!("{}.lock", spec.name)))
         .context("cannot open the embedded PostgreSQL lock file")?;
     let owner = try_lock(&lock)?;
-    let cluster_dir = cluster_dir(&data_dir, hash, who)?;
+    let cluster_dir = cluster_dir(&data_dir, spec.name, hash, who)?;
     let options = PgConnectOptions::new()
         .socket(&socket_dir)
-        .port(PORT)
+        .port(spec.port)
         .username(SUPERUSER)
-        .database(DATABASE)
+        .database(spec.database())
         .disable_statement_logging();
     if !owner {
         tracing::info!(cluster = %cluster_dir.display(), "using the embedded PostgreSQL another slipway process owns");
@@ -116,11 +179,24 @@ pub async fn start(data_dir: &Path, given_bin: Option<&Path>) -> anyhow::Result<
     }
     prepare_socket_dir(&socket_dir, who)?;
     if !cluster_dir.join("PG_VERSION").exists() {
-        init(&bin, &cluster_dir, &socket_dir, who)?;
+        init(&bin, &cluster_dir, &socket_dir, spec, who)?;
     }
     check_version(&bin, &cluster_dir)?;
+    let network_changed = match &spec.network {
+        Some(n) => write_network(&cluster_dir, n, spec.port, who)?,
+        None => false,
+    };
     if running_postmaster(&cluster_dir).is_some() {
         tracing::info!(cluster = %cluster_dir.display(), "adopting the running embedded PostgreSQL");
+        if network_changed {
+            // Logins are read again at once; a new address needs a restart of the cluster.
+            let _ = pgtools::command(&bin, "pg_ctl", who)
+                .arg("-D")
+                .arg(&cluster_dir)
+                .arg("reload")
+                .output();
+            tracing::warn!(cluster = %cluster_dir.display(), "the engine's network changed: restart Slipway once nothing uses the add-ons' cluster, so it listens on the new address");
+        }
     } else {
         let _ = std::fs::remove_file(cluster_dir.join("postmaster.pid"));
         let out = pgtools::command(&bin, "pg_ctl", who)
@@ -147,7 +223,9 @@ pub async fn start(data_dir: &Path, given_bin: Option<&Path>) -> anyhow::Result<
         Duration::from_secs(60),
     )
     .await?;
-    create_database(&options).await?;
+    if spec.network.is_none() {
+        create_database(&options).await?;
+    }
     let bin = bin.clone();
     Ok(Embedded {
         options,
@@ -174,11 +252,17 @@ fn try_lock(f: &File) -> anyhow::Result<bool> {
     }
 }
 
-/// `<data>/pg`, unless the unprivileged user cannot reach it: then `/var/lib/slipway/pg-<hash>`.
-fn cluster_dir(data_dir: &Path, hash: &str, who: Option<RunAs>) -> anyhow::Result<PathBuf> {
-    let local = data_dir.join("pg");
+/// `<data>/<name>`, unless the unprivileged user cannot reach it: then
+/// `/var/lib/slipway/<name>-<hash>`.
+fn cluster_dir(
+    data_dir: &Path,
+    name: &str,
+    hash: &str,
+    who: Option<RunAs>,
+) -> anyhow::Result<PathBuf> {
+    let local = data_dir.join(name);
     let Some(w) = who else { return Ok(local) };
-    let fallback = PathBuf::from(format!("/var/lib/slipway/pg-{hash}"));
+    let fallback = PathBuf::from(format!("/var/lib/slipway/{name}-{hash}"));
     if fallback.join("PG_VERSION").exists() {
         return Ok(fallback);
     }
@@ -249,7 +333,13 @@ fn prepare_socket_dir(dir: &Path, who: Option<RunAs>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init(bin: &Path, cluster: &Path, socket_dir: &Path, who: Option<RunAs>) -> anyhow::Result<()> {
+fn init(
+    bin: &Path,
+    cluster: &Path,
+    socket_dir: &Path,
+    spec: &Spec,
+    who: Option<RunAs>,
+) -> anyhow::Result<()> {
     tracing::info!(cluster = %cluster.display(), "creating the embedded PostgreSQL cluster");
     let out = pgtools::command(bin, "initdb", who)
         .args([
@@ -271,16 +361,95 @@ fn init(bin: &Path, cluster: &Path, socket_dir: &Path, who: Option<RunAs>) -> an
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    // Only the private socket: no TCP at all.
-    let conf = format!(
-        "\n# slipway\nlisten_addresses = ''\nport = {PORT}\nunix_socket_directories = '{}'\nunix_socket_permissions = 0700\n",
+    // Only the private socket: no TCP at all (the add-ons' cluster: and the one address its
+    // network file names).
+    let mut conf = format!(
+        "\n# slipway\nlisten_addresses = ''\nport = {}\nunix_socket_directories = '{}'\nunix_socket_permissions = 0700\n",
+        spec.port,
         socket_dir.display()
     );
+    if spec.network.is_some() {
+        conf.push_str(
+            "password_encryption = 'scram-sha-256'\ninclude_if_exists = 'slipway-network.conf'\n",
+        );
+    }
     let mut f = File::options()
         .append(true)
         .open(cluster.join("postgresql.conf"))?;
     std::io::Write::write_all(&mut f, conf.as_bytes())?;
     Ok(())
+}
+
+/// Writes the add-ons' cluster's address (`slipway-network.conf`) and its logins
+/// (`pg_hba.conf`): the socket for Slipway's own superuser, and SCRAM logins from the
+/// containers' subnet, each role to its own database. Answers whether either changed.
+fn write_network(
+    cluster: &Path,
+    n: &Network,
+    port: u16,
+    who: Option<RunAs>,
+) -> anyhow::Result<bool> {
+    let subnet: ipnet_like::Subnet = n.subnet.parse().map_err(anyhow::Error::msg)?;
+    let files = [
+        (
+            "slipway-network.conf",
+            format!(
+                "# written by slipway at every start\nlisten_addresses = '{}'\nport = {port}\n",
+                n.listen
+            ),
+        ),
+        (
+            "pg_hba.conf",
+            format!(
+                "# written by slipway at every start\n\
+                 local all {SUPERUSER} trust\n\
+                 host sameuser all {subnet} scram-sha-256\n"
+            ),
+        ),
+    ];
+    let mut changed = false;
+    for (name, text) in files {
+        let path = cluster.join(name);
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        std::fs::write(&path, text)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        if let Some(w) = who {
+            std::os::unix::fs::chown(&path, Some(w.uid), Some(w.gid))?;
+        }
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// A subnet checked before it is written into `pg_hba.conf`.
+mod ipnet_like {
+    use std::net::IpAddr;
+
+    pub struct Subnet(IpAddr, u8);
+
+    impl std::str::FromStr for Subnet {
+        type Err = String;
+
+        fn from_str(s: &str) -> Result<Self, String> {
+            let bad = || format!("\"{s}\" is not a subnet like 172.17.0.0/16");
+            let (ip, bits) = s.split_once('/').ok_or_else(bad)?;
+            let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+            let bits: u8 = bits.parse().map_err(|_| bad())?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            if bits > max {
+                return Err(bad());
+            }
+            Ok(Subnet(ip, bits))
+        }
+    }
+
+    impl std::fmt::Display for Subnet {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}/{}", self.0, self.1)
+        }
+    }
 }
 
 fn check_version(bin: &Path, cluster: &Path) -> anyhow::Result<()> {

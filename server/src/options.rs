@@ -99,6 +99,26 @@ fn port_range(s: &str) -> Result<(u16, u16), String> {
     Ok((a, b))
 }
 
+/// `host:port` (`[v6]:port`), or a bare host on PostgreSQL's port.
+fn host_port(s: &str) -> Result<(String, u16), String> {
+    let s = s.trim();
+    let bad = || format!("\"{s}\" is not a host:port");
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, port) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match port.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None if port.is_empty() => 5432,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() => Ok((h.to_owned(), p.parse().map_err(|_| bad())?)),
+        None if !s.is_empty() => Ok((s.to_owned(), 5432)),
+        _ => Err(bad()),
+    }
+}
+
 /// Every option of every subcommand, with its default.
 #[derive(Debug, Clone, Args)]
 pub struct Options {
@@ -263,6 +283,27 @@ pub struct Options {
         hide_env_values = true
     )]
     pub github_service_token: Option<String>,
+    /// The PostgreSQL server the built-in PostgreSQL add-on makes databases on: a URL of a role
+    /// that may create roles and databases. Without it the add-on is not offered.
+    #[arg(
+        long,
+        env = "SLIPWAY_ADDON_POSTGRES_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub addon_postgres_url: Option<String>,
+    /// The `host:port` apps' containers reach that server at [default: the URL's own].
+    #[arg(long, env = "SLIPWAY_ADDON_POSTGRES_HOST", global = true)]
+    pub addon_postgres_host: Option<String>,
+    /// Without SLIPWAY_ADDON_POSTGRES_URL and DATABASE_URL, the embedded add-ons' cluster
+    /// listens on this port at the container engine's bridge gateway; 0 turns it off.
+    #[arg(
+        long,
+        env = "SLIPWAY_ADDON_POSTGRES_PORT",
+        default_value_t = 54320,
+        global = true
+    )]
+    pub addon_postgres_port: u16,
     /// Where the web assets (pkg/) are [default: the site folder next to the binary's target dir].
     #[arg(long, env = "SLIPWAY_SITE_ROOT", global = true)]
     pub site_root: Option<PathBuf>,
@@ -300,6 +341,28 @@ impl Options {
             }
             _ => None,
         }
+    }
+
+    /// The built-in PostgreSQL add-on on the server SLIPWAY_ADDON_POSTGRES_URL names, when
+    /// set.
+    pub fn addon_postgres(
+        &self,
+    ) -> anyhow::Result<Option<slipway_core::addons::postgres::BuiltinPostgres>> {
+        use slipway_core::addons::postgres::BuiltinPostgres;
+        let Some(url) = self
+            .addon_postgres_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let public = match self.addon_postgres_host.as_deref() {
+            None => None,
+            Some(hp) => Some(host_port(hp).map_err(anyhow::Error::msg)?),
+        };
+        BuiltinPostgres::new(url.trim(), public)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{}", e.public("configuring the add-ons").1))
     }
 
     /// OAuth is configured when both client options are set.

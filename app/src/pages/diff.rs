@@ -34,6 +34,7 @@ pub fn DiffDetails(
     let (from, to) = (diff.from.version, diff.to.version);
     let image = |i: &Option<String>| i.clone().unwrap_or_else(|| "no image".into());
     let same_image = diff.from.image == diff.to.image;
+    let addon_kept = diff.addon_kept.clone();
     view! {
         <dl class="diff">
             <div>
@@ -79,6 +80,10 @@ pub fn DiffDetails(
                 </table>
             }.into_any()
         }}
+        {(!addon_kept.is_empty()).then(|| view! {
+            <p class="muted addon-kept">"Set by add-ons, and kept as they are: "
+                <span class="mono">{addon_kept.join(", ")}</span>"."</p>
+        })}
     }
 }
 

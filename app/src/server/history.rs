@@ -241,6 +241,7 @@ mod ssr {
                     author: c.author.clone(),
                 })
                 .collect(),
+            addon_kept: d.addon_keys.clone(),
         }
     }
 

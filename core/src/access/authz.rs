@@ -30,6 +30,8 @@ pub enum Action {
     RevealConfig,
     SetFeature,
     RepoAttach,
+    /// Create, attach, detach and destroy add-ons (each a release).
+    ManageAddons,
     DeleteApp,
     ManageUsers,
 }
@@ -41,7 +43,7 @@ impl Action {
         match self {
             ListApps | ReadApp | ReadConfigKeys | ManageFavorites | ManageOwnTokens => Role::Viewer,
             CreateApp | Build | Release | Rollback | SetConfig | RevealConfig | SetFeature
-            | RepoAttach => Role::Deployer,
+            | RepoAttach | ManageAddons => Role::Deployer,
             DeleteApp | ManageUsers => Role::Admin,
         }
     }
@@ -60,6 +62,7 @@ impl Action {
             RevealConfig => "reveal config values",
             SetFeature => "change features",
             RepoAttach => "attach repositories",
+            ManageAddons => "change add-ons",
             DeleteApp => "delete apps",
             ManageUsers => "manage users",
         }
@@ -86,7 +89,7 @@ pub fn authorize(actor: &Actor, action: Action, _app: Option<Uuid>) -> Result<()
 mod tests {
     use super::*;
 
-    const ALL: [Action; 15] = [
+    const ALL: [Action; 16] = [
         Action::ListApps,
         Action::ReadApp,
         Action::ReadConfigKeys,
@@ -100,6 +103,7 @@ mod tests {
         Action::RevealConfig,
         Action::SetFeature,
         Action::RepoAttach,
+        Action::ManageAddons,
         Action::DeleteApp,
         Action::ManageUsers,
     ];
@@ -146,6 +150,7 @@ mod tests {
             RevealConfig,
             SetFeature,
             RepoAttach,
+            ManageAddons,
         ] {
             assert!(a.contains(&act), "{act:?}");
         }

@@ -322,6 +322,8 @@ impl Core {
     pub async fn delete_app(&self, actor: &Actor, key: &str) -> Result<(App, Detached)> {
         let app = self.find_app(key).await?;
         authorize(actor, Action::DeleteApp, Some(app.id))?;
+        // Its add-ons first: refused while one is shared, and their instances removed.
+        self.remove_app_addons(&app).await?;
         let mut detached = Detached::Clean;
         if let Some(att) = self.find_attachment(app.id).await? {
             detached = self.delete_webhook(&app, &att).await;

@@ -28,7 +28,7 @@ impl Core {
     pub async fn config_vars(&self, actor: &Actor, app: &App) -> Result<BTreeMap<String, String>> {
         authorize(actor, Action::ReadConfigKeys, Some(app.id))?;
         let mut conn = self.pool.acquire().await?;
-        let mut config = self.latest_snapshot(&mut conn, app.id).await?.config;
+        let mut config = self.latest_snapshot(&mut conn, app.id).await?.env();
         if crate::access::authz::authorize(actor, Action::RevealConfig, Some(app.id)).is_err() {
             config.values_mut().for_each(|v| *v = MASK.to_owned());
         }
@@ -44,7 +44,7 @@ impl Core {
     ) -> Result<String> {
         authorize(actor, Action::RevealConfig, Some(app.id))?;
         let mut conn = self.pool.acquire().await?;
-        let config = self.latest_snapshot(&mut conn, app.id).await?.config;
+        let config = self.latest_snapshot(&mut conn, app.id).await?.env();
         tracing::info!(app = %app.full_name(), actor = %actor.login, key = %key, "config value revealed");
         config
             .get(key.as_str())
@@ -80,6 +80,12 @@ impl Core {
         let (mut set, mut removed) = (Vec::new(), Vec::new());
         for (key, value) in changes {
             let k = key.as_str().to_owned();
+            if let Some(var) = before.addon_config.get(&k) {
+                return Err(Error::Conflict(format!(
+                    "{k} is set by the add-on {}: it changes with the add-on (detach it to set your own).",
+                    var.attachment
+                )));
+            }
             match value {
                 Some(v) => {
                     if config.get(&k) != Some(&v) {
@@ -100,15 +106,12 @@ impl Core {
         if set.is_empty() && removed.is_empty() {
             // Nothing changed: no release, and the version bump is rolled back with the transaction.
             return Ok(ConfigOutcome {
-                config: before.config,
+                config: before.env(),
                 release: None,
             });
         }
         let description = describe_config_change(&set, &removed);
-        let snap = Snapshot {
-            config: config.clone(),
-            ..before
-        };
+        let snap = Snapshot { config, ..before };
         let cause = Cause {
             kind: ReleaseKind::Config,
             description,
@@ -120,7 +123,7 @@ impl Core {
             .await?;
         tx.commit().await?;
         Ok(ConfigOutcome {
-            config,
+            config: snap.env(),
             release: Some(release),
         })
     }

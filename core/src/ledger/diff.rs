@@ -32,8 +32,11 @@ pub struct Commit {
 pub struct ReleaseDiff {
     pub from: Release,
     pub to: Release,
-    /// Keys sorted; values are not part of a diff.
+    /// The user's own config vars, keys sorted; values are not part of a diff. Vars an add-on
+    /// sets in `from` are left out: a rollback keeps them (DESIGN §2).
     pub config: Vec<(String, KeyChange)>,
+    /// The vars add-ons set in `from`, sorted: going to `to` by a rollback keeps them as they are.
+    pub addon_keys: Vec<String>,
     /// Commits of the builds after `from`'s build up to `to`'s, newest first (going forward),
     /// or of the builds being undone (going back).
     pub commits: Vec<Commit>,
@@ -80,14 +83,16 @@ impl Core {
         let from = self.find_release(app, from).await?;
         let to = self.find_release(app, to).await?;
         let mut conn = self.pool.acquire().await?;
-        let a = self.open_snapshot_config(&mut conn, from.id).await?;
-        let b = self.open_snapshot_config(&mut conn, to.id).await?;
+        let a = self.open_snapshot(&mut conn, from.id).await?;
+        let mut b = self.open_snapshot(&mut conn, to.id).await?.config;
         drop(conn);
+        b.retain(|k, _| !a.addon_config.contains_key(k));
         let commits = self
             .commits_between(app.id, from.build_id, to.build_id)
             .await?;
         Ok(ReleaseDiff {
-            config: config_changes(&a, &b),
+            config: config_changes(&a.config, &b),
+            addon_keys: a.addon_config.into_keys().collect(),
             commits,
             from,
             to,

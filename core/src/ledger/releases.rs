@@ -132,9 +132,40 @@ impl Window {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Snapshot {
     pub build_id: Option<Uuid>,
+    /// The user's own config vars.
     pub config: BTreeMap<String, String>,
     pub port: i32,
+    /// The attached add-ons' plans (`addon_plan_names`).
     pub addons: Vec<String>,
+    /// The vars the attached add-ons set, kept apart from the user's: a rollback copies the
+    /// user's and keeps these (DESIGN §2).
+    pub addon_config: AddonConfig,
+}
+
+/// An add-on var's value and the attachment that sets it, by var name.
+pub(crate) type AddonConfig = BTreeMap<String, AddonVar>;
+
+/// One var an add-on sets.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct AddonVar {
+    pub value: String,
+    /// The attachment's name (`DATABASE_URL` is set by `postgresql-amber-4821`).
+    pub attachment: String,
+}
+
+impl Snapshot {
+    /// What the app's containers get: the user's vars and the add-ons' (whose names never
+    /// clash: attaching and setting both refuse a clash).
+    pub fn env(&self) -> BTreeMap<String, String> {
+        merge(&self.config, &self.addon_config)
+    }
+}
+
+fn merge(user: &BTreeMap<String, String>, addons: &AddonConfig) -> BTreeMap<String, String> {
+    let mut env = user.clone();
+    // Add-on values win; a clash cannot be written, so this only orders the merge.
+    env.extend(addons.iter().map(|(k, v)| (k.clone(), v.value.clone())));
+    env
 }
 
 /// What a new release records besides its snapshot.
@@ -353,12 +384,16 @@ impl Core {
         }
         let v = target.version;
         let before = self.latest_snapshot(&mut tx, app.id).await?;
-        let config = self.open_snapshot_config(&mut tx, target.id).await?;
+        // The target's own vars; today's add-ons and their current credentials stay. Where
+        // the target set a var an add-on sets now, the add-on's (live) value wins.
+        let mut config = self.open_user_config(&mut tx, target.id).await?;
+        config.retain(|k, _| !before.addon_config.contains_key(k));
         let snap = Snapshot {
             build_id: target.build_id,
             config,
             port: target.port,
             addons: before.addons,
+            addon_config: before.addon_config,
         };
         let cause = Cause {
             kind: ReleaseKind::Rollback,
@@ -386,41 +421,71 @@ impl Core {
         app_id: Uuid,
     ) -> Result<Snapshot> {
         let row = sqlx::query!(
-            "select id, build_id, port, addon_plan_names from releases where app_id = $1
-             order by version desc limit 1",
+            "select id from releases where app_id = $1 order by version desc limit 1",
             app_id
         )
         .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| (r.id, r.build_id, r.port, r.addon_plan_names));
+        .await?;
         match row {
             None => Ok(Snapshot {
                 port: DEFAULT_PORT,
                 ..Snapshot::default()
             }),
-            Some((id, build_id, port, addons)) => {
-                let config = self.open_snapshot_config(tx, id).await?;
-                Ok(Snapshot {
-                    build_id,
-                    config,
-                    port,
-                    addons,
-                })
-            }
+            Some(r) => self.open_snapshot(tx, r.id).await,
         }
     }
 
+    /// A release's whole snapshot.
+    pub(crate) async fn open_snapshot(
+        &self,
+        tx: &mut PgConnection,
+        release_id: Uuid,
+    ) -> Result<Snapshot> {
+        let r = sqlx::query!(
+            "select build_id, port, addon_plan_names, config_enc, addon_config_enc
+               from releases where id = $1",
+            release_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let plain = self
+            .key
+            .open(&format!("release:{release_id}"), &r.config_enc)?;
+        let config = serde_json::from_slice(&plain).map_err(anyhow::Error::from)?;
+        let addon_config = match r.addon_config_enc {
+            None => AddonConfig::new(),
+            Some(sealed) => {
+                let plain = self
+                    .key
+                    .open(&format!("release-addons:{release_id}"), &sealed)?;
+                serde_json::from_slice(&plain).map_err(anyhow::Error::from)?
+            }
+        };
+        Ok(Snapshot {
+            build_id: r.build_id,
+            config,
+            port: r.port,
+            addons: r.addon_plan_names,
+            addon_config,
+        })
+    }
+
+    /// A release's environment: the user's config vars and its add-ons' vars.
     pub(crate) async fn open_snapshot_config(
         &self,
         tx: &mut PgConnection,
         release_id: Uuid,
     ) -> Result<BTreeMap<String, String>> {
-        let sealed: Vec<u8> =
-            sqlx::query_scalar!("select config_enc from releases where id = $1", release_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let plain = self.key.open(&format!("release:{release_id}"), &sealed)?;
-        Ok(serde_json::from_slice(&plain).map_err(anyhow::Error::from)?)
+        Ok(self.open_snapshot(tx, release_id).await?.env())
+    }
+
+    /// A release's own config vars, without its add-ons'.
+    pub(crate) async fn open_user_config(
+        &self,
+        tx: &mut PgConnection,
+        release_id: Uuid,
+    ) -> Result<BTreeMap<String, String>> {
+        Ok(self.open_snapshot(tx, release_id).await?.config)
     }
 
     /// Inserts release `version` and queues its deploy; the caller holds the app's lock.
@@ -435,9 +500,15 @@ impl Core {
         let id = Uuid::new_v4();
         let json = serde_json::to_vec(&snap.config).map_err(anyhow::Error::from)?;
         let sealed = self.key.seal(&format!("release:{id}"), &json);
+        let addons_sealed = if snap.addon_config.is_empty() {
+            None
+        } else {
+            let json = serde_json::to_vec(&snap.addon_config).map_err(anyhow::Error::from)?;
+            Some(self.key.seal(&format!("release-addons:{id}"), &json))
+        };
         sqlx::query!("insert into releases (id, app_id, version, kind, build_id, description, status, config_enc,
-                                   port, addon_plan_names, rollback_of, user_id)
-             values ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11)", id, app.id, version, cause.kind.as_str(), snap.build_id, &cause.description, sealed, snap.port, &snap.addons, cause.rollback_of, cause.actor.map(|a| a.user_id))
+                                   port, addon_plan_names, rollback_of, user_id, addon_config_enc)
+             values ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12)", id, app.id, version, cause.kind.as_str(), snap.build_id, &cause.description, sealed, snap.port, &snap.addons, cause.rollback_of, cause.actor.map(|a| a.user_id), addons_sealed)
         .execute(&mut *tx)
         .await?;
         crate::jobs::enqueue(tx, app.id, crate::jobs::JobFor::Deploy(id)).await?;

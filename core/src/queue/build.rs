@@ -87,7 +87,7 @@ impl Core {
         };
         let (config, app_name) = persist(claim, || async {
             let mut conn = self.pool.acquire().await?;
-            let config = self.latest_snapshot(&mut conn, b.app_id).await?.config;
+            let config = self.latest_snapshot(&mut conn, b.app_id).await?.env();
             drop(conn);
             let app_name = self.find_app(&b.app_id.to_string()).await?.full_name();
             Ok((config, app_name))

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 /// The wings, lowest first. The base (up to `jobs`) is one level: its modules may use each other.
 const WINGS: &[&str] = &[
-    "error", "crypto", "secrets", "db", "pgtools", "lease", "jobs", "access", "ledger", "runtime",
-    "builds", "github", "queue",
+    "error", "crypto", "secrets", "db", "pgtools", "lease", "jobs", "access", "ledger", "addons",
+    "runtime", "builds", "github", "queue",
 ];
 const BASE: usize = 6;
 

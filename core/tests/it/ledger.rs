@@ -12,11 +12,11 @@ use slipway_core::queue::Engines;
 use slipway_core::runtime::NoopRuntime;
 use slipway_core::{Core, Error};
 
-async fn admin(core: &Core) -> Actor {
+pub(crate) async fn admin(core: &Core) -> Actor {
     core.local_admin("admin").await.unwrap().actor().unwrap()
 }
 
-async fn new_app(core: &Core, actor: &Actor, name: &str) -> App {
+pub(crate) async fn new_app(core: &Core, actor: &Actor, name: &str) -> App {
     let new = NewApp {
         name: AppName::parse(name).unwrap(),
         org: SimpleName::parse("org", "default").unwrap(),
@@ -26,18 +26,18 @@ async fn new_app(core: &Core, actor: &Actor, name: &str) -> App {
 }
 
 /// Release `n` of an app, by version.
-fn v(n: i32) -> ReleaseRef {
+pub(crate) fn v(n: i32) -> ReleaseRef {
     ReleaseRef::Version(domain::Version::new(n).unwrap())
 }
 
-fn set(pairs: &[(&str, Option<&str>)]) -> Vec<(ConfigKey, Option<String>)> {
+pub(crate) fn set(pairs: &[(&str, Option<&str>)]) -> Vec<(ConfigKey, Option<String>)> {
     pairs
         .iter()
         .map(|(k, v)| (ConfigKey::parse(k).unwrap(), v.map(str::to_owned)))
         .collect()
 }
 
-async fn image_build(core: &Core, actor: &Actor, app: &App, image: &str) -> uuid::Uuid {
+pub(crate) async fn image_build(core: &Core, actor: &Actor, app: &App, image: &str) -> uuid::Uuid {
     let req = BuildRequest {
         url: format!("docker://{image}"),
         ..Default::default()
@@ -46,7 +46,7 @@ async fn image_build(core: &Core, actor: &Actor, app: &App, image: &str) -> uuid
 }
 
 /// Runs every queued job to the end, as a worker would.
-async fn drain(core: &Core) {
+pub(crate) async fn drain(core: &Core) {
     while let Some(job) = core
         .claim_job("test", Duration::from_secs(60))
         .await
@@ -58,16 +58,16 @@ async fn drain(core: &Core) {
     }
 }
 
-async fn fresh(core: &Core, app: &App) -> App {
+pub(crate) async fn fresh(core: &Core, app: &App) -> App {
     core.find_app_for_tests(&app.id.to_string()).await
 }
 
-async fn all_releases(core: &Core, actor: &Actor, app: &App) -> Vec<Release> {
+pub(crate) async fn all_releases(core: &Core, actor: &Actor, app: &App) -> Vec<Release> {
     let app = fresh(core, app).await;
     core.releases(actor, &app, Window::all()).await.unwrap().0
 }
 
-trait FindForTests {
+pub(crate) trait FindForTests {
     async fn find_app_for_tests(&self, key: &str) -> App;
 }
 

@@ -136,7 +136,11 @@ async fn unknown_apps_routes_and_objects_are_404() {
         let a = api.get(p).await;
         assert_eq!(a.status, 404, "{p}: {}", a.text);
     }
-    assert_eq!(api.get("/apps/web-prod/addons").await.json(), json!([]));
+    assert_eq!(
+        api.get("/apps/web-prod/addons").await.json(),
+        json!([]),
+        "no add-ons yet"
+    );
 }
 
 #[tokio::test]

@@ -8,25 +8,27 @@ use std::time::{Duration, Instant};
 
 use support::Slipway;
 
-/// A short, fresh data directory (removed at the end).
-struct DataDir(PathBuf);
+/// A short, fresh data directory (removed at the end, its clusters stopped).
+pub(crate) struct DataDir(PathBuf);
 
 impl DataDir {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let p = PathBuf::from(format!("/tmp/slwe-{}", &uuid_like()));
         std::fs::create_dir_all(&p).unwrap();
         DataDir(p)
     }
 
-    fn s(&self) -> &str {
+    pub(crate) fn s(&self) -> &str {
         self.0.to_str().unwrap()
     }
 }
 
 impl Drop for DataDir {
     fn drop(&mut self) {
-        if let Some(pid) = postmaster(&self.0.join("pg")) {
-            support::signal(pid, libc::SIGQUIT);
+        for cluster in ["pg", "addons-pg"] {
+            if let Some(pid) = postmaster(&self.0.join(cluster)) {
+                support::signal(pid, libc::SIGQUIT);
+            }
         }
         let _ = std::fs::remove_dir_all(&self.0);
     }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod addons;
 mod api;
 mod binary;
 mod builds;

@@ -1,4 +1,4 @@
-//! Features, add-ons (none) and favourites.
+//! Features and favourites.
 
 use axum::extract::{Path, State};
 use serde::Deserialize;
@@ -57,10 +57,6 @@ pub(super) async fn patch_feature(
         .ok_or_else(|| ApiError::invalid("Give \"enabled\": true or false."))?;
     let f = s.core.set_feature(&actor, &app, &feature, enabled).await?;
     ok(feature_json(&f))
-}
-
-pub(super) async fn list_addons(_: AppOf) -> ApiResult {
-    ok(json!([]))
 }
 
 pub(super) async fn list_favorites(

@@ -11,6 +11,7 @@ use slipway_core::ledger::apps::App;
 use super::auth::ApiActor;
 use super::AppState;
 
+mod addons;
 mod apps;
 mod builds;
 mod config;
@@ -87,7 +88,39 @@ pub fn routes() -> Router<AppState> {
             "/apps/{app}/features/{feature}",
             get(features::get_feature).patch(features::patch_feature),
         )
-        .route("/apps/{app}/addons", get(features::list_addons))
+        .route(
+            "/apps/{app}/addons",
+            get(addons::list_addons).post(addons::create_addon),
+        )
+        .route(
+            "/apps/{app}/addons/{addon}",
+            get(addons::get_addon)
+                .patch(addons::patch_addon)
+                .delete(addons::destroy_addon),
+        )
+        .route(
+            "/apps/{app}/addon-attachments",
+            get(addons::list_attachments).post(addons::attach),
+        )
+        .route(
+            "/apps/{app}/addon-attachments/{attachment}",
+            get(addons::get_attachment).delete(addons::detach),
+        )
+        .route(
+            "/addon-attachments",
+            axum::routing::post(addons::attach_global),
+        )
+        .route(
+            "/addon-attachments/{attachment}",
+            get(addons::get_attachment_global).delete(addons::detach_global),
+        )
+        .route("/addon-services", get(addons::list_services))
+        .route("/addon-services/{service}", get(addons::get_service))
+        .route("/addon-services/{service}/plans", get(addons::list_plans))
+        .route(
+            "/addon-services/{service}/plans/{plan}",
+            get(addons::get_plan),
+        )
         .route("/spaces", get(apps::list_spaces))
         .route("/organizations", get(apps::list_orgs))
         .route(
@@ -102,9 +135,17 @@ pub fn routes() -> Router<AppState> {
 
 /// Whether `path` is in the API's part of the URL space (so an unknown one gets a plain 404).
 pub fn is_api_path(path: &str) -> bool {
-    ["/apps", "/slugs", "/spaces", "/organizations", "/favorites"]
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    [
+        "/apps",
+        "/slugs",
+        "/spaces",
+        "/organizations",
+        "/favorites",
+        "/addon-services",
+        "/addon-attachments",
+    ]
+    .iter()
+    .any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
 pub fn unknown_route() -> Response {

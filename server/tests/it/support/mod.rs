@@ -87,6 +87,11 @@ impl Slipway {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        // Each embedded-mode server would start an add-ons' cluster on one port: only the
+        // tests that ask for it get one.
+        if !env.iter().any(|(k, _)| k == "SLIPWAY_ADDON_POSTGRES_PORT") {
+            cmd.env("SLIPWAY_ADDON_POSTGRES_PORT", "0");
+        }
         if !env.iter().any(|(k, _)| k == "SLIPWAY_APP_PORTS") {
             let installation = env
                 .iter()
