@@ -18,12 +18,18 @@ cache=${AKKERIS_CLI_DIR:-/var/cache/slipway-akkeris-cli}
 mkdir -p "$cache"
 eval "$("$installer" "$cache")"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# The add-ons' cluster outlives slipway (apps use it): stopped here by its pid file.
+stop_addons_cluster() {
+  local pidfile=$work/data/addons-pg/postmaster.pid
+  [ -f "$pidfile" ] && kill -QUIT "$(head -1 "$pidfile")" 2>/dev/null || true
+}
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; stop_addons_cluster; rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
-SLIPWAY_DATA_DIR=$work/data SLIPWAY_ADDR=127.0.0.1:$port SLIPWAY_LOG=warn "$bin" serve >"$work/slipway.out" 2>"$work/slipway.err" &
+addons_port=$(free_port)
+SLIPWAY_DATA_DIR=$work/data SLIPWAY_ADDR=127.0.0.1:$port SLIPWAY_ADDON_POSTGRES_PORT=$addons_port SLIPWAY_LOG=warn "$bin" serve >"$work/slipway.out" 2>"$work/slipway.err" &
 pids+=($!)
 wait_for "slipway to answer on port $port" 120 curl -sf "http://127.0.0.1:$port/healthz" -o /dev/null
 
@@ -35,7 +41,19 @@ FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 RUN echo "built with GREETING=$GREETING"
-CMD ["sh", "-c", "echo \"$GREETING from $PORT\" > /index.html && exec httpd -f -p $PORT -h /"]
+COPY start.sh /start.sh
+CMD ["sh", "/start.sh"]
+EOF
+# With a DATABASE_URL, the page also says whether PostgreSQL answers at its host and port
+# (its reply to an SSLRequest: N).
+cat > "$work/sample/start.sh" <<'EOF'
+echo "$GREETING from $PORT" > /index.html
+if [ -n "$DATABASE_URL" ]; then
+  hostport=$(echo "$DATABASE_URL" | sed -E 's|^[^@]*@([^/]*)/.*$|\1|')
+  reply=$(printf '\000\000\000\010\004\322\026\057' | nc -w 3 "${hostport%:*}" "${hostport##*:}" | head -c 1)
+  echo "postgres says ${reply:-nothing}" >> /index.html
+fi
+exec httpd -f -p "$PORT" -h /
 EOF
 tar czf "$work/www/sample.tgz" -C "$work/sample" .
 files=$(free_port)
@@ -92,6 +110,41 @@ run "release info" "Rollback to v2" releases:info -a web-prod
 run "rebuild" "$build" releases:rebuild "$build" -a web-prod
 run "unset" "GREETING" config:unset LOG_LEVEL -a web-prod
 run "config list" "hello" config -a web-prod
+
+# refused NAME EXPECTED ARGS…: `aka ARGS…` must be refused with EXPECTED in its output.
+refused() {
+  local name=$1 want=$2 out
+  shift 2
+  out=$(aka "$@" 2>&1 | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g') || true
+  if grep -qF -- "$want" <<<"$out"; then
+    echo "ok    aka $* (refused)"
+  else
+    echo "FAIL  aka $* (wanted a refusal with \"$want\"):" >&2
+    sed 's/^/      /' <<<"$out" >&2
+    failures=$((failures + 1))
+  fi
+}
+
+# Add-ons: the built-in PostgreSQL, on the embedded add-ons' cluster.
+run "services" "slipway-postgresql" addons:services
+run "plans" "slipway-postgresql:hobby" addons:plans slipway-postgresql
+run "create an add-on" "provisioned" addons:create slipway-postgresql:hobby -a web-prod
+addon=$(grep -oE 'postgresql-[a-z]+-[0-9]+' <<<"$LAST" | head -1)
+run "list add-ons" "$addon" addons -a web-prod
+addon_id=$(grep -oE '[0-9a-f-]{36} \(' <<<"$LAST" | head -1 | cut -d' ' -f1)
+run "add-on info" "slipway-postgresql:hobby" addons:info "$addon" -a web-prod
+run "the Attach release" "Attach $addon" releases -a web-prod
+run "DATABASE_URL is set" "DATABASE_URL" config -a web-prod
+answers "the app reaches its database" "$url/" "postgres says N"
+refused "setting an add-on's var" "set by the add-on $addon" config:set DATABASE_URL=mine -a web-prod
+run "another app" "api-prod" apps:create api -s prod -o acme
+run "attach it there" "shared" addons:attach "$addon_id" -a api-prod --as shared
+run "list attachments" "Attached From" addons -a api-prod
+attachment=$(grep -oE '[0-9a-f-]{36} \(shared\)' <<<"$LAST" | head -1 | cut -d' ' -f1)
+refused "destroying it while shared" "attached to api-prod" addons:destroy "$addon" -a web-prod --confirm "$addon"
+run "detach it there" "succesfully detached" addons:detach "$attachment" -a api-prod
+run "destroy it" "Successfully removed" addons:destroy "$addon" -a web-prod --confirm "$addon"
+run "the Detach release" "Detach $addon" releases -a web-prod
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures Akkeris CLI check(s) failed; slipway's log:" >&2

@@ -20,6 +20,21 @@ async fn slipway_with_addons() -> Slipway {
     .expect("slipway starts")
 }
 
+/// The Akkeris CLI prints add-ons and attachments with a printer that fails on null.
+fn no_nulls(v: &Value, path: &str) {
+    match v {
+        Value::Null => panic!("{path} is null"),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| no_nulls(x, &format!("{path}[{i}]"))),
+        Value::Object(o) => o
+            .iter()
+            .for_each(|(k, x)| no_nulls(x, &format!("{path}.{k}"))),
+        _ => {}
+    }
+}
+
 async fn releases(api: &Api, app: &str) -> Vec<Value> {
     api.get(&format!("/apps/{app}/releases"))
         .await
@@ -86,6 +101,7 @@ async fn the_cli_creates_lists_shares_detaches_and_destroys_a_postgres_addon() {
         .await;
     assert_eq!(made.status, 201, "{}", made.text);
     let addon = made.json();
+    no_nulls(&addon, "the created add-on");
     assert_eq!(addon["state"], "provisioned");
     assert_eq!(addon["plan"]["name"], "slipway-postgresql:hobby");
     assert_eq!(addon["addon_service"]["name"], "slipway-postgresql");
@@ -214,6 +230,7 @@ async fn the_cli_creates_lists_shares_detaches_and_destroys_a_postgres_addon() {
         .await;
     assert_eq!(att.status, 201, "{}", att.text);
     let att = att.json();
+    no_nulls(&att, "the attachment");
     assert_eq!(att["name"], "shared");
     assert_eq!(att["addon"]["app"]["name"], "web-prod");
     assert_eq!(att["app"]["name"], "report-prod");

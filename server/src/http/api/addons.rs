@@ -120,16 +120,8 @@ async fn addon_json(
         .or_else(|| atts.iter().find(|t| t.owner))
         .is_some_and(|t| t.is_primary);
     let vars = s.core.addon_vars(actor, app, addon).await?;
-    let service_id = s
-        .core
-        .addon_service(actor, &addon.service)
-        .map(|svc| svc.id)
-        .ok();
-    let plan_id = s
-        .core
-        .addon_plan(actor, &addon.service, &addon.plan)
-        .map(|p| p.id)
-        .ok();
+    let service_id = service_id(s, actor, addon);
+    let plan_id = plan_id(s, actor, addon);
     let owner = addon.owner_full_name();
     let mut v = json!({
         "actions": [],
@@ -157,14 +149,30 @@ async fn addon_json(
     Ok(v)
 }
 
-fn attachment_json(a: &AttachmentOf) -> Value {
+/// A plan's id for the JSON: the catalog's, or (a plan no longer offered) one derived from
+/// its name. Never null: the Akkeris CLI's printer fails on null.
+fn plan_id(s: &AppState, actor: &Actor, d: &Addon) -> uuid::Uuid {
+    s.core
+        .addon_plan(actor, &d.service, &d.plan)
+        .map(|p| p.id)
+        .unwrap_or_else(|_| slipway_core::addons::stable_id(&d.plan))
+}
+
+fn service_id(s: &AppState, actor: &Actor, d: &Addon) -> uuid::Uuid {
+    s.core
+        .addon_service(actor, &d.service)
+        .map(|x| x.id)
+        .unwrap_or_else(|_| slipway_core::addons::stable_id(&d.service))
+}
+
+fn attachment_json(s: &AppState, actor: &Actor, a: &AttachmentOf) -> Value {
     let (t, d) = (&a.attachment, &a.addon);
     json!({
         "addon": {
             "id": d.id,
             "name": d.name,
             "app": {"id": d.app_id, "name": d.owner_full_name()},
-            "plan": {"id": null, "name": d.plan},
+            "plan": {"id": plan_id(s, actor, d), "name": d.plan},
         },
         "app": {"id": t.app_id, "name": t.app_full_name()},
         "created_at": ts(t.created_at),
@@ -247,14 +255,14 @@ pub(super) async fn destroy_addon(
     let owner = a.owner_full_name();
     ok(json!({
         "actions": [],
-        "addon_service": {"id": s.core.addon_service(&actor, &a.service).map(|x| x.id).ok(), "name": a.service},
+        "addon_service": {"id": service_id(&s, &actor, a), "name": a.service},
         "app": {"id": a.app_id, "name": owner},
         "billed_price": price(),
         "config_vars": {},
         "created_at": ts(a.created_at),
         "id": a.id,
         "name": a.name,
-        "plan": {"id": s.core.addon_plan(&actor, &a.service, &a.plan).map(|p| p.id).ok(), "name": a.plan},
+        "plan": {"id": plan_id(&s, &actor, a), "name": a.plan},
         "primary": false,
         "provider_id": a.provider,
         "state": "deprovisioned",
@@ -269,7 +277,10 @@ pub(super) async fn list_attachments(
     AppOf { actor, app }: AppOf,
 ) -> ApiResult {
     let all = s.core.addon_attachments(&actor, &app).await?;
-    ok(all.iter().map(attachment_json).collect::<Vec<_>>())
+    ok(all
+        .iter()
+        .map(|a| attachment_json(&s, &actor, a))
+        .collect::<Vec<_>>())
 }
 
 pub(super) async fn get_attachment(
@@ -278,6 +289,8 @@ pub(super) async fn get_attachment(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult {
     ok(attachment_json(
+        &s,
+        &actor,
         &s.core.addon_attachment(&actor, &app, &id).await?,
     ))
 }
@@ -297,7 +310,7 @@ async fn attach_to(s: &AppState, actor: &Actor, app: &App, body: Attach) -> ApiR
         .core
         .attach_addon(actor, app, &addon, name.as_deref())
         .await?;
-    created(attachment_json(&made.value))
+    created(attachment_json(s, actor, &made.value))
 }
 
 /// `POST /apps/{app}/addon-attachments`: the body's `app` (the Akkeris CLI sends the app's
@@ -337,7 +350,7 @@ pub(super) async fn detach(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult {
     let gone = s.core.detach_addon(&actor, &app, &id).await?;
-    ok(attachment_json(&gone.value))
+    ok(attachment_json(&s, &actor, &gone.value))
 }
 
 pub(super) async fn get_attachment_global(
@@ -347,6 +360,8 @@ pub(super) async fn get_attachment_global(
 ) -> ApiResult {
     let app = s.core.attachment_app(&actor, &id).await?;
     ok(attachment_json(
+        &s,
+        &actor,
         &s.core.addon_attachment(&actor, &app, &id).await?,
     ))
 }
@@ -358,5 +373,5 @@ pub(super) async fn detach_global(
 ) -> ApiResult {
     let app = s.core.attachment_app(&actor, &id).await?;
     let gone = s.core.detach_addon(&actor, &app, &id).await?;
-    ok(attachment_json(&gone.value))
+    ok(attachment_json(&s, &actor, &gone.value))
 }
