@@ -18,10 +18,17 @@ cache=${AKKERIS_CLI_DIR:-/var/cache/slipway-akkeris-cli}
 mkdir -p "$cache"
 eval "$("$installer" "$cache")"
 pids=()
-# The add-ons' cluster outlives slipway (apps use it): stopped here by its pid file.
+# The add-ons' cluster outlives slipway (apps use it): stopped here by its pid file. Both
+# clusters live in /var/lib/slipway/<name>-<hash of the data dir> when the PostgreSQL user
+# cannot enter $work (as root): removed too.
 stop_addons_cluster() {
-  local pidfile=$work/data/addons-pg/postmaster.pid
-  [ -f "$pidfile" ] && kill -QUIT "$(head -1 "$pidfile")" 2>/dev/null || true
+  local hash dir
+  hash=$(printf %s "$(realpath "$work/data" 2>/dev/null || echo "$work/data")" | sha256sum | cut -c1-12)
+  for dir in "$work/data/addons-pg" "/var/lib/slipway/addons-pg-$hash"; do
+    [ -f "$dir/postmaster.pid" ] && kill -QUIT "$(head -1 "$dir/postmaster.pid")" 2>/dev/null || true
+  done
+  sleep 0.5
+  rm -rf "/var/lib/slipway/addons-pg-$hash" "/var/lib/slipway/pg-$hash"
 }
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; stop_addons_cluster; rm -rf "$work"; }
 trap cleanup EXIT
