@@ -37,6 +37,10 @@ export default defineConfig({
       SLIPWAY_DATA_DIR: dataDir,
       SLIPWAY_SITE_ROOT: process.env.SLIPWAY_SITE_ROOT ?? resolve(__dirname, '../target/site'),
       SLIPWAY_LOG: 'warn',
+      // The add-ons' embedded cluster, at the engine's bridge gateway; globalTeardown stops it
+      // (it outlives slipway, as apps need it).
+      SLIPWAY_ADDON_POSTGRES_PORT: process.env.E2E_ADDON_PORT ?? String(port + 51000),
     },
   },
+  globalTeardown: './teardown.ts',
 });

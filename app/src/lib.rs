@@ -86,6 +86,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/ui/apps/:app/releases/:release/rollback") view=pages::RollbackPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/apps/:app/builds/:build") view=pages::BuildLogPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/apps/:app/config") view=pages::ConfigPage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/apps/:app/addons") view=pages::AddonsPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/apps/:app/settings") view=pages::SettingsPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/account") view=pages::AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/ui/users") view=pages::UsersPage ssr=SsrMode::Async/>

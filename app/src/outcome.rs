@@ -30,6 +30,12 @@ pub enum Done {
     /// `true` when its webhook could not be deleted and must be removed by hand.
     AppDeleted(bool),
     Favourite(bool),
+    /// An add-on made or attached; its `Attach` release.
+    AddonAttached(Option<i32>),
+    /// An attachment detached; its `Detach` release.
+    AddonDetached(Option<i32>),
+    /// An add-on destroyed; its `Detach` release (none if it was never attached).
+    AddonDestroyed(Option<i32>),
 }
 
 impl Done {
@@ -54,6 +60,9 @@ impl Done {
             Done::AppDeleted(false) => ("deleted", None),
             Done::AppDeleted(true) => ("deleted-hook-left", None),
             Done::Favourite(on) => (if on { "starred" } else { "unstarred" }, None),
+            Done::AddonAttached(v) => ("addon-attached", v),
+            Done::AddonDetached(v) => ("addon-detached", v),
+            Done::AddonDestroyed(v) => ("addon-destroyed", v),
         }
     }
 
@@ -92,6 +101,9 @@ impl Done {
             ("deleted-hook-left", _) => Done::AppDeleted(true),
             ("starred", _) => Done::Favourite(true),
             ("unstarred", _) => Done::Favourite(false),
+            ("addon-attached", v) => Done::AddonAttached(v),
+            ("addon-detached", v) => Done::AddonDetached(v),
+            ("addon-destroyed", v) => Done::AddonDestroyed(v),
             _ => return None,
         })
     }
@@ -128,6 +140,18 @@ impl Done {
             }
             Done::Favourite(true) => "Starred.".into(),
             Done::Favourite(false) => "Unstarred.".into(),
+            Done::AddonAttached(Some(v)) => {
+                format!("Add-on attached: created release v{v}; the app restarts with its vars.")
+            }
+            Done::AddonDetached(Some(v)) => {
+                format!("Add-on detached: created release v{v}; the app restarts without its vars.")
+            }
+            Done::AddonDestroyed(Some(v)) => {
+                format!("Add-on destroyed: created release v{v}; the app restarts without its vars.")
+            }
+            Done::AddonAttached(None) => "Add-on attached.".into(),
+            Done::AddonDetached(None) => "Add-on detached.".into(),
+            Done::AddonDestroyed(None) => "Add-on removed; it was never attached, so no release was made.".into(),
         })
     }
 }

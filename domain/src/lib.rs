@@ -15,7 +15,8 @@ pub use status::{
     BuildStatus, ReleaseKind, ReleaseStatus, Role, Version, FINISHED_FAILURE, FINISHED_SUCCESS,
 };
 pub use views::{
-    encode_query, relative_time, source_suffix, AppListItem, AppSummary, BuildPage, CommitView,
-    ConfigPage, DiffView, HistoryPage, KeyDiffView, LogFrame, LogLine, ReleaseView, RolledBackView,
-    TokenView, UnreleasedBuildView, ROLLBACK_WARNING,
+    encode_query, relative_time, source_suffix, AddonView, AddonsPage, AppListItem, AppSummary,
+    AttachableView, BuildPage, CommitView, ConfigPage, DiffView, HistoryPage, KeyDiffView,
+    LogFrame, LogLine, PlanView, ReleaseView, RolledBackView, ServiceView, TokenView,
+    UnreleasedBuildView, ROLLBACK_WARNING,
 };

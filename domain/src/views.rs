@@ -177,6 +177,64 @@ pub struct ConfigPage {
     pub can_reveal: bool,
 }
 
+/// The add-ons page: what is attached to the app, and what can be added or attached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddonsPage {
+    pub app: String,
+    pub attached: Vec<AddonView>,
+    pub services: Vec<ServiceView>,
+    /// Other apps' add-ons this app could attach.
+    pub attachable: Vec<AttachableView>,
+    pub can_edit: bool,
+    pub can_reveal: bool,
+}
+
+/// An add-on on the app (owned, or attached from another app).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddonView {
+    pub id: String,
+    /// The add-on's own name (its owner's attachment).
+    pub name: String,
+    /// Its attachment's id and name on this app; none while not attached (provisioning, failed).
+    pub attachment_id: Option<String>,
+    pub attachment_name: Option<String>,
+    pub plan: String,
+    pub state: String,
+    pub state_description: String,
+    pub owned: bool,
+    pub owner_app: String,
+    pub primary: bool,
+    /// The vars it sets on this app (names only).
+    pub vars: Vec<String>,
+    /// Other apps it is attached to (for the owner).
+    pub shared_with: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub human_name: String,
+    pub description: String,
+    pub plans: Vec<PlanView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanView {
+    /// `service:plan`
+    pub name: String,
+    pub human_name: String,
+    pub description: String,
+}
+
+/// Another app's add-on that could be attached here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachableView {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    pub owner_app: String,
+}
+
 /// An API token as its owner sees it later: never its text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenView {

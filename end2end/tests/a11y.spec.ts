@@ -16,7 +16,7 @@ test('every page passes axe-core', async ({ page, baseURL }) => {
   await page.getByRole('button', { name: 'Sign in as local admin' }).click();
   await hydrated(page);
   await axe(page, 'apps');
-  for (const path of [`/ui/apps/${app}`, `/ui/apps/${app}/config`, `/ui/apps/${app}/settings`, `/ui/apps/${app}/compare?from=1&to=2`, '/ui/account', '/ui/users']) {
+  for (const path of [`/ui/apps/${app}`, `/ui/apps/${app}/config`, `/ui/apps/${app}/addons`, `/ui/apps/${app}/settings`, `/ui/apps/${app}/compare?from=1&to=2`, '/ui/account', '/ui/users']) {
     await page.goto(path);
     await hydrated(page);
     await axe(page, path);

@@ -26,6 +26,7 @@ const env = () => ({
   SLIPWAY_ADDR: `127.0.0.1:${PORT}`,
   SLIPWAY_SITE_ROOT: process.env.SLIPWAY_SITE_ROOT ?? resolve(__dirname, '../../target/site'),
   SLIPWAY_LOG: 'warn',
+  SLIPWAY_ADDON_POSTGRES_PORT: '0',
   SLIPWAY_GITHUB_URL: gh.web_url,
   SLIPWAY_GITHUB_API_URL: gh.api_url,
   SLIPWAY_GITHUB_CLIENT_ID: 'Iv1.e2e',

@@ -103,6 +103,15 @@ for (const [label, viewport] of [['laptop', { width: 1366, height: 800 }], ['pho
     await expect(page.getByText('Finished: SUCCESS')).toBeVisible({ timeout: 45_000 });
     await noOverflow('build');
     await noLayoutShift('build');
+    await api(baseURL!, 'POST', `/apps/${app}/addons`, { plan: 'slipway-postgresql:standard', attachment: { name: 'a-long-db-name-for-it' } });
+    await page.goto(`/ui/apps/${app}/addons`);
+    await hydrated(page);
+    await expect(page.getByRole('region', { name: 'a-long-db-name-for-it' })).toContainText('DATABASE_URL');
+    await noOverflow('addons');
+    await noLayoutShift('addons');
+    await page.getByText('Destroy…').click();
+    await expect(page.getByLabel('Type a-long-db-name-for-it to confirm')).toBeVisible();
+    await noOverflow('addons-destroy');
     await page.goto('/ui/account');
     await hydrated(page);
     await createToken(page, `layout ${label}`);

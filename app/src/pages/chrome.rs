@@ -40,6 +40,7 @@ pub fn AppNav(app: String, here: &'static str) -> impl IntoView {
         <nav class="tabs" aria-label="App">
             {tab("releases", format!("/ui/apps/{app}"), "Releases")}
             {tab("config", format!("/ui/apps/{app}/config"), "Config vars")}
+            {tab("addons", format!("/ui/apps/{app}/addons"), "Add-ons")}
             {tab("settings", format!("/ui/apps/{app}/settings"), "Settings")}
         </nav>
     }

@@ -1,12 +1,13 @@
 //! One page per file. Pages render on the server only; what moves is an `#[island]`.
 
 mod account;
+mod addons;
 mod app;
 mod apps;
 mod build_log;
 mod chrome;
 mod compare;
-mod config;
+pub(crate) mod config;
 mod diff;
 #[cfg(feature = "hydrate")]
 mod live_log;
@@ -17,6 +18,7 @@ mod signin;
 mod users;
 
 pub use account::AccountPage;
+pub use addons::AddonsPage;
 pub use app::AppPage;
 pub use apps::AppsPage;
 pub use build_log::BuildLogPage;

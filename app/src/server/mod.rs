@@ -1,12 +1,14 @@
 //! Server functions. Each is a public endpoint: it authenticates, authorises (through `core`),
 //! calls `core`, and maps errors without letting internal text reach the browser.
 
+mod addons;
 mod builds;
 mod config;
 mod history;
 mod manage;
 mod repo;
 
+pub use addons::*;
 pub use builds::*;
 pub use config::*;
 pub use history::*;

@@ -282,6 +282,22 @@ impl Core {
         Ok(out)
     }
 
+    /// Other apps' provisioned add-ons that `app` could attach (not attached to it yet),
+    /// oldest first.
+    pub async fn attachable_addons(&self, actor: &Actor, app: &App) -> Result<Vec<Addon>> {
+        authorize(actor, Action::ReadApp, Some(app.id))?;
+        Ok(sqlx::query_as(&format!(
+            "{ADDON_SELECT}
+              where d.app_id <> $1 and d.state = 'provisioned'
+                and not exists (select 1 from addon_attachments t
+                                 where t.addon_id = d.id and t.app_id = $1)
+              order by d.created_at, d.id"
+        ))
+        .bind(app.id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Every attachment of an add-on, by app name.
     pub async fn attachments_of(&self, actor: &Actor, addon: &Addon) -> Result<Vec<Attachment>> {
         authorize(actor, Action::ReadApp, Some(addon.app_id))?;

@@ -84,6 +84,10 @@ fn ReleaseRow(
     let log = r.build_id.clone().map(|b| {
         view! { " · "<a href=format!("/ui/apps/{app}/builds/{b}")>"Build log"</a> }
     });
+    // An add-on release links to the add-ons it changed.
+    let addons = (r.kind == domain::ReleaseKind::Addon).then(|| {
+        view! { " · "<a href=format!("/ui/apps/{app}/addons")>"Add-ons"</a> }
+    });
     let pinned = r.pinned;
     let pin_button = (can_deploy
         && r.build_id.is_some()
@@ -112,6 +116,7 @@ fn ReleaseRow(
                     <time datetime=r.created_at.to_rfc3339() title=absolute>{when}</time>
                     {r.user.clone().map(|u| view! { " · "<span class="who">{u}</span> })}
                     {log}
+                    {addons}
                     {r.image_gone.then(|| view! { " · "<span title="Its image was removed; only the last releases' and pinned releases' images are kept">"image removed"</span> })}
                 </span>
                 {r.failure.clone().map(|why| view! {
