@@ -109,23 +109,26 @@ async fn addon_providers(
     embedded: bool,
 ) -> anyhow::Result<(slipway_core::addons::Providers, Option<Embedded>)> {
     use slipway_core::addons::{postgres::BuiltinPostgres, Provider, Providers};
+    let brokers = brokers(opts).await?;
+    let with = |builtin: Option<Arc<dyn Provider>>| {
+        Providers::new(builtin.into_iter().chain(brokers.iter().cloned()).collect())
+    };
     if let Some(p) = opts.addon_postgres()? {
-        let p: Arc<dyn Provider> = Arc::new(p);
-        return Ok((Providers::new(vec![p]), None));
+        return Ok((with(Some(Arc::new(p))), None));
     }
     if !embedded {
         tracing::info!("the built-in PostgreSQL add-on is off: set SLIPWAY_ADDON_POSTGRES_URL to offer it with DATABASE_URL");
-        return Ok((Providers::default(), None));
+        return Ok((with(None), None));
     }
     if opts.addon_postgres_port == 0 {
         tracing::info!("the built-in PostgreSQL add-on is off (SLIPWAY_ADDON_POSTGRES_PORT=0)");
-        return Ok((Providers::default(), None));
+        return Ok((with(None), None));
     }
     let (gateway, subnet) = match slipway_core::runtime::bridge_network().await {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "the built-in PostgreSQL add-on is off: the container engine's bridge network cannot be read");
-            return Ok((Providers::default(), None));
+            return Ok((with(None), None));
         }
     };
     let spec = embedded_pg::Spec::addons(
@@ -147,14 +150,42 @@ async fn addon_providers(
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "the built-in PostgreSQL add-on is off: its embedded cluster did not start");
-            return Ok((Providers::default(), None));
+            return Ok((with(None), None));
         }
     };
     let p: Arc<dyn Provider> = Arc::new(BuiltinPostgres::with_options(
         cluster.options.clone(),
         (gateway.to_string(), opts.addon_postgres_port),
     ));
-    Ok((Providers::new(vec![p]), Some(cluster)))
+    Ok((with(Some(p)), Some(cluster)))
+}
+
+/// The brokers of SLIPWAY_ADDON_BROKERS, each with its catalog read (a broker that does not
+/// answer yet offers nothing until it does: its catalog is read again every minute).
+async fn brokers(opts: &Options) -> anyhow::Result<Vec<Arc<dyn slipway_core::addons::Provider>>> {
+    use slipway_core::addons::osb::Broker;
+    let mut out: Vec<Arc<dyn slipway_core::addons::Provider>> = Vec::new();
+    for spec in opts.addon_brokers.iter().filter(|s| !s.trim().is_empty()) {
+        let broker = Arc::new(
+            Broker::parse(spec, opts.addon_provision_timeout).map_err(anyhow::Error::msg)?,
+        );
+        if let Err(e) = broker.refresh().await {
+            tracing::warn!(broker = broker.broker_name(), error = %e, "cannot read the broker's catalog; trying again every minute");
+        }
+        let b = broker.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = b.refresh().await {
+                    tracing::warn!(broker = b.broker_name(), error = %e, "cannot read the broker's catalog");
+                }
+            }
+        });
+        out.push(broker);
+    }
+    Ok(out)
 }
 
 async fn open_ledger(opts: &Options, max_connections: u32) -> anyhow::Result<Database> {
@@ -287,11 +318,18 @@ async fn serve(opts: Options) -> anyhow::Result<()> {
         .site_pkg_dir("pkg")
         .build();
     let runtime = docker_runtime(&db.core, &opts);
+    let broker = match opts.osb_credentials.as_deref() {
+        Some(c) => Some(Arc::new(
+            crate::http::osb::BrokerCredential::parse(c).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     let state = AppState {
         core: db.core.clone(),
         logs: slipway_core::builds::log_feed::LogHub::start(db.core.clone()),
         runtime: runtime.clone(),
         max_upload: usize::try_from(opts.max_source_bytes).unwrap_or(usize::MAX),
+        broker,
         leptos,
         public: Arc::new(public),
         local_sign_in,

@@ -304,6 +304,27 @@ pub struct Options {
         global = true
     )]
     pub addon_postgres_port: u16,
+    /// Open Service Brokers whose services are offered as add-ons: `name=https://user:password@host/path`, comma-separated.
+    #[arg(
+        long,
+        env = "SLIPWAY_ADDON_BROKERS",
+        global = true,
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub addon_brokers: Vec<String>,
+    /// How long a broker's asynchronous provision may take before the add-on counts as failed.
+    #[arg(long, env = "SLIPWAY_ADDON_PROVISION_TIMEOUT", default_value = "30m", value_parser = duration, global = true)]
+    pub addon_provision_timeout: Duration,
+    /// Serve the built-in PostgreSQL add-on as an Open Service Broker at /osb/v2, to platforms
+    /// that log in with this `user:password` (the password at least 12 characters).
+    #[arg(
+        long,
+        env = "SLIPWAY_OSB_CREDENTIALS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub osb_credentials: Option<String>,
     /// Where the web assets (pkg/) are [default: the site folder next to the binary's target dir].
     #[arg(long, env = "SLIPWAY_SITE_ROOT", global = true)]
     pub site_root: Option<PathBuf>,

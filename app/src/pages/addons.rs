@@ -101,6 +101,13 @@ fn AddonCard(
     let failure = (state == "failed" && !a.state_description.is_empty()).then(|| {
         view! { <p class="error">{a.state_description.clone()}</p> }
     });
+    // A broker provisions in the background: the release comes when it is done.
+    let underway = (state == "provisioning").then(|| {
+        view! {
+            <p class="meta" role="status">{if a.state_description.is_empty() { "Provisioning…".to_owned() } else { a.state_description.clone() }}
+                " The Attach release is made when it is ready. "<a href=format!("/ui/apps/{app}/addons")>"Refresh"</a></p>
+        }
+    });
     let vars = if a.vars.is_empty() {
         view! { <p class="muted small">"No vars on this app."</p> }.into_any()
     } else {
@@ -172,6 +179,7 @@ fn AddonCard(
             </div>
             <p class="meta">{origin}</p>
             {also}
+            {underway}
             {failure}
             {vars}
             {remove}

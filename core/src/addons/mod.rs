@@ -12,6 +12,8 @@
 //! transaction, between reserving the add-on (`provisioning`) and the release that attaches it;
 //! a failure there removes what was made and creates no release.
 
+pub mod broker;
+pub mod osb;
 pub mod postgres;
 
 use std::collections::BTreeMap;
@@ -54,14 +56,51 @@ pub struct Plan {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// How a provision began.
+#[derive(Debug)]
+pub enum Provisioning {
+    /// Made: its vars.
+    Ready(BTreeMap<String, String>),
+    /// Under way at the provider (a broker's asynchronous provision): a job asks about
+    /// `operation` until it is done.
+    Started { operation: Option<String> },
+}
+
+/// Where a provision that [`Provisioning::Started`] is.
+#[derive(Debug)]
+pub enum Progress {
+    /// Still under way; what the provider says of it.
+    Working(String),
+    /// Made: its vars.
+    Ready(BTreeMap<String, String>),
+    /// It failed, for this reason (the provider's words).
+    Failed(String),
+}
+
 /// What makes and removes instances of its services' plans.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
     fn name(&self) -> &str;
     fn services(&self) -> Vec<Service>;
-    /// Makes the instance `addon` and answers its vars. Doing it again for the same id makes
-    /// the same instance (new credentials).
-    async fn provision(&self, addon: Uuid, plan: &Plan) -> Result<BTreeMap<String, String>>;
+    /// Makes the instance `addon`, or starts to. Doing it again for the same id makes the
+    /// same instance.
+    async fn provision(&self, addon: Uuid, plan: &Plan) -> Result<Provisioning>;
+    /// Where a started provision is.
+    async fn progress(
+        &self,
+        _addon: Uuid,
+        _plan: &Plan,
+        _operation: Option<&str>,
+    ) -> Result<Progress> {
+        Ok(Progress::Failed(format!(
+            "{} does not provision in the background.",
+            self.name()
+        )))
+    }
+    /// How long a started provision may take before it counts as failed.
+    fn provision_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(30 * 60)
+    }
     /// Removes the instance; one that is gone already is no error.
     async fn deprovision(&self, addon: Uuid, plan: &Plan) -> Result<()>;
 }
@@ -438,8 +477,8 @@ impl Core {
         lock_app(&mut tx, app.id).await?;
         name_free(&mut tx, app, &name).await?;
         sqlx::query(
-            "insert into addons (id, app_id, name, service, plan, provider, state)
-             values ($1, $2, $3, $4, $5, $6, 'provisioning')",
+            "insert into addons (id, app_id, name, service, plan, provider, state, user_id)
+             values ($1, $2, $3, $4, $5, $6, 'provisioning', $7)",
         )
         .bind(id)
         .bind(app.id)
@@ -447,24 +486,45 @@ impl Core {
         .bind(&service.name)
         .bind(&plan.name)
         .bind(provider.name())
+        .bind(actor.user_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         tracing::info!(app = %app.full_name(), actor = %actor.login, addon = %name, plan = %plan.name, "add-on provisioning");
 
         let attached = match provider.provision(id, &plan).await {
-            Ok(vars) => self.attach_provisioned(actor, app, id, &name, vars).await,
+            Ok(Provisioning::Ready(vars)) => self
+                .attach_provisioned(Some(actor), app, id, &name, vars)
+                .await
+                .map(Some),
+            Ok(Provisioning::Started { operation }) => {
+                // A job polls the provider and makes the release when it is done.
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "update addons set operation = $2, state_description = 'Provisioning…' where id = $1",
+                )
+                .bind(id)
+                .bind(operation)
+                .execute(&mut *tx)
+                .await?;
+                crate::jobs::enqueue(&mut tx, app.id, crate::jobs::JobFor::Addon(id)).await?;
+                tx.commit().await?;
+                Ok(None)
+            }
             Err(e) => Err(e),
         };
         match attached {
             Ok(release) => Ok(AddonChange {
                 value: self.addon_by_id(id).await?,
-                release: Some(release),
+                release,
             }),
             Err(e) => {
-                // Nothing stays: the instance (whatever part of it was made) and the row.
-                if let Err(undo) = provider.deprovision(id, &plan).await {
-                    tracing::error!(addon = %id, error = %undo, "a failed add-on's instance could not be removed");
+                // Nothing stays: the instance (whatever part of it was made; not after a
+                // provider's refusal, which made nothing) and the row.
+                if !matches!(e, Error::BadRequest(_)) {
+                    if let Err(undo) = provider.deprovision(id, &plan).await {
+                        tracing::error!(addon = %id, error = %undo, "a failed add-on's instance could not be removed");
+                    }
                 }
                 sqlx::query("delete from addons where id = $1 and state = 'provisioning'")
                     .bind(id)
@@ -478,7 +538,7 @@ impl Core {
     /// The release that attaches a freshly provisioned add-on to its owner.
     async fn attach_provisioned(
         &self,
-        actor: &Actor,
+        actor: Option<&Actor>,
         app: &App,
         id: Uuid,
         name: &str,
@@ -593,7 +653,7 @@ impl Core {
         .execute(&mut *tx)
         .await?;
         let release = self
-            .addon_release(&mut tx, actor, app, version, format!("Attach {name}"))
+            .addon_release(&mut tx, Some(actor), app, version, format!("Attach {name}"))
             .await?;
         tx.commit().await?;
         tracing::info!(app = %app.full_name(), actor = %actor.login, addon = %addon_name, attachment = %name, "add-on attached");
@@ -636,7 +696,13 @@ impl Core {
             )));
         }
         let release = self
-            .addon_release(&mut tx, actor, app, version, format!("Detach {}", att.name))
+            .addon_release(
+                &mut tx,
+                Some(actor),
+                app,
+                version,
+                format!("Detach {}", att.name),
+            )
             .await?;
         tx.commit().await?;
         tracing::info!(app = %app.full_name(), actor = %actor.login, attachment = %att.name, "add-on detached");
@@ -721,7 +787,7 @@ impl Core {
         let release = self
             .addon_release(
                 &mut tx,
-                actor,
+                Some(actor),
                 app,
                 version,
                 format!("Detach {}", addon.name),
@@ -733,6 +799,155 @@ impl Core {
             value: addon,
             release: Some(release),
         })
+    }
+
+    /// The job that finishes a provision the provider started (a broker's asynchronous
+    /// one): asks the provider until the add-on is made, then makes the `Attach` release.
+    /// It fails the add-on, with the provider's reason, when the provider says it failed or
+    /// takes longer than it may; then whatever the provider made is removed (orphan
+    /// mitigation) and no release is made.
+    pub(crate) async fn finish_provisioning(
+        &self,
+        claim: &crate::lease::Claim,
+        id: Uuid,
+    ) -> Result<()> {
+        #[derive(sqlx::FromRow)]
+        struct Pending {
+            app_id: Uuid,
+            name: String,
+            plan: String,
+            state: String,
+            operation: Option<String>,
+            user_id: Option<Uuid>,
+            created_at: DateTime<Utc>,
+        }
+        let row: Option<Pending> = sqlx::query_as(
+            "select app_id, name, plan, state, operation, user_id, created_at
+               from addons where id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(Pending {
+            app_id,
+            name,
+            plan,
+            state,
+            operation,
+            user_id,
+            created_at,
+        }) = row
+        else {
+            return Ok(()); // destroyed meanwhile
+        };
+        if state != "provisioning" {
+            return Ok(());
+        }
+        let (provider, _, plan) = match self.find_plan(&plan) {
+            Ok(found) => found,
+            Err(_) => {
+                sqlx::query(
+                    "update addons set state = 'failed', state_description = $2 where id = $1 and state = 'provisioning'",
+                )
+                .bind(id)
+                .bind(format!("The plan {plan} is no longer offered."))
+                .execute(&self.pool)
+                .await?;
+                return Ok(());
+            }
+        };
+        let timeout = provider.provision_timeout();
+        let deadline =
+            created_at + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+        let mut said = String::new();
+        loop {
+            if claim.is_lost() {
+                return Err(crate::lease::lost());
+            }
+            if Utc::now() > deadline {
+                let why = format!(
+                    "The provider did not finish provisioning within {} s.",
+                    timeout.as_secs()
+                );
+                self.fail_provisioning(id, provider.as_ref(), &plan, &why)
+                    .await?;
+                return Ok(());
+            }
+            match provider.progress(id, &plan, operation.as_deref()).await {
+                Ok(Progress::Working(now)) => {
+                    if now != said && !now.is_empty() {
+                        sqlx::query(
+                            "update addons set state_description = $2 where id = $1 and state = 'provisioning'",
+                        )
+                        .bind(id)
+                        .bind(&now)
+                        .execute(&self.pool)
+                        .await?;
+                        said = now;
+                    }
+                }
+                Ok(Progress::Ready(vars)) => {
+                    let app = self.find_app(&app_id.to_string()).await?;
+                    let actor = match user_id {
+                        Some(u) => self.user(u).await?.and_then(|u| u.actor().ok()),
+                        None => None,
+                    };
+                    match self
+                        .attach_provisioned(actor.as_ref(), &app, id, &name, vars)
+                        .await
+                    {
+                        Ok(r) => {
+                            tracing::info!(app = %app.full_name(), addon = %name, version = r.version, "add-on provisioned and attached");
+                        }
+                        Err(e) if e.is_unavailable() => return Err(e),
+                        Err(e) => {
+                            let (_, why) = e.public("attaching an add-on");
+                            self.fail_provisioning(id, provider.as_ref(), &plan, &why)
+                                .await?;
+                        }
+                    }
+                    return Ok(());
+                }
+                Ok(Progress::Failed(why)) => {
+                    self.fail_provisioning(id, provider.as_ref(), &plan, &why)
+                        .await?;
+                    return Ok(());
+                }
+                Err(e) => {
+                    // Asked again until the deadline: a broker that is away for a moment
+                    // does not fail the add-on.
+                    tracing::warn!(addon = %name, error = %format!("{e:#}"), "cannot ask the provider how provisioning goes");
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Marks a provisioning add-on failed with `why`; when this did it (and not a destroy or
+    /// another worker), removes what the provider made.
+    async fn fail_provisioning(
+        &self,
+        id: Uuid,
+        provider: &dyn Provider,
+        plan: &Plan,
+        why: &str,
+    ) -> Result<()> {
+        let failed = sqlx::query(
+            "update addons set state = 'failed', state_description = $2, operation = null
+              where id = $1 and state = 'provisioning'",
+        )
+        .bind(id)
+        .bind(why)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if failed == 1 {
+            tracing::warn!(addon = %id, reason = why, "add-on provisioning failed");
+            if let Err(e) = provider.deprovision(id, plan).await {
+                tracing::error!(addon = %id, error = %format!("{e:#}"), "what the provider made for a failed add-on could not be removed; destroying the add-on tries again");
+            }
+        }
+        Ok(())
     }
 
     /// Before an app is deleted: refused while an add-on it owns is attached elsewhere;
@@ -808,7 +1023,7 @@ impl Core {
     async fn addon_release(
         &self,
         tx: &mut PgConnection,
-        actor: &Actor,
+        actor: Option<&Actor>,
         app: &App,
         version: i32,
         description: String,
@@ -861,7 +1076,7 @@ impl Core {
             kind: ReleaseKind::Addon,
             description,
             rollback_of: None,
-            actor: Some(actor),
+            actor,
         };
         self.insert_release(tx, app, version, &snap, cause).await
     }

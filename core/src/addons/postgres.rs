@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 use uuid::Uuid;
 
-use super::{Plan, Provider, Service};
+use super::{Plan, Provider, Provisioning, Service};
 use crate::{Error, Result};
 
 /// The built-in service's name.
@@ -238,9 +238,10 @@ impl Provider for BuiltinPostgres {
         }]
     }
 
-    async fn provision(&self, addon: Uuid, plan: &Plan) -> Result<BTreeMap<String, String>> {
+    async fn provision(&self, addon: Uuid, plan: &Plan) -> Result<Provisioning> {
         self.provision_as(&Self::ident(addon), plan)
             .await
+            .map(Provisioning::Ready)
             .map_err(|e| upstream("create the database", e))
     }
 

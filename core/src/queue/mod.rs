@@ -37,6 +37,7 @@ pub struct Job {
     pub kind: JobKind,
     pub release_id: Option<Uuid>,
     pub build_id: Option<Uuid>,
+    pub addon_id: Option<Uuid>,
     pub attempts: i32,
     /// This claim's fencing token.
     pub claim_id: Uuid,
@@ -106,8 +107,8 @@ const CLAIM: &str = "
     update jobs set claim_id = $1, locked_by = $2, locked_until = now() + $3,
                     attempts = attempts + 1
       from next where jobs.id = next.id
-    returning jobs.id, jobs.app_id, jobs.kind, jobs.release_id, jobs.build_id, jobs.attempts,
-              jobs.claim_id";
+    returning jobs.id, jobs.app_id, jobs.kind, jobs.release_id, jobs.build_id, jobs.addon_id,
+              jobs.attempts, jobs.claim_id";
 
 /// How a deploy job begins.
 enum Start {
@@ -161,17 +162,20 @@ impl Core {
     }
 
     async fn run_job_as(&self, claim: &Claim, job: &Job, engines: &Engines) -> Result<()> {
-        let ran = match (job.kind, job.release_id, job.build_id) {
-            (JobKind::Deploy, Some(release_id), _) => {
+        let ran = match (job.kind, job.release_id, job.build_id, job.addon_id) {
+            (JobKind::Deploy, Some(release_id), _, _) => {
                 self.run_deploy(claim, release_id, engines.runtime.as_ref())
                     .await
             }
-            (JobKind::Build, _, Some(build_id)) => {
+            (JobKind::Build, _, Some(build_id), _) => {
                 self.run_build(claim, build_id, job.attempts, &engines.builds)
                     .await
             }
-            (kind, _, _) => {
-                tracing::error!(job = job.id, %kind, "a job without its release or build; dropping it");
+            (JobKind::Addon, _, _, Some(addon_id)) => {
+                self.finish_provisioning(claim, addon_id).await
+            }
+            (kind, _, _, _) => {
+                tracing::error!(job = job.id, %kind, "a job without its release, build or add-on; dropping it");
                 Ok(())
             }
         };

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod guard;
 pub mod oauth;
+pub mod osb;
 mod ui_builds;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub runtime: Arc<dyn slipway_core::runtime::Runtime>,
     /// The largest archive the build form takes (`SLIPWAY_MAX_SOURCE_BYTES`).
     pub max_upload: usize,
+    /// Serving as an Open Service Broker (`/osb/v2`), with this credential.
+    pub broker: Option<Arc<osb::BrokerCredential>>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -106,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/github/login", get(oauth::login))
         .route("/auth/github/callback", get(oauth::callback))
         .merge(api::routes())
+        .merge(osb::routes(&state))
         .merge(ui)
         .fallback({
             let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(

@@ -412,3 +412,254 @@ async fn the_embedded_addon_cluster_serves_the_apps_containers_and_outlives_a_re
     let lines = page(&api, "shop-prod", 4).await;
     assert!(!lines.join("\n").contains(&role), "{lines:?}");
 }
+
+/// The broker's credential, as `SLIPWAY_OSB_CREDENTIALS` and inside a broker URL.
+const BROKER_USER: &str = "platform";
+const BROKER_PASSWORD: &str = "a-long-broker-secret";
+
+/// A Slipway serving its built-in PostgreSQL add-on (on `admin`) as a broker; and its
+/// database's URL, to look at what it keeps.
+async fn broker_slipway(admin: &str) -> (Slipway, String) {
+    let url = testkit::fresh_url().await;
+    let key = support::fresh_key();
+    let cred = format!("{BROKER_USER}:{BROKER_PASSWORD}");
+    let s = Slipway::start(&[
+        ("DATABASE_URL", &url),
+        ("SLIPWAY_SECRET_KEY", &key),
+        ("SLIPWAY_ADDON_POSTGRES_URL", admin),
+        ("SLIPWAY_OSB_CREDENTIALS", &cred),
+    ])
+    .expect("the broker slipway starts");
+    (s, url)
+}
+
+/// A Slipway whose add-ons come from the broker at `broker`, with `password`.
+async fn platform_slipway(broker: &Slipway, password: &str, extra: &[(&str, &str)]) -> Slipway {
+    let url = testkit::fresh_url().await;
+    let key = support::fresh_key();
+    let port = broker.url("").rsplit(':').next().unwrap().to_owned();
+    let spec = format!("pg=http://{BROKER_USER}:{password}@127.0.0.1:{port}/osb");
+    let mut env = vec![
+        ("DATABASE_URL", url.as_str()),
+        ("SLIPWAY_SECRET_KEY", key.as_str()),
+        ("SLIPWAY_ADDON_BROKERS", spec.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    Slipway::start(&env).expect("the platform slipway starts")
+}
+
+/// Counts rows of `table` in the database at `url`.
+async fn rows(url: &str, table: &str) -> i64 {
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query_scalar(&format!("select count(*) from {table}"))
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+}
+
+/// Waits (up to 60 s) until the add-on leaves `provisioning`; answers it.
+async fn provisioned(api: &Api, app: &str, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let a = api.get(&format!("/apps/{app}/addons/{id}")).await.json();
+        if a["state"] != "provisioning" {
+            return a;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the add-on was still provisioning after 60 s: {a}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_slipway_uses_anothers_broker_from_catalog_to_deprovision() {
+    let (b, b_db) = broker_slipway(&testkit::cluster().url("postgres")).await;
+    let http = support::client();
+    let osb = |path: &str| b.url(&format!("/osb/v2/{path}"));
+
+    // The broker's own door: basic auth, then the API version.
+    let anon = http
+        .get(osb("catalog"))
+        .header("X-Broker-API-Version", "2.17")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+    let wrong = http
+        .get(osb("catalog"))
+        .basic_auth(BROKER_USER, Some("not-the-password"))
+        .header("X-Broker-API-Version", "2.17")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let old = http
+        .get(osb("catalog"))
+        .basic_auth(BROKER_USER, Some(BROKER_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 412, "no X-Broker-API-Version");
+    let catalog: Value = http
+        .get(osb("catalog"))
+        .basic_auth(BROKER_USER, Some(BROKER_PASSWORD))
+        .header("X-Broker-API-Version", "2.17")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(catalog["services"][0]["name"], "slipway-postgresql");
+    assert_eq!(catalog["services"][0]["bindable"], true);
+    let sync = http
+        .put(osb("service_instances/x1"))
+        .basic_auth(BROKER_USER, Some(BROKER_PASSWORD))
+        .header("X-Broker-API-Version", "2.17")
+        .json(&json!({"service_id": catalog["services"][0]["id"], "plan_id": catalog["services"][0]["plans"][0]["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sync.status(),
+        422,
+        "an asynchronous broker needs accepts_incomplete"
+    );
+    assert_eq!(
+        sync.json::<Value>().await.unwrap()["error"],
+        "AsyncRequired"
+    );
+
+    // The platform offers the broker's services, and provisions through it.
+    let a = platform_slipway(&b, BROKER_PASSWORD, &[]).await;
+    let api = a.admin();
+    let services = api.get("/addon-services").await.json();
+    assert_eq!(services[0]["name"], "slipway-postgresql", "{services}");
+    api.create_app("shop", "prod").await;
+    let made = api
+        .post(
+            "/apps/shop-prod/addons",
+            r#"{"plan":"slipway-postgresql:hobby","attachment":{"name":"db"}}"#,
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let made = made.json();
+    assert_eq!(
+        made["state"], "provisioning",
+        "the broker provisions asynchronously"
+    );
+    assert!(
+        releases(&api, "shop-prod").await.is_empty(),
+        "no release before it is ready"
+    );
+    let id = made["id"].as_str().unwrap().to_owned();
+    let done = provisioned(&api, "shop-prod", &id).await;
+    assert_eq!(done["state"], "provisioned", "{done}");
+    let rels = releases(&api, "shop-prod").await;
+    assert_eq!(rels.len(), 1);
+    assert_eq!(rels[0]["description"], "Attach db");
+    assert_eq!(
+        rels[0]["addon_plan_names"],
+        json!(["slipway-postgresql:hobby"])
+    );
+    let url = api.get("/apps/shop-prod/config-vars").await.json()["DATABASE_URL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("select 1").execute(&mut c).await.unwrap();
+    c.close().await.unwrap();
+    assert_eq!(rows(&b_db, "broker_instances").await, 1);
+    assert_eq!(rows(&b_db, "broker_bindings").await, 1);
+
+    // Destroyed on the platform: unbound and deprovisioned at the broker.
+    let d = api.delete("/apps/shop-prod/addons/db").await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    assert_eq!(
+        releases(&api, "shop-prod").await.last().unwrap()["description"],
+        "Detach db"
+    );
+    assert_eq!(rows(&b_db, "broker_instances").await, 0);
+    assert!(
+        sqlx::PgConnection::connect(&url).await.is_err(),
+        "the database is gone"
+    );
+    for log in [a.logs(), b.logs()] {
+        assert!(
+            !log.contains(BROKER_PASSWORD),
+            "a log holds the broker's password"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_platform_with_the_wrong_password_is_refused_and_offers_nothing() {
+    let (b, _) = broker_slipway(&testkit::cluster().url("postgres")).await;
+    let a = platform_slipway(&b, "not-the-broker-secret", &[]).await;
+    let api = a.admin();
+    assert_eq!(api.get("/addon-services").await.json(), json!([]));
+    let made = api.create_app("shop", "prod").await;
+    assert!(made["id"].is_string());
+    let refused = api
+        .post(
+            "/apps/shop-prod/addons",
+            r#"{"plan":"slipway-postgresql:hobby"}"#,
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(a.logs().contains("answered 401"), "{}", a.logs());
+    assert!(!a.logs().contains("not-the-broker-secret"));
+}
+
+#[tokio::test]
+async fn a_broker_that_does_not_finish_in_time_fails_the_addon_and_is_cleaned_up() {
+    // The gate: a server that accepts the broker's connections to its PostgreSQL and never
+    // answers, so the broker's provisioning stays under way (until its 10 s connect limit).
+    let gate = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = gate.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        loop {
+            let (sock, _) = gate.accept().await.unwrap();
+            open.push(sock);
+        }
+    });
+    let (b, b_db) = broker_slipway(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).await;
+    let a = platform_slipway(
+        &b,
+        BROKER_PASSWORD,
+        &[("SLIPWAY_ADDON_PROVISION_TIMEOUT", "2s")],
+    )
+    .await;
+    let api = a.admin();
+    api.create_app("shop", "prod").await;
+    let made = api
+        .post(
+            "/apps/shop-prod/addons",
+            r#"{"plan":"slipway-postgresql:hobby","attachment":{"name":"db"}}"#,
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let id = made.json()["id"].as_str().unwrap().to_owned();
+    let failed = provisioned(&api, "shop-prod", &id).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(
+        failed["state_description"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish provisioning within 2 s"),
+        "{failed}"
+    );
+    assert!(releases(&api, "shop-prod").await.is_empty(), "no release");
+    assert!(api.get("/apps/shop-prod/config-vars").await.json()["DATABASE_URL"].is_null());
+    // Orphan mitigation: the platform deprovisioned what it asked for.
+    assert_eq!(rows(&b_db, "broker_instances").await, 0);
+    // The failed add-on goes without a release.
+    let d = api.delete(&format!("/apps/shop-prod/addons/{id}")).await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    assert!(releases(&api, "shop-prod").await.is_empty());
+    assert_eq!(api.get("/apps/shop-prod/addons").await.json(), json!([]));
+    held.abort();
+}
