@@ -911,11 +911,23 @@ async fn uploads_of_builds_older_than_the_kept_releases_are_removed() {
         ids.push(id);
     }
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
-    let left: i64 = sqlx::query_scalar("select count(*) from uploads")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(left, 1, "only the kept release's upload remains");
+    // The worker forgets old images and sources after it marks the release succeeded: waited
+    // for, up to 30 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left: i64 = sqlx::query_scalar("select count(*) from uploads")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if left == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only the kept release's upload should remain after v3's deploy; {left} remain after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let old = api
         .call(
             "PUT",
