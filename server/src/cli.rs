@@ -153,9 +153,11 @@ async fn addon_providers(
             return Ok((with(None), None));
         }
     };
+    // The port the cluster listens on: its owner's, which may be another process.
+    let port = cluster.options.get_port();
     let p: Arc<dyn Provider> = Arc::new(BuiltinPostgres::with_options(
         cluster.options.clone(),
-        (gateway.to_string(), opts.addon_postgres_port),
+        (gateway.to_string(), port),
     ));
     Ok((with(Some(p)), Some(cluster)))
 }

@@ -170,6 +170,11 @@ pub async fn start_cluster(
         .disable_statement_logging();
     if !owner {
         tracing::info!(cluster = %cluster_dir.display(), "using the embedded PostgreSQL another slipway process owns");
+        // The add-ons' port is the owner's (its SLIPWAY_ADDON_POSTGRES_PORT), not ours.
+        let options = match spec.network {
+            Some(_) => options.port(running_port(&cluster_dir, Duration::from_secs(120)).await?),
+            None => options,
+        };
         wait_ready(&options, Duration::from_secs(120)).await?;
         return Ok(Embedded {
             options,
@@ -186,8 +191,14 @@ pub async fn start_cluster(
         Some(n) => write_network(&cluster_dir, n, spec.port, who)?,
         None => false,
     };
+    // A running cluster keeps the port it started on until it restarts.
+    let mut options = options;
     if running_postmaster(&cluster_dir).is_some() {
         tracing::info!(cluster = %cluster_dir.display(), "adopting the running embedded PostgreSQL");
+        if let Some(port) = pid_file_port(&cluster_dir).filter(|p| *p != spec.port) {
+            tracing::warn!(cluster = %cluster_dir.display(), port, "the running cluster listens on another port than configured; restart it to move it");
+            options = options.port(port);
+        }
         if network_changed {
             // Logins are read again at once; a new address needs a restart of the cluster.
             let _ = pgtools::command(&bin, "pg_ctl", who)
@@ -466,6 +477,33 @@ fn check_version(bin: &Path, cluster: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The port in a cluster's pid file (its fourth line).
+fn pid_file_port(cluster: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(cluster.join("postmaster.pid")).ok()?;
+    text.lines().nth(3)?.trim().parse().ok()
+}
+
+/// The port of the live postmaster of `cluster`, once there is one (its owner may be starting
+/// it), waiting at most `limit`.
+async fn running_port(cluster: &Path, limit: Duration) -> anyhow::Result<u16> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if running_postmaster(cluster).is_some() {
+            if let Some(port) = pid_file_port(cluster) {
+                return Ok(port);
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "no PostgreSQL of {} started within {} s",
+                cluster.display(),
+                limit.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The pid of a live postmaster for `cluster`, if its pid file names one.

@@ -395,6 +395,19 @@ async fn the_embedded_addon_cluster_serves_the_apps_containers_and_outlives_a_re
     s.terminate();
     let s = Slipway::start(&env).expect("slipway starts again");
     let api = s.admin();
+    // A second process on the same data directory, configured with another port, uses the
+    // running cluster where it listens (it used to wait two minutes for one on its own port).
+    let started = std::time::Instant::now();
+    let other = Slipway::start(&[
+        ("SLIPWAY_DATA_DIR", dir.s()),
+        ("SLIPWAY_NO_WORKER", "true"),
+        ("SLIPWAY_ADDON_POSTGRES_PORT", "54999"),
+    ])
+    .expect("a second slipway starts");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let services = other.admin().get("/addon-services").await.json();
+    assert_eq!(services[0]["name"], "slipway-postgresql", "{services}");
+    drop(other);
     let r = api
         .patch("/apps/shop-prod/config-vars", r#"{"AGAIN":"1"}"#)
         .await;
