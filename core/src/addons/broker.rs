@@ -80,25 +80,26 @@ impl Core {
         let (provider, plan) = self.broker_plan(service_id, plan_id)?;
         let addon = Uuid::new_v4();
         let operation = format!("provision-{}", Uuid::new_v4().simple());
-        let inserted = sqlx::query(
+        let inserted = sqlx::query!(
             "insert into broker_instances (id, addon_id, service_id, plan_id, state, operation)
              values ($1, $2, $3, $4, 'in progress', $5) on conflict (id) do nothing",
+            instance,
+            addon,
+            service_id,
+            plan_id,
+            &operation
         )
-        .bind(instance)
-        .bind(addon)
-        .bind(service_id)
-        .bind(plan_id)
-        .bind(&operation)
         .execute(&self.pool)
         .await?
         .rows_affected();
         if inserted == 0 {
-            let (s, p, state, op): (String, String, String, String) = sqlx::query_as(
+            let r = sqlx::query!(
                 "select service_id, plan_id, state, operation from broker_instances where id = $1",
+                instance
             )
-            .bind(instance)
             .fetch_one(&self.pool)
             .await?;
+            let (s, p, state, op) = (r.service_id, r.plan_id, r.state, r.operation);
             if s != service_id || p != plan_id {
                 return Err(Error::Conflict(format!(
                     "The instance {instance} exists with another service or plan."
@@ -143,23 +144,23 @@ impl Core {
             Ok(vars) => {
                 let json = serde_json::to_vec(&vars).unwrap_or_default();
                 let sealed = self.key.seal(&format!("broker-instance:{addon}"), &json);
-                sqlx::query(
+                sqlx::query!(
                     "update broker_instances set state = 'succeeded', vars_enc = $2
                       where addon_id = $1 and state = 'in progress'",
+                    addon,
+                    sealed
                 )
-                .bind(addon)
-                .bind(sealed)
                 .execute(&self.pool)
                 .await
             }
             Err(e) => {
                 let (_, why) = e.public("broker provisioning");
-                sqlx::query(
+                sqlx::query!(
                     "update broker_instances set state = 'failed', description = $2
                       where addon_id = $1 and state = 'in progress'",
+                    addon,
+                    why
                 )
-                .bind(addon)
-                .bind(why)
                 .execute(&self.pool)
                 .await
             }
@@ -183,14 +184,16 @@ impl Core {
 
     /// How the provisioning of `instance` goes; `None` for an unknown instance.
     pub async fn broker_last_operation(&self, instance: &str) -> Result<Option<LastOperation>> {
-        let row: Option<(String, String, bool)> = sqlx::query_as(
-            "select state, description, updated_at < now() - make_interval(mins => $2)
-               from broker_instances where id = $1",
+        let row = sqlx::query!(
+            r#"select state, description,
+                      updated_at < now() - make_interval(mins => $2) as "stale!"
+                 from broker_instances where id = $1"#,
+            instance,
+            STALE_MINUTES as i32
         )
-        .bind(instance)
-        .bind(STALE_MINUTES as i32)
         .fetch_optional(&self.pool)
-        .await?;
+        .await?
+        .map(|r| (r.state, r.description, r.stale));
         Ok(row.map(|(state, description, stale)| {
             if state == "in progress" && stale {
                 LastOperation {
@@ -212,18 +215,10 @@ impl Core {
         service_id: &str,
         plan_id: &str,
     ) -> Result<BindAnswer> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            addon_id: Uuid,
-            service_id: String,
-            plan_id: String,
-            state: String,
-            vars_enc: Option<Vec<u8>>,
-        }
-        let row: Option<Row> = sqlx::query_as(
+        let row = sqlx::query!(
             "select addon_id, service_id, plan_id, state, vars_enc from broker_instances where id = $1",
+            instance
         )
-        .bind(instance)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
@@ -245,11 +240,11 @@ impl Core {
             .open(&format!("broker-instance:{addon}"), &sealed)?;
         let vars: BTreeMap<String, String> =
             serde_json::from_slice(&plain).map_err(anyhow::Error::from)?;
-        let new = sqlx::query(
+        let new = sqlx::query!(
             "insert into broker_bindings (instance_id, id) values ($1, $2) on conflict do nothing",
+            instance,
+            binding
         )
-        .bind(instance)
-        .bind(binding)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -262,26 +257,27 @@ impl Core {
 
     /// Unbinds; false when there was no such binding (410).
     pub async fn broker_unbind(&self, instance: &str, binding: &str) -> Result<bool> {
-        Ok(
-            sqlx::query("delete from broker_bindings where instance_id = $1 and id = $2")
-                .bind(instance)
-                .bind(binding)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                == 1,
+        Ok(sqlx::query!(
+            "delete from broker_bindings where instance_id = $1 and id = $2",
+            instance,
+            binding
         )
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
     }
 
     /// Deprovisions `instance`: its database and role go (its bindings with it); false when
     /// there was no such instance (410). One still being made is removed once it is.
     pub async fn broker_deprovision(&self, instance: &str) -> Result<bool> {
-        let row: Option<(Uuid, String, String, String)> = sqlx::query_as(
+        let row = sqlx::query!(
             "select addon_id, service_id, plan_id, state from broker_instances where id = $1",
+            instance
         )
-        .bind(instance)
         .fetch_optional(&self.pool)
-        .await?;
+        .await?
+        .map(|r| (r.addon_id, r.service_id, r.plan_id, r.state));
         let Some((addon, service_id, plan_id, state)) = row else {
             return Ok(false);
         };
@@ -289,8 +285,7 @@ impl Core {
             let (provider, plan) = self.broker_plan(&service_id, &plan_id)?;
             provider.deprovision(addon, &plan).await?;
         }
-        sqlx::query("delete from broker_instances where id = $1")
-            .bind(instance)
+        sqlx::query!("delete from broker_instances where id = $1", instance)
             .execute(&self.pool)
             .await?;
         tracing::info!(instance, "broker: deprovisioned");

@@ -421,11 +421,11 @@ impl Core {
             ))
         };
         let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-        let app: Uuid = sqlx::query_scalar("select app_id from addon_attachments where id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(not_found)?;
+        let app: Uuid =
+            sqlx::query_scalar!("select app_id from addon_attachments where id = $1", id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(not_found)?;
         self.app(actor, &app.to_string()).await
     }
 
@@ -438,13 +438,14 @@ impl Core {
         addon: &Addon,
     ) -> Result<BTreeMap<String, String>> {
         authorize(actor, Action::ReadConfigKeys, Some(app.id))?;
-        let att: Option<(String, bool)> = sqlx::query_as(
+        let att = sqlx::query!(
             "select name, is_primary from addon_attachments where app_id = $1 and addon_id = $2",
+            app.id,
+            addon.id
         )
-        .bind(app.id)
-        .bind(addon.id)
         .fetch_optional(&self.pool)
-        .await?;
+        .await?
+        .map(|r| (r.name, r.is_primary));
         let Some((name, primary)) = att else {
             return Ok(BTreeMap::new());
         };
@@ -476,17 +477,17 @@ impl Core {
         let mut tx = self.pool.begin().await?;
         lock_app(&mut tx, app.id).await?;
         name_free(&mut tx, app, &name).await?;
-        sqlx::query(
+        sqlx::query!(
             "insert into addons (id, app_id, name, service, plan, provider, state, user_id)
              values ($1, $2, $3, $4, $5, $6, 'provisioning', $7)",
+            id,
+            app.id,
+            &name,
+            &service.name,
+            &plan.name,
+            provider.name(),
+            actor.user_id
         )
-        .bind(id)
-        .bind(app.id)
-        .bind(&name)
-        .bind(&service.name)
-        .bind(&plan.name)
-        .bind(provider.name())
-        .bind(actor.user_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -500,11 +501,11 @@ impl Core {
             Ok(Provisioning::Started { operation }) => {
                 // A job polls the provider and makes the release when it is done.
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "update addons set operation = $2, state_description = 'Provisioning…' where id = $1",
-                )
-                .bind(id)
-                .bind(operation)
+                sqlx::query!(
+            "update addons set operation = $2, state_description = 'Provisioning…' where id = $1",
+            id,
+            operation
+        )
                 .execute(&mut *tx)
                 .await?;
                 crate::jobs::enqueue(&mut tx, app.id, crate::jobs::JobFor::Addon(id)).await?;
@@ -526,10 +527,12 @@ impl Core {
                         tracing::error!(addon = %id, error = %undo, "a failed add-on's instance could not be removed");
                     }
                 }
-                sqlx::query("delete from addons where id = $1 and state = 'provisioning'")
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
+                sqlx::query!(
+                    "delete from addons where id = $1 and state = 'provisioning'",
+                    id
+                )
+                .execute(&self.pool)
+                .await?;
                 Err(e)
             }
         }
@@ -546,10 +549,10 @@ impl Core {
     ) -> Result<Release> {
         let mut tx = self.pool.begin().await?;
         let version = lock_next_version(&mut tx, app.id).await?;
-        let service: Option<String> = sqlx::query_scalar(
+        let service: Option<String> = sqlx::query_scalar!(
             "select service from addons where id = $1 and state = 'provisioning' for update",
+            id
         )
-        .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
         let service = service.ok_or_else(|| {
@@ -559,21 +562,23 @@ impl Core {
         })?;
         let json = serde_json::to_vec(&vars).map_err(anyhow::Error::from)?;
         let sealed = self.key.seal(&format!("addon:{id}"), &json);
-        sqlx::query("update addons set state = 'provisioned', vars_enc = $2 where id = $1")
-            .bind(id)
-            .bind(sealed)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "update addons set state = 'provisioned', vars_enc = $2 where id = $1",
+            id,
+            sealed
+        )
+        .execute(&mut *tx)
+        .await?;
         let primary = !has_primary(&mut tx, app.id, &service).await?;
-        sqlx::query(
+        sqlx::query!(
             "insert into addon_attachments (id, addon_id, app_id, name, owner, is_primary)
              values ($1, $2, $3, $4, true, $5)",
+            Uuid::new_v4(),
+            id,
+            app.id,
+            name,
+            primary
         )
-        .bind(Uuid::new_v4())
-        .bind(id)
-        .bind(app.id)
-        .bind(name)
-        .bind(primary)
         .execute(&mut *tx)
         .await?;
         let release = self
@@ -603,12 +608,13 @@ impl Core {
         let addon_id = Uuid::parse_str(addon).map_err(|_| not_found())?;
         let mut tx = self.pool.begin().await?;
         let version = lock_next_version(&mut tx, app.id).await?;
-        let row: Option<(Uuid, String, String, String)> = sqlx::query_as(
+        let row = sqlx::query!(
             "select app_id, name, service, state from addons where id = $1 for share",
+            addon_id
         )
-        .bind(addon_id)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+        .map(|r| (r.app_id, r.name, r.service, r.state));
         let (owner, addon_name, service, state) = row.ok_or_else(not_found)?;
         // Sharing hands the owner's credentials to another app: the actor must be allowed
         // to change the owner's add-ons too.
@@ -624,11 +630,11 @@ impl Core {
                 "The add-on {addon_name} is {state}: only a provisioned add-on can be attached."
             )));
         }
-        let attached: bool = sqlx::query_scalar(
-            "select exists (select 1 from addon_attachments where addon_id = $1 and app_id = $2)",
+        let attached: bool = sqlx::query_scalar!(
+            r#"select exists (select 1 from addon_attachments where addon_id = $1 and app_id = $2) as "attached!""#,
+            addon_id,
+            app.id
         )
-        .bind(addon_id)
-        .bind(app.id)
         .fetch_one(&mut *tx)
         .await?;
         if attached {
@@ -641,15 +647,15 @@ impl Core {
         name_free(&mut tx, app, &name).await?;
         let primary = !has_primary(&mut tx, app.id, &service).await?;
         let id = Uuid::new_v4();
-        sqlx::query(
+        sqlx::query!(
             "insert into addon_attachments (id, addon_id, app_id, name, owner, is_primary)
              values ($1, $2, $3, $4, false, $5)",
+            id,
+            addon_id,
+            app.id,
+            &name,
+            primary
         )
-        .bind(id)
-        .bind(addon_id)
-        .bind(app.id)
-        .bind(&name)
-        .bind(primary)
         .execute(&mut *tx)
         .await?;
         let release = self
@@ -683,8 +689,7 @@ impl Core {
         }
         let mut tx = self.pool.begin().await?;
         let version = lock_next_version(&mut tx, app.id).await?;
-        let gone = sqlx::query("delete from addon_attachments where id = $1")
-            .bind(att.id)
+        let gone = sqlx::query!("delete from addon_attachments where id = $1", att.id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -746,10 +751,12 @@ impl Core {
                 )));
             }
             provider.deprovision(addon.id, &plan).await?;
-            sqlx::query("delete from addons where id = $1 and state <> 'provisioned'")
-                .bind(addon.id)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query!(
+                "delete from addons where id = $1 and state <> 'provisioned'",
+                addon.id
+            )
+            .execute(&self.pool)
+            .await?;
             return Ok(AddonChange {
                 value: addon,
                 release: None,
@@ -757,17 +764,19 @@ impl Core {
         }
         let mut tx = self.pool.begin().await?;
         let version = lock_next_version(&mut tx, app.id).await?;
-        sqlx::query("select 1 as held from addons where id = $1 for update")
-            .bind(addon.id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("The add-on {} was destroyed.", addon.name)))?;
-        let elsewhere: Vec<String> = sqlx::query_scalar(
-            "select a.name || '-' || s.name from addon_attachments t
-               join apps a on a.id = t.app_id join spaces s on s.id = a.space_id
-              where t.addon_id = $1 and not t.owner order by 1",
+        sqlx::query!(
+            "select 1 as held from addons where id = $1 for update",
+            addon.id
         )
-        .bind(addon.id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("The add-on {} was destroyed.", addon.name)))?;
+        let elsewhere: Vec<String> = sqlx::query_scalar!(
+            r#"select a.name || '-' || s.name as "app!" from addon_attachments t
+               join apps a on a.id = t.app_id join spaces s on s.id = a.space_id
+              where t.addon_id = $1 and not t.owner order by 1"#,
+            addon.id
+        )
         .fetch_all(&mut *tx)
         .await?;
         if !elsewhere.is_empty() {
@@ -780,8 +789,7 @@ impl Core {
         // The instance goes first, with the app's lock held: should the release then fail,
         // the add-on is still here, and destroying it again finishes the job.
         provider.deprovision(addon.id, &plan).await?;
-        sqlx::query("delete from addons where id = $1")
-            .bind(addon.id)
+        sqlx::query!("delete from addons where id = $1", addon.id)
             .execute(&mut *tx)
             .await?;
         let release = self
@@ -846,11 +854,11 @@ impl Core {
         let (provider, _, plan) = match self.find_plan(&plan) {
             Ok(found) => found,
             Err(_) => {
-                sqlx::query(
-                    "update addons set state = 'failed', state_description = $2 where id = $1 and state = 'provisioning'",
-                )
-                .bind(id)
-                .bind(format!("The plan {plan} is no longer offered."))
+                sqlx::query!(
+            "update addons set state = 'failed', state_description = $2 where id = $1 and state = 'provisioning'",
+            id,
+            format!("The plan {plan} is no longer offered.")
+        )
                 .execute(&self.pool)
                 .await?;
                 return Ok(());
@@ -876,11 +884,11 @@ impl Core {
             match provider.progress(id, &plan, operation.as_deref()).await {
                 Ok(Progress::Working(now)) => {
                     if now != said && !now.is_empty() {
-                        sqlx::query(
-                            "update addons set state_description = $2 where id = $1 and state = 'provisioning'",
-                        )
-                        .bind(id)
-                        .bind(&now)
+                        sqlx::query!(
+            "update addons set state_description = $2 where id = $1 and state = 'provisioning'",
+            id,
+            &now
+        )
                         .execute(&self.pool)
                         .await?;
                         said = now;
@@ -932,12 +940,12 @@ impl Core {
         plan: &Plan,
         why: &str,
     ) -> Result<()> {
-        let failed = sqlx::query(
+        let failed = sqlx::query!(
             "update addons set state = 'failed', state_description = $2, operation = null
               where id = $1 and state = 'provisioning'",
+            id,
+            why
         )
-        .bind(id)
-        .bind(why)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -954,11 +962,11 @@ impl Core {
     /// otherwise its add-ons' instances are removed (its attachments to others' add-ons go
     /// with the app).
     pub(crate) async fn remove_app_addons(&self, app: &App) -> Result<()> {
-        let shared: Vec<String> = sqlx::query_scalar(
+        let shared: Vec<String> = sqlx::query_scalar!(
             "select distinct d.name from addons d join addon_attachments t on t.addon_id = d.id
               where d.app_id = $1 and t.app_id <> $1 order by 1",
+            app.id
         )
-        .bind(app.id)
         .fetch_all(&self.pool)
         .await?;
         if !shared.is_empty() {
@@ -968,19 +976,16 @@ impl Core {
                 shared.join(", ")
             )));
         }
-        let owned: Vec<(Uuid, String)> =
-            sqlx::query_as("select id, plan from addons where app_id = $1")
-                .bind(app.id)
-                .fetch_all(&self.pool)
-                .await?;
-        for (id, plan) in owned {
+        let owned = sqlx::query!("select id, plan from addons where app_id = $1", app.id)
+            .fetch_all(&self.pool)
+            .await?;
+        for (id, plan) in owned.into_iter().map(|r| (r.id, r.plan)) {
             if let Ok((provider, _, plan)) = self.find_plan(&plan) {
                 provider.deprovision(id, &plan).await?;
             } else {
                 tracing::warn!(app = %app.full_name(), addon = %id, plan, "an add-on of a plan no longer offered was left in place");
             }
-            sqlx::query("delete from addons where id = $1")
-                .bind(id)
+            sqlx::query!("delete from addons where id = $1", id)
                 .execute(&self.pool)
                 .await?;
         }
@@ -996,8 +1001,7 @@ impl Core {
         primary: bool,
     ) -> Result<BTreeMap<String, String>> {
         let sealed: Option<Vec<u8>> =
-            sqlx::query_scalar("select vars_enc from addons where id = $1")
-                .bind(addon)
+            sqlx::query_scalar!("select vars_enc from addons where id = $1", addon)
                 .fetch_optional(&mut *conn)
                 .await?
                 .flatten();
@@ -1028,14 +1032,17 @@ impl Core {
         version: i32,
         description: String,
     ) -> Result<Release> {
-        let atts: Vec<(Uuid, String, bool, String, String)> = sqlx::query_as(
+        let atts: Vec<(Uuid, String, bool, String, String)> = sqlx::query!(
             "select t.addon_id, t.name, t.is_primary, d.plan, d.state from addon_attachments t
                join addons d on d.id = t.addon_id
               where t.app_id = $1 order by t.created_at, t.id",
+            app.id
         )
-        .bind(app.id)
         .fetch_all(&mut *tx)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| (r.addon_id, r.name, r.is_primary, r.plan, r.state))
+        .collect();
         let before = self.latest_snapshot(&mut *tx, app.id).await?;
         let mut addon_config = AddonConfig::new();
         let mut plans = Vec::new();
@@ -1084,24 +1091,26 @@ impl Core {
 
 /// Holds the app's row until commit without taking a version (no release yet).
 async fn lock_app(tx: &mut PgConnection, app_id: Uuid) -> Result<()> {
-    sqlx::query("select 1 as held from apps where id = $1 for update")
-        .bind(app_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::NotFound("The app was deleted.".into()))?;
+    sqlx::query!(
+        "select 1 as held from apps where id = $1 for update",
+        app_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::NotFound("The app was deleted.".into()))?;
     Ok(())
 }
 
 /// Refuses a name an attachment on the app, or an add-on it is provisioning, already has
 /// (case-insensitively). The caller holds the app's row.
 async fn name_free(tx: &mut PgConnection, app: &App, name: &str) -> Result<()> {
-    let taken: bool = sqlx::query_scalar(
-        "select exists (select 1 from addon_attachments where app_id = $1 and lower(name) = lower($2))
+    let taken: bool = sqlx::query_scalar!(
+            r#"select exists (select 1 from addon_attachments where app_id = $1 and lower(name) = lower($2))
              or exists (select 1 from addons where app_id = $1 and lower(name) = lower($2)
-                           and state = 'provisioning')",
-    )
-    .bind(app.id)
-    .bind(name)
+                           and state = 'provisioning') as "taken!""#,
+            app.id,
+            name
+        )
     .fetch_one(&mut *tx)
     .await?;
     if taken {
@@ -1118,12 +1127,12 @@ async fn name_free(tx: &mut PgConnection, app: &App, name: &str) -> Result<()> {
 /// others keep their prefixed names (nothing is renamed behind the app's back); the next
 /// attachment of the service becomes primary.
 async fn has_primary(tx: &mut PgConnection, app_id: Uuid, service: &str) -> Result<bool> {
-    Ok(sqlx::query_scalar(
-        "select exists (select 1 from addon_attachments t join addons d on d.id = t.addon_id
-                         where t.app_id = $1 and d.service = $2 and t.is_primary)",
+    Ok(sqlx::query_scalar!(
+        r#"select exists (select 1 from addon_attachments t join addons d on d.id = t.addon_id
+                         where t.app_id = $1 and d.service = $2 and t.is_primary) as "primary!""#,
+        app_id,
+        service
     )
-    .bind(app_id)
-    .bind(service)
     .fetch_one(&mut *tx)
     .await?)
 }
