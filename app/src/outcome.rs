@@ -36,6 +36,8 @@ pub enum Done {
     AddonDetached(Option<i32>),
     /// An add-on destroyed; its `Detach` release (none if it was never attached).
     AddonDestroyed(Option<i32>),
+    /// An add-on a broker provisions in the background: its `Attach` release comes later.
+    AddonProvisioning,
 }
 
 impl Done {
@@ -63,6 +65,7 @@ impl Done {
             Done::AddonAttached(v) => ("addon-attached", v),
             Done::AddonDetached(v) => ("addon-detached", v),
             Done::AddonDestroyed(v) => ("addon-destroyed", v),
+            Done::AddonProvisioning => ("addon-provisioning", None),
         }
     }
 
@@ -104,6 +107,7 @@ impl Done {
             ("addon-attached", v) => Done::AddonAttached(v),
             ("addon-detached", v) => Done::AddonDetached(v),
             ("addon-destroyed", v) => Done::AddonDestroyed(v),
+            ("addon-provisioning", _) => Done::AddonProvisioning,
             _ => return None,
         })
     }
@@ -152,6 +156,7 @@ impl Done {
             Done::AddonAttached(None) => "Add-on attached.".into(),
             Done::AddonDetached(None) => "Add-on detached.".into(),
             Done::AddonDestroyed(None) => "Add-on removed; it was never attached, so no release was made.".into(),
+            Done::AddonProvisioning => "The broker is provisioning the add-on; its Attach release is made when it is ready.".into(),
         })
     }
 }

@@ -98,6 +98,14 @@ pub async fn create_addon(app: String, plan: String, name: String) -> Result<i32
         .create_addon(&actor, &app, plan.trim(), name)
         .await
         .map_err(super::ssr::user_error)?;
+    if made.release.is_none() {
+        // A broker provisions it in the background; the release comes later.
+        super::ssr::finish(
+            &super::ssr::page(&app, "/addons"),
+            crate::Done::AddonProvisioning,
+        );
+        return Ok(0);
+    }
     finish(
         &app,
         made.release.map(|r| r.version),
