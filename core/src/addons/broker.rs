@@ -281,7 +281,13 @@ impl Core {
         let Some((addon, service_id, plan_id, state)) = row else {
             return Ok(false);
         };
-        if state != "in progress" {
+        // One still being made is removed by its maker once made; one whose maker stopped
+        // (stale) is removed here, whatever part of it was made.
+        let stale = self
+            .broker_last_operation(instance)
+            .await?
+            .is_some_and(|op| op.state == "failed");
+        if state != "in progress" || stale {
             let (provider, plan) = self.broker_plan(&service_id, &plan_id)?;
             provider.deprovision(addon, &plan).await?;
         }

@@ -165,7 +165,7 @@ fn default_name(service: &str) -> String {
     let base = if base.starts_with(|c: char| c.is_ascii_alphabetic()) {
         base
     } else {
-        format!("addon{base}")
+        format!("a{base}").chars().take(10).collect()
     };
     use rand::Rng;
     let mut rng = rand::thread_rng();
@@ -248,10 +248,28 @@ const ATTACHMENT_SELECT: &str = "
       from addon_attachments t join apps a on a.id = t.app_id join spaces s on s.id = a.space_id";
 
 impl Core {
+    /// Every provider's services, with their provider, in the providers' order. A service
+    /// whose name an earlier provider's has already is offered as `<provider>-<name>` (its
+    /// plans `<provider>-<name>:<plan>`), so every plan name says which provider makes it.
+    fn catalog(&self) -> Vec<(Arc<dyn Provider>, Service)> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for p in &self.providers.0 {
+            for mut s in p.services() {
+                if !seen.insert(s.name.clone()) {
+                    s = renamed(p.name(), s);
+                    seen.insert(s.name.clone());
+                }
+                out.push((p.clone(), s));
+            }
+        }
+        out
+    }
+
     /// The services of every provider, sorted by name.
     pub fn addon_services(&self, actor: &Actor) -> Result<Vec<Service>> {
         authorize(actor, Action::ListApps, None)?;
-        let mut all: Vec<Service> = self.providers.0.iter().flat_map(|p| p.services()).collect();
+        let mut all: Vec<Service> = self.catalog().into_iter().map(|(_, s)| s).collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(all)
     }
@@ -275,22 +293,46 @@ impl Core {
 
     /// The provider, service and plan a plan name (`service:plan`) or id names.
     fn find_plan(&self, key: &str) -> Result<(Arc<dyn Provider>, Service, Plan)> {
-        for p in &self.providers.0 {
-            for s in p.services() {
-                if let Some(plan) = s
-                    .plans
-                    .iter()
-                    .find(|pl| pl.name == key || pl.id.to_string() == key)
-                    .cloned()
-                {
-                    return Ok((p.clone(), s, plan));
-                }
+        for (p, s) in self.catalog() {
+            if let Some(plan) = s
+                .plans
+                .iter()
+                .find(|pl| pl.name == key || pl.id.to_string() == key)
+                .cloned()
+            {
+                return Ok((p, s, plan));
             }
         }
         Err(Error::Invalid(format!(
             "The plan {} was not found: `GET /addon-services` lists the services, and each one's plans.",
             key.chars().take(80).collect::<String>().escape_debug()
         )))
+    }
+
+    /// The plan `plan` (as an add-on recorded it) of the provider named `provider`, whatever
+    /// other providers offer: an add-on is always removed by the provider that made it. An
+    /// error that is worth trying again when the provider is not there (now).
+    fn plan_of(&self, provider: &str, plan: &str) -> Result<(Arc<dyn Provider>, Plan)> {
+        let p = self
+            .providers
+            .0
+            .iter()
+            .find(|p| p.name() == provider)
+            .ok_or_else(|| {
+                Error::Upstream(format!(
+                    "The add-on provider {provider} is not configured here now; try again once it is."
+                ))
+            })?;
+        p.services()
+            .into_iter()
+            .flat_map(|s| s.plans)
+            .find(|pl| pl.name == plan || format!("{provider}-{}", pl.name) == plan)
+            .map(|pl| (p.clone(), pl))
+            .ok_or_else(|| {
+                Error::Upstream(format!(
+                    "The add-on provider {provider} does not offer {plan} now; try again once it does."
+                ))
+            })
     }
 
     /// The add-ons `app` owns, oldest first (also those still provisioning or failed).
@@ -736,31 +778,49 @@ impl Core {
                 app.full_name()
             )));
         }
-        let (provider, _, plan) = self.find_plan(&addon.plan).map_err(|_| {
-            Error::Conflict(format!(
-                "The add-on {}'s plan {} is no longer offered, so it cannot be removed here.",
-                addon.name, addon.plan
-            ))
-        })?;
+        let (provider, plan) = self.plan_of(&addon.provider, &addon.plan)?;
         if addon.state != "provisioned" {
-            let stale = Utc::now() - addon.updated_at > chrono::Duration::minutes(10);
-            if addon.state == "provisioning" && !stale {
-                return Err(Error::Conflict(format!(
-                    "The add-on {} is still being provisioned; destroy it once it is done.",
-                    addon.name
-                )));
-            }
-            provider.deprovision(addon.id, &plan).await?;
-            sqlx::query!(
-                "delete from addons where id = $1 and state <> 'provisioned'",
+            // Under the app's row and the add-on's, as the job that finishes a provision
+            // takes them, so the two never cross; the state is read again under them.
+            let mut tx = self.pool.begin().await?;
+            lock_app(&mut tx, app.id).await?;
+            let state = sqlx::query_scalar!(
+                "select state from addons where id = $1 for update",
                 addon.id
             )
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
-            return Ok(AddonChange {
-                value: addon,
-                release: None,
-            });
+            match state.as_deref() {
+                None => {
+                    return Err(Error::NotFound(format!(
+                        "The add-on {} was destroyed.",
+                        addon.name
+                    )))
+                }
+                Some("provisioned") => drop(tx), // made meanwhile: destroyed as such below
+                Some(state) => {
+                    let limit = chrono::Duration::from_std(provider.provision_timeout())
+                        .unwrap_or(chrono::Duration::MAX)
+                        .checked_add(&chrono::Duration::minutes(1))
+                        .unwrap_or(chrono::Duration::MAX);
+                    let stale = Utc::now() - addon.created_at > limit;
+                    if state == "provisioning" && !stale {
+                        return Err(Error::Conflict(format!(
+                            "The add-on {} is still being provisioned; destroy it once it is done.",
+                            addon.name
+                        )));
+                    }
+                    provider.deprovision(addon.id, &plan).await?;
+                    sqlx::query!("delete from addons where id = $1", addon.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    return Ok(AddonChange {
+                        value: addon,
+                        release: None,
+                    });
+                }
+            }
         }
         let mut tx = self.pool.begin().await?;
         let version = lock_next_version(&mut tx, app.id).await?;
@@ -828,9 +888,10 @@ impl Core {
             operation: Option<String>,
             user_id: Option<Uuid>,
             created_at: DateTime<Utc>,
+            provider: String,
         }
         let row: Option<Pending> = sqlx::query_as(
-            "select app_id, name, plan, state, operation, user_id, created_at
+            "select app_id, name, plan, state, operation, user_id, created_at, provider
                from addons where id = $1",
         )
         .bind(id)
@@ -844,6 +905,7 @@ impl Core {
             operation,
             user_id,
             created_at,
+            provider,
         }) = row
         else {
             return Ok(()); // destroyed meanwhile
@@ -851,17 +913,28 @@ impl Core {
         if state != "provisioning" {
             return Ok(());
         }
-        let (provider, _, plan) = match self.find_plan(&plan) {
-            Ok(found) => found,
-            Err(_) => {
-                sqlx::query!(
-            "update addons set state = 'failed', state_description = $2 where id = $1 and state = 'provisioning'",
-            id,
-            format!("The plan {plan} is no longer offered.")
-        )
-                .execute(&self.pool)
-                .await?;
-                return Ok(());
+        // The provider may not be there yet (a broker whose catalog is still being read):
+        // asked again, for as long as a provision may take.
+        let (provider, plan) = loop {
+            match self.plan_of(&provider, &plan) {
+                Ok(found) => break found,
+                Err(e) => {
+                    if claim.is_lost() {
+                        return Err(crate::lease::lost());
+                    }
+                    if Utc::now() - created_at > chrono::Duration::minutes(30) {
+                        let (_, why) = e.public("finishing a provision");
+                        sqlx::query!(
+                            "update addons set state = 'failed', state_description = $2 where id = $1 and state = 'provisioning'",
+                            id,
+                            why
+                        )
+                        .execute(&self.pool)
+                        .await?;
+                        return Ok(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
             }
         };
         let timeout = provider.provision_timeout();
@@ -872,15 +945,8 @@ impl Core {
             if claim.is_lost() {
                 return Err(crate::lease::lost());
             }
-            if Utc::now() > deadline {
-                let why = format!(
-                    "The provider did not finish provisioning within {} s.",
-                    timeout.as_secs()
-                );
-                self.fail_provisioning(id, provider.as_ref(), &plan, &why)
-                    .await?;
-                return Ok(());
-            }
+            // Asked at least once, whenever the job comes: one queued behind another's slow
+            // provision is not failed for having waited.
             match provider.progress(id, &plan, operation.as_deref()).await {
                 Ok(Progress::Working(now)) => {
                     if now != said && !now.is_empty() {
@@ -927,6 +993,15 @@ impl Core {
                     tracing::warn!(addon = %name, error = %format!("{e:#}"), "cannot ask the provider how provisioning goes");
                 }
             }
+            if Utc::now() > deadline {
+                let why = format!(
+                    "The provider did not finish provisioning within {} s.",
+                    timeout.as_secs()
+                );
+                self.fail_provisioning(id, provider.as_ref(), &plan, &why)
+                    .await?;
+                return Ok(());
+            }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     }
@@ -962,32 +1037,47 @@ impl Core {
     /// otherwise its add-ons' instances are removed (its attachments to others' add-ons go
     /// with the app).
     pub(crate) async fn remove_app_addons(&self, app: &App) -> Result<()> {
-        let shared: Vec<String> = sqlx::query_scalar!(
-            "select distinct d.name from addons d join addon_attachments t on t.addon_id = d.id
-              where d.app_id = $1 and t.app_id <> $1 order by 1",
+        let owned = sqlx::query!(
+            "select id, name, plan, provider from addons where app_id = $1",
             app.id
         )
         .fetch_all(&self.pool)
         .await?;
-        if !shared.is_empty() {
-            return Err(Error::Conflict(format!(
-                "{} cannot be deleted: its add-ons {} are attached to other apps. Detach them there first.",
-                app.full_name(),
-                shared.join(", ")
-            )));
-        }
-        let owned = sqlx::query!("select id, plan from addons where app_id = $1", app.id)
-            .fetch_all(&self.pool)
+        // Each under the app's row and the add-on's (as an attach elsewhere takes them), so
+        // none is attached elsewhere between the check and its removal. A provider that is
+        // not there refuses the delete: an add-on is never forgotten while it may exist.
+        for a in owned {
+            let (provider, plan) = self.plan_of(&a.provider, &a.plan)?;
+            let mut tx = self.pool.begin().await?;
+            lock_app(&mut tx, app.id).await?;
+            let held = sqlx::query!(
+                "select 1 as held from addons where id = $1 for update",
+                a.id
+            )
+            .fetch_optional(&mut *tx)
             .await?;
-        for (id, plan) in owned.into_iter().map(|r| (r.id, r.plan)) {
-            if let Ok((provider, _, plan)) = self.find_plan(&plan) {
-                provider.deprovision(id, &plan).await?;
-            } else {
-                tracing::warn!(app = %app.full_name(), addon = %id, plan, "an add-on of a plan no longer offered was left in place");
+            if held.is_none() {
+                continue;
             }
-            sqlx::query!("delete from addons where id = $1", id)
-                .execute(&self.pool)
+            let shared = sqlx::query_scalar!(
+                r#"select exists (select 1 from addon_attachments where addon_id = $1 and app_id <> $2) as "shared!""#,
+                a.id,
+                app.id
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if shared {
+                return Err(Error::Conflict(format!(
+                    "{} cannot be deleted: its add-on {} is attached to other apps. Detach it there first.",
+                    app.full_name(),
+                    a.name
+                )));
+            }
+            provider.deprovision(a.id, &plan).await?;
+            sqlx::query!("delete from addons where id = $1", a.id)
+                .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -1087,6 +1177,16 @@ impl Core {
         };
         self.insert_release(tx, app, version, &snap, cause).await
     }
+}
+
+/// `service` as a later provider offers it when an earlier one has its name.
+fn renamed(provider: &str, mut s: Service) -> Service {
+    let name = format!("{provider}-{}", s.name);
+    for p in &mut s.plans {
+        p.name = format!("{name}:{}", p.key);
+    }
+    s.name = name;
+    s
 }
 
 /// Holds the app's row until commit without taking a version (no release yet).

@@ -215,8 +215,9 @@ impl Broker {
                 if p["bindable"].as_bool() == Some(false) {
                     continue;
                 }
-                let id = Uuid::parse_str(pid)
-                    .unwrap_or_else(|_| stable_id(&format!("{}:{pid}", self.name)));
+                // Ours, derived from the broker's: another provider may use the same ids
+                // (a Slipway's broker offers its built-in add-on's).
+                let id = stable_id(&format!("{}:{pid}", self.name));
                 out.ids.push((id, sid.to_owned(), pid.to_owned()));
                 plans.push(Plan {
                     id,
@@ -231,8 +232,7 @@ impl Broker {
                 });
             }
             out.services.push(Service {
-                id: Uuid::parse_str(sid)
-                    .unwrap_or_else(|_| stable_id(&format!("{}:{sid}", self.name))),
+                id: stable_id(&format!("{}:{sid}", self.name)),
                 name: sname.to_owned(),
                 human_name: s["metadata"]["displayName"]
                     .as_str()
@@ -416,8 +416,9 @@ impl Provider for Broker {
                     .as_str()
                     .map(|s| s.chars().take(10_000).collect()),
             }),
-            // Refused: the broker made nothing (the spec's 4xx), so nothing is cleaned up.
-            400..=499 => Err(Error::BadRequest(self.says(&a))),
+            // Refused: the broker made nothing (the spec's 4xx), so nothing is cleaned up; but a
+            // 408 is a timeout, after which the spec asks for orphan mitigation.
+            400..=407 | 409..=499 => Err(Error::BadRequest(self.says(&a))),
             _ => Err(Error::Upstream(self.says(&a))),
         }
     }

@@ -199,6 +199,12 @@ impl Provider for BuiltinPostgres {
         "builtin"
     }
 
+    /// Provisioning happens in the request: one still `provisioning` after this long lost its
+    /// request (the process stopped), and may be destroyed.
+    fn provision_timeout(&self) -> Duration {
+        Duration::from_secs(120)
+    }
+
     fn services(&self) -> Vec<Service> {
         let plan = |key: &str, human: &str, description: &str| {
             let l = limits(key);

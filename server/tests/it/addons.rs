@@ -545,16 +545,55 @@ async fn one_slipway_uses_anothers_broker_from_catalog_to_deprovision() {
         "AsyncRequired"
     );
 
-    // The platform offers the broker's services, and provisions through it.
-    let a = platform_slipway(&b, BROKER_PASSWORD, &[]).await;
+    // The platform offers the broker's services beside its own built-in one (the same name,
+    // so the broker's is offered under its name), and provisions through it.
+    let admin = testkit::cluster().url("postgres");
+    let a = platform_slipway(
+        &b,
+        BROKER_PASSWORD,
+        &[("SLIPWAY_ADDON_POSTGRES_URL", &admin)],
+    )
+    .await;
     let api = a.admin();
     let services = api.get("/addon-services").await.json();
-    assert_eq!(services[0]["name"], "slipway-postgresql", "{services}");
+    let names: Vec<&str> = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["pg-slipway-postgresql", "slipway-postgresql"],
+        "{services}"
+    );
     api.create_app("shop", "prod").await;
+    // A built-in add-on beside it is made and removed by the built-in provider, never by the
+    // broker that offers the same plans.
+    let own = api
+        .post(
+            "/apps/shop-prod/addons",
+            r#"{"plan":"slipway-postgresql:hobby","attachment":{"name":"local"}}"#,
+        )
+        .await;
+    assert_eq!(own.status, 201, "{}", own.text);
+    let own = own.json();
+    assert_eq!(own["state"], "provisioned");
+    assert_eq!(rows(&b_db, "broker_instances").await, 0);
+    let d = api.delete("/apps/shop-prod/addons/local").await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    let local_url = own["config_vars"]["DATABASE_URL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        sqlx::PgConnection::connect(&local_url).await.is_err(),
+        "the built-in database is gone"
+    );
     let made = api
         .post(
             "/apps/shop-prod/addons",
-            r#"{"plan":"slipway-postgresql:hobby","attachment":{"name":"db"}}"#,
+            r#"{"plan":"pg-slipway-postgresql:hobby","attachment":{"name":"db"}}"#,
         )
         .await;
     assert_eq!(made.status, 201, "{}", made.text);
@@ -563,19 +602,23 @@ async fn one_slipway_uses_anothers_broker_from_catalog_to_deprovision() {
         made["state"], "provisioning",
         "the broker provisions asynchronously"
     );
-    assert!(
-        releases(&api, "shop-prod").await.is_empty(),
+    assert_eq!(
+        releases(&api, "shop-prod").await.len(),
+        2,
         "no release before it is ready"
     );
     let id = made["id"].as_str().unwrap().to_owned();
     let done = provisioned(&api, "shop-prod", &id).await;
     assert_eq!(done["state"], "provisioned", "{done}");
     let rels = releases(&api, "shop-prod").await;
-    assert_eq!(rels.len(), 1);
-    assert_eq!(rels[0]["description"], "Attach db");
+    let said: Vec<&str> = rels
+        .iter()
+        .map(|r| r["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(said, ["Attach local", "Detach local", "Attach db"]);
     assert_eq!(
-        rels[0]["addon_plan_names"],
-        json!(["slipway-postgresql:hobby"])
+        rels[2]["addon_plan_names"],
+        json!(["pg-slipway-postgresql:hobby"])
     );
     let url = api.get("/apps/shop-prod/config-vars").await.json()["DATABASE_URL"]
         .as_str()
