@@ -20,31 +20,22 @@ pub async fn addon_list(app: String) -> Result<AddonsPage, UiError> {
         .map(|a| (a, true))
         .chain(from_others.into_iter().map(|t| (t.addon, false)));
     for (addon, owned) in all {
-        let atts = core.attachments_of(&actor, &addon).await.map_err(e)?;
-        let here = atts.iter().find(|t| t.app_id == app.id);
-        let vars = core
-            .addon_vars(&actor, &app, &addon)
-            .await
-            .map_err(e)?
-            .into_keys()
-            .collect();
+        let on = core.addon_on_app(&actor, &app, addon).await.map_err(e)?;
+        let here = on.here();
+        let a = &on.addon;
         attached.push(AddonView {
-            id: addon.id.to_string(),
-            name: addon.name.clone(),
+            id: a.id.to_string(),
+            name: a.name.clone(),
             attachment_id: here.map(|t| t.id.to_string()),
             attachment_name: here.map(|t| t.name.clone()),
-            plan: addon.plan.clone(),
-            state: addon.state.clone(),
-            state_description: addon.state_description.clone(),
+            plan: a.plan.clone(),
+            state: a.state.clone(),
+            state_description: a.state_description.clone(),
             owned,
-            owner_app: addon.owner_full_name(),
+            owner_app: a.owner_full_name(),
             primary: here.is_some_and(|t| t.is_primary),
-            vars,
-            shared_with: atts
-                .iter()
-                .filter(|t| !t.owner)
-                .map(|t| t.app_full_name())
-                .collect(),
+            vars: on.vars.keys().cloned().collect(),
+            shared_with: on.shared_with(),
         });
     }
     let services = core

@@ -230,6 +230,33 @@ pub struct AttachmentOf {
     pub addon: Addon,
 }
 
+/// An add-on as one app sees it ([`Core::addon_on_app`]).
+#[derive(Debug, Clone)]
+pub struct AddonOnApp {
+    pub addon: Addon,
+    /// Every attachment of the add-on, by app name.
+    pub attachments: Vec<Attachment>,
+    app_id: Uuid,
+    /// The vars it sets on the app, masked for those who may not reveal them.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl AddonOnApp {
+    /// Its attachment on the app, if attached there.
+    pub fn here(&self) -> Option<&Attachment> {
+        self.attachments.iter().find(|t| t.app_id == self.app_id)
+    }
+
+    /// The apps it is attached to besides its owner.
+    pub fn shared_with(&self) -> Vec<String> {
+        self.attachments
+            .iter()
+            .filter(|t| !t.owner)
+            .map(Attachment::app_full_name)
+            .collect()
+    }
+}
+
 /// What a change made: the add-on or attachment, and its release.
 #[derive(Debug, Clone)]
 pub struct AddonChange<T> {
@@ -471,32 +498,40 @@ impl Core {
         self.app(actor, &app.to_string()).await
     }
 
-    /// The vars an add-on sets on `app`, under the names the app sees; values masked unless
-    /// the actor may reveal config values.
+    /// An add-on as `app` sees it: its attachments (by app name), the one on `app`, and the
+    /// vars it sets there under the names the app sees, masked unless the actor may reveal
+    /// config values. What the API's add-on object and the add-ons page both show.
+    pub async fn addon_on_app(&self, actor: &Actor, app: &App, addon: Addon) -> Result<AddonOnApp> {
+        authorize(actor, Action::ReadConfigKeys, Some(app.id))?;
+        let attachments = self.attachments_of(actor, &addon).await?;
+        let here = attachments.iter().find(|t| t.app_id == app.id);
+        let mut vars = match here {
+            Some(t) => {
+                let mut conn = self.pool.acquire().await?;
+                self.named_vars(&mut conn, addon.id, &t.name, t.is_primary)
+                    .await?
+            }
+            None => BTreeMap::new(),
+        };
+        if authorize(actor, Action::RevealConfig, Some(app.id)).is_err() {
+            vars.values_mut().for_each(|v| *v = MASK.to_owned());
+        }
+        Ok(AddonOnApp {
+            addon,
+            attachments,
+            app_id: app.id,
+            vars,
+        })
+    }
+
+    /// The vars an add-on sets on `app` (see [`Core::addon_on_app`]).
     pub async fn addon_vars(
         &self,
         actor: &Actor,
         app: &App,
         addon: &Addon,
     ) -> Result<BTreeMap<String, String>> {
-        authorize(actor, Action::ReadConfigKeys, Some(app.id))?;
-        let att = sqlx::query!(
-            "select name, is_primary from addon_attachments where app_id = $1 and addon_id = $2",
-            app.id,
-            addon.id
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| (r.name, r.is_primary));
-        let Some((name, primary)) = att else {
-            return Ok(BTreeMap::new());
-        };
-        let mut conn = self.pool.acquire().await?;
-        let mut vars = self.named_vars(&mut conn, addon.id, &name, primary).await?;
-        if authorize(actor, Action::RevealConfig, Some(app.id)).is_err() {
-            vars.values_mut().for_each(|v| *v = MASK.to_owned());
-        }
-        Ok(vars)
+        Ok(self.addon_on_app(actor, app, addon.clone()).await?.vars)
     }
 
     /// Provisions an add-on of `plan` for `app` and attaches it under `name` (a fresh name

@@ -113,13 +113,11 @@ async fn addon_json(
     addon: &Addon,
     attached_to: bool,
 ) -> Result<Value, ApiError> {
-    let atts = s.core.attachments_of(actor, addon).await?;
-    let primary = atts
-        .iter()
-        .find(|t| t.app_id == app.id)
-        .or_else(|| atts.iter().find(|t| t.owner))
+    let on = s.core.addon_on_app(actor, app, addon.clone()).await?;
+    let primary = on
+        .here()
+        .or_else(|| on.attachments.iter().find(|t| t.owner))
         .is_some_and(|t| t.is_primary);
-    let vars = s.core.addon_vars(actor, app, addon).await?;
     let service_id = service_id(s, actor, addon);
     let plan_id = plan_id(s, actor, addon);
     let owner = addon.owner_full_name();
@@ -128,7 +126,7 @@ async fn addon_json(
         "addon_service": {"id": service_id, "name": addon.service},
         "app": {"id": addon.app_id, "name": owner},
         "billed_price": price(),
-        "config_vars": vars,
+        "config_vars": on.vars,
         "created_at": ts(addon.created_at),
         "id": addon.id,
         "name": addon.name,
@@ -141,7 +139,8 @@ async fn addon_json(
         "web_url": s.public.url(&format!("/ui/apps/{owner}/addons")),
     });
     if attached_to {
-        v["attached_to"] = atts
+        v["attached_to"] = on
+            .attachments
             .iter()
             .map(|t| json!({"id": t.app_id, "name": t.app_full_name(), "owner": t.owner}))
             .collect();
