@@ -1,5 +1,5 @@
 import { defineConfig } from '@playwright/test';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -7,6 +7,9 @@ import { join, resolve } from 'node:path';
 const port = Number(process.env.E2E_PORT ?? 3457);
 const dataDir = process.env.E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'slwp-'));
 process.env.E2E_DATA_DIR = dataDir;
+// Reachable by the PostgreSQL user, so the clusters live in it rather than in
+// /var/lib/slipway, where nothing would remove them after the run.
+chmodSync(dataDir, 0o755);
 const bin = process.env.SLIPWAY_BIN ?? resolve(__dirname, '../target/debug/slipway');
 process.env.SLIPWAY_BIN = bin;
 

@@ -14,8 +14,12 @@ export default async function teardown() {
     const pidFile = join(dir, 'postmaster.pid');
     if (!existsSync(pidFile)) continue;
     const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    try { process.kill(pid, 'SIGQUIT'); } catch { /* gone already */ }
+    try { process.kill(pid, 'SIGQUIT'); } catch { continue; /* gone already */ }
+    // Its directory goes once it is gone (10 s at most).
+    const deadline = Date.now() + 10_000;
+    while (existsSync(`/proc/${pid}`) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
-  await new Promise((r) => setTimeout(r, 500));
   rmSync(`/var/lib/slipway/addons-pg-${hash}`, { recursive: true, force: true });
 }

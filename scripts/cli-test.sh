@@ -24,10 +24,13 @@ pids=()
 stop_addons_cluster() {
   local hash dir
   hash=$(printf %s "$(realpath "$work/data" 2>/dev/null || echo "$work/data")" | sha256sum | cut -c1-12)
+  local pid
   for dir in "$work/data/addons-pg" "/var/lib/slipway/addons-pg-$hash"; do
-    [ -f "$dir/postmaster.pid" ] && kill -QUIT "$(head -1 "$dir/postmaster.pid")" 2>/dev/null || true
+    [ -f "$dir/postmaster.pid" ] || continue
+    pid=$(head -1 "$dir/postmaster.pid")
+    kill -QUIT "$pid" 2>/dev/null || continue
+    wait_for "the add-ons' cluster ($pid) to stop" 10 sh -c "! kill -0 $pid 2>/dev/null" || true
   done
-  sleep 0.5
   rm -rf "/var/lib/slipway/addons-pg-$hash" "/var/lib/slipway/pg-$hash"
 }
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; stop_addons_cluster; rm -rf "$work"; }
